@@ -1,0 +1,1 @@
+//! Sentry wire protocol (work in progress).
