@@ -1,0 +1,2 @@
+//! Periscope server internals (wired by the `periscope` binary).
+pub mod decode;

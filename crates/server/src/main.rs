@@ -1,0 +1,2 @@
+//! The `periscope` binary.
+fn main() {}
