@@ -71,7 +71,11 @@ impl Encoding {
 }
 
 /// Decodes `body` per `encoding`, refusing to produce more than `limit` bytes.
-pub fn decode(encoding: Encoding, body: bytes::Bytes, limit: usize) -> Result<bytes::Bytes, DecodeError> {
+pub fn decode(
+    encoding: Encoding,
+    body: bytes::Bytes,
+    limit: usize,
+) -> Result<bytes::Bytes, DecodeError> {
     match encoding {
         Encoding::Identity => {
             if body.len() > limit {
@@ -80,28 +84,43 @@ pub fn decode(encoding: Encoding, body: bytes::Bytes, limit: usize) -> Result<by
                 Ok(body)
             }
         }
-        Encoding::Gzip => read_capped(encoding, flate2::read::MultiGzDecoder::new(&body[..]), limit),
+        Encoding::Gzip => read_capped(
+            encoding,
+            flate2::read::MultiGzDecoder::new(&body[..]),
+            limit,
+        ),
         Encoding::Deflate => {
             match read_capped(encoding, flate2::read::ZlibDecoder::new(&body[..]), limit) {
                 Err(DecodeError::Corrupt { .. }) => {
                     // Some clients send raw deflate under this name.
-                    read_capped(encoding, flate2::read::DeflateDecoder::new(&body[..]), limit)
+                    read_capped(
+                        encoding,
+                        flate2::read::DeflateDecoder::new(&body[..]),
+                        limit,
+                    )
                 }
                 other => other,
             }
         }
-        Encoding::Brotli => read_capped(encoding, brotli::Decompressor::new(&body[..], 8192), limit),
+        Encoding::Brotli => {
+            read_capped(encoding, brotli::Decompressor::new(&body[..], 8192), limit)
+        }
         Encoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|e| DecodeError::Corrupt {
-                encoding: encoding.name(),
-                reason: e.to_string(),
-            })?;
+            let decoder =
+                zstd::stream::read::Decoder::new(&body[..]).map_err(|e| DecodeError::Corrupt {
+                    encoding: encoding.name(),
+                    reason: e.to_string(),
+                })?;
             read_capped(encoding, decoder, limit)
         }
     }
 }
 
-fn read_capped(encoding: Encoding, reader: impl Read, limit: usize) -> Result<bytes::Bytes, DecodeError> {
+fn read_capped(
+    encoding: Encoding,
+    reader: impl Read,
+    limit: usize,
+) -> Result<bytes::Bytes, DecodeError> {
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
@@ -134,32 +153,51 @@ mod tests {
         assert_eq!(Encoding::parse("x-gzip").unwrap(), Encoding::Gzip);
         assert_eq!(Encoding::parse(" ").unwrap(), Encoding::Identity);
         assert_eq!(Encoding::parse("utf-8").unwrap(), Encoding::Identity);
-        assert!(matches!(Encoding::parse("lzma"), Err(DecodeError::UnsupportedEncoding(_))));
+        assert!(matches!(
+            Encoding::parse("lzma"),
+            Err(DecodeError::UnsupportedEncoding(_))
+        ));
     }
 
     #[test]
     fn round_trips_every_encoding() {
         let data = br#"{"message":"hello"}"#.repeat(100);
         let gz = gzip(&data);
-        assert_eq!(&decode(Encoding::Gzip, gz.into(), 1 << 20).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode(Encoding::Gzip, gz.into(), 1 << 20).unwrap()[..],
+            &data[..]
+        );
 
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&data).unwrap();
-        assert_eq!(&decode(Encoding::Deflate, z.finish().unwrap().into(), 1 << 20).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode(Encoding::Deflate, z.finish().unwrap().into(), 1 << 20).unwrap()[..],
+            &data[..]
+        );
 
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(&data).unwrap();
-        assert_eq!(&decode(Encoding::Deflate, raw.finish().unwrap().into(), 1 << 20).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode(Encoding::Deflate, raw.finish().unwrap().into(), 1 << 20).unwrap()[..],
+            &data[..]
+        );
 
         let mut br = Vec::new();
         {
             let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
             w.write_all(&data).unwrap();
         }
-        assert_eq!(&decode(Encoding::Brotli, br.into(), 1 << 20).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode(Encoding::Brotli, br.into(), 1 << 20).unwrap()[..],
+            &data[..]
+        );
 
         let zs = zstd::encode_all(&data[..], 3).unwrap();
-        assert_eq!(&decode(Encoding::Zstd, zs.into(), 1 << 20).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode(Encoding::Zstd, zs.into(), 1 << 20).unwrap()[..],
+            &data[..]
+        );
     }
 
     #[test]
@@ -167,9 +205,15 @@ mod tests {
         let zeros = vec![0u8; 64 << 20];
         let gz = gzip(&zeros);
         assert!(gz.len() < 200_000, "compressed {}", gz.len());
-        assert_eq!(decode(Encoding::Gzip, gz.into(), 1 << 20), Err(DecodeError::TooLarge { limit: 1 << 20 }));
+        assert_eq!(
+            decode(Encoding::Gzip, gz.into(), 1 << 20),
+            Err(DecodeError::TooLarge { limit: 1 << 20 })
+        );
         let zs = zstd::encode_all(&zeros[..], 3).unwrap();
-        assert_eq!(decode(Encoding::Zstd, zs.into(), 1 << 20), Err(DecodeError::TooLarge { limit: 1 << 20 }));
+        assert_eq!(
+            decode(Encoding::Zstd, zs.into(), 1 << 20),
+            Err(DecodeError::TooLarge { limit: 1 << 20 })
+        );
     }
 
     #[test]
@@ -183,7 +227,11 @@ mod tests {
             Err(DecodeError::Corrupt { .. })
         ));
         assert_eq!(
-            decode(Encoding::Identity, bytes::Bytes::from_static(b"0123456789"), 5),
+            decode(
+                Encoding::Identity,
+                bytes::Bytes::from_static(b"0123456789"),
+                5
+            ),
             Err(DecodeError::TooLarge { limit: 5 })
         );
     }

@@ -1,0 +1,348 @@
+//! Configuration from environment variables (the names of the Periscope README).
+//!
+//! Everything is read once at start through [`Config::from_lookup`], which takes a
+//! lookup function instead of reading the process environment itself, so tests can
+//! feed it any set of variables. Bad values stop the start with one line naming the
+//! variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// A configuration error: names the variable and says what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration: {variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with its value.
+    pub problem: String,
+}
+
+/// Installation-wide default quotas (events of the `error` category per key/project).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotaDefaults {
+    /// Errors per minute for the whole installation.
+    pub installation_per_minute: Option<u64>,
+    /// Errors per minute for each project unless the project overrides it.
+    pub project_per_minute: Option<u64>,
+    /// Errors per hour for each project unless the project overrides it.
+    pub project_per_hour: Option<u64>,
+    /// Errors per day for each project unless the project overrides it.
+    pub project_per_day: Option<u64>,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Public base URL used in DSNs and alert links (no trailing slash).
+    pub base_url: String,
+    /// Database URL: `sqlite://path`, `sqlite::memory:` or `postgres://...`.
+    pub database_url: String,
+    /// Bearer key for `/api/admin/*`; `None` means the admin API is closed.
+    pub admin_key: Option<String>,
+    /// Outgoing mail server URL (`smtp://`, `smtps://`), if any.
+    pub smtp_url: Option<String>,
+    /// Sender address for email alerts.
+    pub email_from: Option<String>,
+    /// DSN the server reports its own errors to.
+    pub sentry_dsn: Option<String>,
+    /// Largest request body accepted as received (compressed) and as decoded, for envelopes.
+    pub max_envelope_bytes: usize,
+    /// Largest decoded store request / single event.
+    pub max_event_bytes: usize,
+    /// Capacity of the ingest bus (events waiting for the digest writer).
+    pub bus_capacity: usize,
+    /// Largest number of events one digest transaction commits.
+    pub batch_size: usize,
+    /// Ingest requests handled at once (further requests are answered 503).
+    pub max_inflight_requests: usize,
+    /// Default quotas.
+    pub quotas: QuotaDefaults,
+    /// Whether webhooks may target loopback / private addresses.
+    pub allow_private_webhooks: bool,
+    /// How long the project-key cache keeps an entry.
+    pub key_cache_ttl: Duration,
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn get(lookup: Lookup<'_>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(
+    lookup: Lookup<'_>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(lookup, name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+            variable: name,
+            problem: format!("{v:?} is not a valid number ({e})"),
+        }),
+    }
+}
+
+fn parse_opt_num(lookup: Lookup<'_>, name: &'static str) -> Result<Option<u64>, ConfigError> {
+    match get(lookup, name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|e| ConfigError {
+            variable: name,
+            problem: format!("{v:?} is not a valid count ({e})"),
+        }),
+    }
+}
+
+fn parse_bool(lookup: Lookup<'_>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(lookup, name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError {
+                variable: name,
+                problem: format!("{v:?} is not a boolean (use true or false)"),
+            }),
+        },
+    }
+}
+
+fn encode_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (a variable name → its value).
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
+        let host = get(lookup, "HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let ip: IpAddr = host.parse().map_err(|_| ConfigError {
+            variable: "HOST",
+            problem: format!("{host:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"),
+        })?;
+        let port: u16 = parse_num(lookup, "PORT", 8000)?;
+        let listen = SocketAddr::new(ip, port);
+
+        let base_url = match get(lookup, "PERISCOPE_BASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError {
+                        variable: "PERISCOPE_BASE_URL",
+                        problem: format!("{url:?} must start with http:// or https://"),
+                    });
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => {
+                let shown = if ip.is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    ip.to_string()
+                };
+                let shown = if ip.is_ipv6() && !ip.is_unspecified() {
+                    format!("[{shown}]")
+                } else {
+                    shown
+                };
+                format!("http://{shown}:{port}")
+            }
+        };
+
+        let database_url = if let Some(url) = get(lookup, "DATABASE_URL") {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError {
+                    variable: "DATABASE_URL",
+                    problem: format!("{url:?} must start with sqlite:// or postgres://"),
+                });
+            }
+            url
+        } else if parse_bool(lookup, "POSTGRES_ENABLED")? {
+            let host = get(lookup, "POSTGRES_HOST").unwrap_or_else(|| "localhost".to_owned());
+            let port: u16 = parse_num(lookup, "POSTGRES_PORT", 5432)?;
+            let user = get(lookup, "POSTGRES_USER").unwrap_or_else(|| "pguser".to_owned());
+            let db = get(lookup, "POSTGRES_DATABASE").unwrap_or_else(|| "periscope".to_owned());
+            let auth = match get(lookup, "POSTGRES_PASSWORD") {
+                Some(pw) => format!("{}:{}", encode_userinfo(&user), encode_userinfo(&pw)),
+                None => encode_userinfo(&user),
+            };
+            format!("postgres://{auth}@{host}:{port}/{db}")
+        } else {
+            let path = get(lookup, "SQLITE_PATH").unwrap_or_else(|| "periscope.db".to_owned());
+            format!("sqlite://{path}")
+        };
+
+        let email_from = get(lookup, "PERISCOPE_EMAIL_FROM");
+        let smtp_url = get(lookup, "PERISCOPE_SMTP_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError {
+                    variable: "PERISCOPE_SMTP_URL",
+                    problem: format!("{url:?} must start with smtp:// or smtps://"),
+                });
+            }
+            if email_from.is_none() {
+                return Err(ConfigError {
+                    variable: "PERISCOPE_EMAIL_FROM",
+                    problem: "must be set when PERISCOPE_SMTP_URL is set".to_owned(),
+                });
+            }
+        }
+
+        let positive = |name: &'static str, v: usize| {
+            if v == 0 {
+                Err(ConfigError {
+                    variable: name,
+                    problem: "must be at least 1".to_owned(),
+                })
+            } else {
+                Ok(v)
+            }
+        };
+
+        Ok(Config {
+            listen,
+            base_url,
+            database_url,
+            admin_key: get(lookup, "API_SECRET_KEY_ADMIN"),
+            smtp_url,
+            email_from,
+            sentry_dsn: get(lookup, "PERISCOPE_SENTRY_DSN"),
+            max_envelope_bytes: positive(
+                "PERISCOPE_MAX_ENVELOPE_BYTES",
+                parse_num(lookup, "PERISCOPE_MAX_ENVELOPE_BYTES", 20 << 20)?,
+            )?,
+            max_event_bytes: positive(
+                "PERISCOPE_MAX_EVENT_BYTES",
+                parse_num(lookup, "PERISCOPE_MAX_EVENT_BYTES", 1 << 20)?,
+            )?,
+            bus_capacity: positive(
+                "PERISCOPE_BUS_CAPACITY",
+                parse_num(lookup, "PERISCOPE_BUS_CAPACITY", 4096)?,
+            )?,
+            batch_size: positive(
+                "PERISCOPE_BATCH_SIZE",
+                parse_num(lookup, "PERISCOPE_BATCH_SIZE", 1000)?,
+            )?,
+            max_inflight_requests: positive(
+                "PERISCOPE_MAX_INFLIGHT_REQUESTS",
+                parse_num(lookup, "PERISCOPE_MAX_INFLIGHT_REQUESTS", 2048)?,
+            )?,
+            quotas: QuotaDefaults {
+                installation_per_minute: parse_opt_num(
+                    lookup,
+                    "PERISCOPE_QUOTA_INSTALLATION_PER_MINUTE",
+                )?,
+                project_per_minute: parse_opt_num(lookup, "PERISCOPE_QUOTA_PROJECT_PER_MINUTE")?,
+                project_per_hour: parse_opt_num(lookup, "PERISCOPE_QUOTA_PROJECT_PER_HOUR")?,
+                project_per_day: parse_opt_num(lookup, "PERISCOPE_QUOTA_PROJECT_PER_DAY")?,
+            },
+            allow_private_webhooks: parse_bool(lookup, "PERISCOPE_ALLOW_PRIVATE_WEBHOOKS")?,
+            key_cache_ttl: Duration::from_secs(parse_num(
+                lookup,
+                "PERISCOPE_KEY_CACHE_SECONDS",
+                30,
+            )?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_sqlite_on_localhost() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.base_url, "http://127.0.0.1:8000");
+        assert_eq!(c.database_url, "sqlite://periscope.db");
+        assert!(c.admin_key.is_none());
+    }
+
+    #[test]
+    fn postgres_from_parts() {
+        let c = cfg(&[
+            ("POSTGRES_ENABLED", "true"),
+            ("POSTGRES_HOST", "db"),
+            ("POSTGRES_PASSWORD", "p@ss word"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url,
+            "postgres://pguser:p%40ss%20word@db:5432/periscope"
+        );
+    }
+
+    #[test]
+    fn database_url_wins() {
+        let c = cfg(&[
+            ("DATABASE_URL", "postgres://x@h/db"),
+            ("POSTGRES_ENABLED", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://x@h/db");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(cfg(&[("PORT", "eighty")]).unwrap_err().variable, "PORT");
+        assert_eq!(
+            cfg(&[("HOST", "example.com")]).unwrap_err().variable,
+            "HOST"
+        );
+        assert_eq!(
+            cfg(&[("POSTGRES_ENABLED", "maybe")]).unwrap_err().variable,
+            "POSTGRES_ENABLED"
+        );
+        assert_eq!(
+            cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            cfg(&[("PERISCOPE_BUS_CAPACITY", "0")])
+                .unwrap_err()
+                .variable,
+            "PERISCOPE_BUS_CAPACITY"
+        );
+        assert_eq!(
+            cfg(&[("PERISCOPE_SMTP_URL", "smtp://localhost:25")])
+                .unwrap_err()
+                .variable,
+            "PERISCOPE_EMAIL_FROM"
+        );
+        let msg = cfg(&[("PORT", "eighty")]).unwrap_err().to_string();
+        assert!(msg.starts_with("configuration: PORT:"), "{msg}");
+    }
+}

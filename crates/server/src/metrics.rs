@@ -1,0 +1,296 @@
+//! Process metrics, rendered in the Prometheus text format at `GET /metrics`.
+//!
+//! Plain atomics: incrementing a counter on the ingest path costs one relaxed
+//! atomic add, and rendering reads them without locks.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an ingest request was refused (one counter each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// 400: malformed input.
+    BadRequest,
+    /// 401: missing or malformed credentials.
+    Unauthorized,
+    /// 403: key not valid for the project.
+    Forbidden,
+    /// 413: too large.
+    TooLarge,
+    /// 429: quota.
+    RateLimited,
+    /// 503: the ingest bus or request limit is full.
+    Overloaded,
+    /// 500: the store failed.
+    StoreError,
+}
+
+impl Rejection {
+    const ALL: [Rejection; 7] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::StoreError,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::TooLarge => "too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::StoreError => "store_error",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Data categories of accepted-but-not-stored items we count.
+const ITEM_CATEGORIES: [&str; 8] = [
+    "transaction",
+    "session",
+    "attachment",
+    "client_report",
+    "profile",
+    "replay",
+    "monitor",
+    "other",
+];
+
+/// The server's counters and gauges.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    events_accepted: AtomicU64,
+    events_duplicate: AtomicU64,
+    rejected: [AtomicU64; 7],
+    items_accepted: [AtomicU64; 8],
+    bus_depth: AtomicU64,
+    batches: AtomicU64,
+    batch_events: AtomicU64,
+    commit_micros_sum: AtomicU64,
+    commit_micros_max: AtomicU64,
+    commit_failures: AtomicU64,
+    alerts_delivered: AtomicU64,
+    alerts_failed: AtomicU64,
+}
+
+impl Metrics {
+    /// An event was committed.
+    pub fn event_accepted(&self, duplicate: bool) {
+        if duplicate {
+            self.events_duplicate.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.events_accepted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A request was refused.
+    pub fn rejected(&self, why: Rejection) {
+        self.rejected[why.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A non-event item was accepted (counted, not stored).
+    pub fn item_accepted(&self, category: &str) {
+        let idx = ITEM_CATEGORIES
+            .iter()
+            .position(|c| *c == category)
+            .unwrap_or(ITEM_CATEGORIES.len() - 1);
+        self.items_accepted[idx].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The bus depth changed by `delta`.
+    pub fn bus_add(&self, delta: i64) {
+        if delta >= 0 {
+            self.bus_depth
+                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            self.bus_depth
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
+    /// A digest batch was committed (or failed).
+    pub fn batch(&self, events: usize, micros: u64, ok: bool) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batch_events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.commit_micros_sum.fetch_add(micros, Ordering::Relaxed);
+        self.commit_micros_max.fetch_max(micros, Ordering::Relaxed);
+        if !ok {
+            self.commit_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An alert delivery attempt finished.
+    pub fn alert_attempt(&self, ok: bool) {
+        if ok {
+            self.alerts_delivered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.alerts_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events accepted so far (not counting duplicates).
+    pub fn accepted(&self) -> u64 {
+        self.events_accepted.load(Ordering::Relaxed)
+    }
+
+    /// Renders all metrics in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let plain = |v: u64| vec![(String::new(), v.to_string())];
+        let mut out = String::with_capacity(2048);
+        family(
+            &mut out,
+            "periscope_events_accepted_total",
+            "Error events committed to the store.",
+            "counter",
+            &plain(load(&self.events_accepted)),
+        );
+        family(
+            &mut out,
+            "periscope_events_duplicate_total",
+            "Events whose id was already stored (acknowledged, not stored twice).",
+            "counter",
+            &plain(load(&self.events_duplicate)),
+        );
+        let rejected: Vec<(String, String)> = Rejection::ALL
+            .iter()
+            .map(|r| {
+                (
+                    format!("{{reason=\"{}\"}}", r.label()),
+                    load(&self.rejected[r.index()]).to_string(),
+                )
+            })
+            .collect();
+        family(
+            &mut out,
+            "periscope_events_rejected_total",
+            "Ingest requests refused, by reason.",
+            "counter",
+            &rejected,
+        );
+        let items: Vec<(String, String)> = ITEM_CATEGORIES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    format!("{{category=\"{c}\"}}"),
+                    load(&self.items_accepted[i]).to_string(),
+                )
+            })
+            .collect();
+        family(
+            &mut out,
+            "periscope_items_accepted_total",
+            "Envelope items accepted and counted but not stored, by category.",
+            "counter",
+            &items,
+        );
+        family(
+            &mut out,
+            "periscope_bus_depth",
+            "Events waiting in the ingest bus.",
+            "gauge",
+            &plain(load(&self.bus_depth)),
+        );
+        family(
+            &mut out,
+            "periscope_digest_batches_total",
+            "Digest transactions run.",
+            "counter",
+            &plain(load(&self.batches)),
+        );
+        family(
+            &mut out,
+            "periscope_digest_batch_events_total",
+            "Events handed to digest transactions (divide by batches for the mean batch size).",
+            "counter",
+            &plain(load(&self.batch_events)),
+        );
+        let secs = |micros: u64| vec![(String::new(), (micros as f64 / 1e6).to_string())];
+        family(
+            &mut out,
+            "periscope_digest_commit_seconds_sum",
+            "Total time spent in digest transactions.",
+            "counter",
+            &secs(load(&self.commit_micros_sum)),
+        );
+        family(
+            &mut out,
+            "periscope_digest_commit_seconds_max",
+            "Longest digest transaction.",
+            "gauge",
+            &secs(load(&self.commit_micros_max)),
+        );
+        family(
+            &mut out,
+            "periscope_digest_failures_total",
+            "Digest transactions that failed (their events were answered 503).",
+            "counter",
+            &plain(load(&self.commit_failures)),
+        );
+        family(
+            &mut out,
+            "periscope_alert_deliveries_total",
+            "Alert delivery attempts, by result.",
+            "counter",
+            &[
+                (
+                    "{result=\"delivered\"}".to_owned(),
+                    load(&self.alerts_delivered).to_string(),
+                ),
+                (
+                    "{result=\"failed\"}".to_owned(),
+                    load(&self.alerts_failed).to_string(),
+                ),
+            ],
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.event_accepted(false);
+        m.event_accepted(false);
+        m.rejected(Rejection::RateLimited);
+        m.item_accepted("session");
+        m.item_accepted("weird");
+        m.batch(10, 1500, true);
+        let text = m.render();
+        assert!(
+            text.contains("periscope_events_accepted_total 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("periscope_events_rejected_total{reason=\"rate_limited\"} 1\n"));
+        assert!(text.contains("periscope_items_accepted_total{category=\"session\"} 1\n"));
+        assert!(text.contains("periscope_items_accepted_total{category=\"other\"} 1\n"));
+        assert!(
+            text.contains("periscope_digest_commit_seconds_sum 0.0015\n"),
+            "{text}"
+        );
+        assert!(text.contains("periscope_digest_batch_events_total 10\n"));
+    }
+}
