@@ -1,0 +1,482 @@
+//! Normalisations applied before anything is hashed: message parameterization,
+//! function names, file names and context lines.
+//!
+//! Every function here is pure; the regular expressions are compiled once, on
+//! first use, and shared by all threads.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+
+/// The placeholder names, in the order they are tried (first match wins).
+///
+/// Each pattern is one alternative of a single regular expression, so a message
+/// is scanned once, left to right; at a given position the earliest alternative
+/// in this list that matches wins.
+const PATTERNS: &[(&str, &str)] = &[
+    (
+        "email",
+        r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*\.[a-zA-Z]{2,}",
+    ),
+    ("url", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\x22'`]+"),
+    (
+        "hostname",
+        r"\b(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+(?:com|net|org|io|dev|app|edu|gov|mil|int|info|biz|co|us|uk|de|fr|nl|eu|ru|cn|jp|in|br|au|ca|ch|se|it|es|pl|local|localdomain|internal|lan|cloud|svc|cluster)\b",
+    ),
+    (
+        "ip",
+        r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\b|\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|(?:\b[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6})?::(?:[0-9a-fA-F]{1,4}(?::[0-9a-fA-F]{1,4}){0,6}\b)?",
+    ),
+    (
+        "uuid",
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+    ),
+    ("sha1", r"\b[0-9a-fA-F]{40}\b"),
+    ("md5", r"\b[0-9a-fA-F]{32}\b"),
+    (
+        "date",
+        concat!(
+            // ISO 8601 / RFC 3339: 2024-01-31, 2024-01-31T12:00:00.123Z, 2024-01-31 12:00:00+02:00
+            r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2}\b)?)?",
+            // RFC 2822: Tue, 31 Jan 2024 12:00:00 +0000
+            r"|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}(?: (?:[+-][0-9]{4}|GMT|UTC))?",
+            // Jan 31, 2024 / January 31 2024 (optionally with a time)
+            r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* [0-9]{1,2},? [0-9]{4}(?: [0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?\b",
+            // 31/01/2024, 01/31/24, 31.01.2024
+            r"|\b[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{4}\b|\b[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}\b",
+            // times of day: 12:00, 12:00:00.123, 3:04 PM
+            r"|\b[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:\s?[AaPp][Mm]\b)?",
+        ),
+    ),
+    (
+        "duration",
+        r"\b[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h|d)\b|\b[0-9]+(?:\.[0-9]+)? ?(?:secs?|seconds?|mins?|minutes?|hrs?|hours?|days?)\b",
+    ),
+    ("hex", r"\b0[xX][0-9a-fA-F]+\b"),
+    ("float", r"\b[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?\b"),
+    ("int", r"\b[0-9]+\b"),
+    ("quoted_str", r#"=\s*(?:'[^']*'|"[^"]*")"#),
+    ("bool", r"=\s*(?:true|false|True|False|TRUE|FALSE)\b"),
+];
+
+/// The single parameterization expression: every pattern as a named group.
+static PARAMETERIZE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    let mut source = String::new();
+    for (i, (name, pattern)) in PATTERNS.iter().enumerate() {
+        if i > 0 {
+            source.push('|');
+        }
+        // ASCII word boundaries keep the expression on the fast DFA engines.
+        let pattern = pattern.replace(r"\b", r"(?-u:\b)");
+        source.push_str(&format!("(?P<{name}>{pattern})"));
+    }
+    // The patterns are constants covered by tests; `None` only if one is broken,
+    // in which case messages are hashed verbatim rather than panicking.
+    Regex::new(&source).ok()
+});
+
+/// The maximum number of lines of a message that count for grouping.
+const MAX_LINES: usize = 2;
+
+/// Normalizes a message (or an exception value) for grouping.
+///
+/// Keeps the first two non-empty lines (appending `...` when lines were dropped),
+/// then replaces variable parts — emails, URLs, host names, IP addresses, UUIDs,
+/// SHA-1 and MD5 digests, dates and times, durations, hex numbers, floats,
+/// integers, and quoted strings or booleans after `=` — by `<name>` placeholders,
+/// so that `User 42 not found` and `User 97 not found` group together.
+///
+/// ```
+/// use periscope_grouping::parameterize;
+/// assert_eq!(parameterize("User 42 not found"), "User <int> not found");
+/// assert_eq!(
+///     parameterize("mail to bob@example.com failed after 250ms"),
+///     "mail to <email> failed after <duration>"
+/// );
+/// ```
+pub fn parameterize(message: &str) -> String {
+    let trimmed = first_lines(message);
+    match PARAMETERIZE.as_ref() {
+        Some(re) => re.replace_all(&trimmed, replace_match).into_owned(),
+        None => trimmed.into_owned(),
+    }
+}
+
+/// The replacement for one match of [`PARAMETERIZE`].
+fn replace_match(caps: &Captures<'_>) -> String {
+    for (name, _) in PATTERNS {
+        let Some(m) = caps.name(name) else { continue };
+        return match *name {
+            // An IPv6-looking token without any digit is a `Foo::bar` path.
+            "ip" if !m.as_str().bytes().any(|b| b.is_ascii_digit()) => m.as_str().to_owned(),
+            "quoted_str" | "bool" => {
+                // Keep the `=` and the blanks that follow it.
+                let text = m.as_str();
+                let value_start = text[1..]
+                    .find(|c: char| !c.is_whitespace())
+                    .map_or(text.len(), |i| i + 1);
+                format!("{}<{name}>", &text[..value_start])
+            }
+            _ => format!("<{name}>"),
+        };
+    }
+    String::new()
+}
+
+/// The first [`MAX_LINES`] non-empty lines of `message`, each trimmed at its end,
+/// followed by `...` when more non-empty lines followed.
+fn first_lines(message: &str) -> Cow<'_, str> {
+    let trimmed = message.trim();
+    if !trimmed.contains(['\n', '\r']) {
+        return Cow::Borrowed(trimmed);
+    }
+    let mut lines = trimmed
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty());
+    let mut out = String::with_capacity(trimmed.len().min(512));
+    for (i, line) in lines.by_ref().take(MAX_LINES).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    if lines.next().is_some() {
+        out.push_str("...");
+    }
+    Cow::Owned(out)
+}
+
+/// The first line of `text`, trimmed (used for titles).
+pub(crate) fn first_line(text: &str) -> &str {
+    text.trim().lines().next().unwrap_or("").trim()
+}
+
+/// Why a function name does not count, or what it was normalized to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FunctionName {
+    /// The name counts, as given (already trimmed).
+    Keep(String),
+    /// The name counts after a normalisation (the hint says which).
+    Normalized(String, &'static str),
+    /// The name is ignored, with the reason.
+    Ignored(&'static str),
+}
+
+/// Markers of generated classes and proxies whose names change from build to build.
+const GENERATED_MARKERS: &[&str] = &[
+    "$$EnhancerByCGLIB$$",
+    "$$EnhancerBySpringCGLIB$$",
+    "$$FastClassByCGLIB$$",
+    "$$FastClassBySpringCGLIB$$",
+    "$$Lambda$",
+    "$$Lambda/",
+    "$HibernateProxy$",
+    "$$_javassist",
+    "_$$_javassist",
+    "$$_jvst",
+    "EnhancerBy",
+    "HibernateProxy",
+    "GeneratedMethodAccessor",
+    "GeneratedConstructorAccessor",
+    "GeneratedSerializationConstructorAccessor",
+    "$Proxy",
+];
+
+/// Whether a class, module or function name is generated (proxies, CGLIB,
+/// javassist, lambdas, reflection accessors).
+pub(crate) fn is_generated_name(name: &str) -> bool {
+    GENERATED_MARKERS.iter().any(|m| name.contains(m))
+        || name.starts_with("$Proxy")
+        || name.contains("CGLIB$")
+}
+
+/// Normalizes a function name for grouping.
+///
+/// - anonymous functions (`?`, `<anonymous>`, `<anonymous function>`,
+///   `Anonymous function`, names ending in `/<`) are ignored;
+/// - Java lambdas (`lambda$...`) are ignored;
+/// - Ruby blocks (`block in foo`, `block (2 levels) in foo`) become `block`;
+/// - generated class and proxy names become `<auto>`.
+pub(crate) fn normalize_function(name: &str) -> FunctionName {
+    let name = name.trim();
+    if name.is_empty() {
+        return FunctionName::Ignored("empty function name");
+    }
+    // The last dotted segment decides (JavaScript `Foo.<anonymous>`, `Object.?`).
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if matches!(
+        last,
+        "?" | "<anonymous>" | "<anonymous function>" | "Anonymous function" | "<lambda>"
+    ) || matches!(name, "Anonymous function" | "<anonymous function>")
+        || name.ends_with("/<")
+    {
+        return FunctionName::Ignored("ignored anonymous function");
+    }
+    if name.starts_with("lambda$") || last.starts_with("lambda$") {
+        return FunctionName::Ignored("ignored Java lambda");
+    }
+    if name.starts_with("block in ") || name.starts_with("block (") && name.contains(" in ") {
+        return FunctionName::Normalized("block".to_owned(), "Ruby block name normalized");
+    }
+    if is_generated_name(name) {
+        return FunctionName::Normalized("<auto>".to_owned(), "generated name normalized");
+    }
+    FunctionName::Keep(name.to_owned())
+}
+
+/// Whether `abs_path` points to a URL (`http:`, `https:`, `file:`, `webpack:`,
+/// `blob:`, `app:` ... any `scheme:` followed by `//`), or to `<anonymous>`,
+/// `[native code]` or similar pseudo-paths, for which the file name is not a
+/// stable identity.
+pub(crate) fn is_url_or_pseudo_path(abs_path: &str) -> bool {
+    let p = abs_path.trim();
+    if matches!(
+        p,
+        "<anonymous>" | "[native code]" | "native code" | "eval code" | "<unknown>"
+    ) {
+        return true;
+    }
+    let Some((scheme, rest)) = p.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme.len() > 1 // `C:\...` is a Windows drive, not a scheme
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    scheme_ok && (rest.starts_with("//") || matches!(scheme, "http" | "https" | "file" | "blob"))
+}
+
+/// Whether a path is a JavaScript pseudo-path for which the whole frame is ignored.
+pub(crate) fn is_native_code_path(path: &str) -> bool {
+    matches!(
+        path.trim(),
+        "[native code]" | "native code" | "eval code" | "<anonymous>"
+    )
+}
+
+/// The base name of a path (after the last `/` or `\`), lowercased.
+pub(crate) fn normalize_filename(filename: &str) -> String {
+    let f = filename.trim();
+    let f = f.split(['?', '#']).next().unwrap_or(f);
+    let base = f.rsplit(['/', '\\']).next().unwrap_or(f);
+    base.to_lowercase()
+}
+
+/// The maximum length of a context line that still counts.
+pub(crate) const MAX_CONTEXT_LINE: usize = 120;
+
+/// The platforms whose context lines count for grouping.
+pub(crate) fn context_line_platform(platform: &str) -> bool {
+    matches!(platform, "javascript" | "node" | "python" | "php" | "ruby")
+}
+
+/// A context line with all runs of white space collapsed to one space, trimmed.
+pub(crate) fn collapse_whitespace(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for word in line.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// The last segment of a package path (`/usr/lib/libc.so` → `libc.so`,
+/// `C:\Windows\ntdll.dll` → `ntdll.dll`).
+pub(crate) fn package_name(package: &str) -> &str {
+    let p = package.trim();
+    p.rsplit(['/', '\\']).find(|s| !s.is_empty()).unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expression_compiles() {
+        assert!(PARAMETERIZE.is_some());
+    }
+
+    #[track_caller]
+    fn p(input: &str, expected: &str) {
+        assert_eq!(parameterize(input), expected, "input: {input:?}");
+    }
+
+    #[test]
+    fn email() {
+        p(
+            "no user bob.smith+x@mail.example.org here",
+            "no user <email> here",
+        );
+    }
+
+    #[test]
+    fn url() {
+        p(
+            "GET https://api.example.com/v1/users/42?x=1 failed",
+            "GET <url> failed",
+        );
+        p("see file:///tmp/x.txt", "see <url>");
+    }
+
+    #[test]
+    fn hostname() {
+        p(
+            "could not resolve db-1.prod.example.com",
+            "could not resolve <hostname>",
+        );
+        p("module os.path failed", "module os.path failed");
+    }
+
+    #[test]
+    fn ip_v4_and_v6() {
+        p("connect to 10.0.12.7 refused", "connect to <ip> refused");
+        p(
+            "peer 2001:db8:85a3:0:0:8a2e:370:7334 gone",
+            "peer <ip> gone",
+        );
+        p("peer fe80::1 gone", "peer <ip> gone");
+        p("listening on ::1", "listening on <ip>");
+        p("in Foo::bar::baz", "in Foo::bar::baz");
+    }
+
+    #[test]
+    fn uuid_sha1_md5() {
+        p(
+            "order 550e8400-e29b-41d4-a716-446655440000 missing",
+            "order <uuid> missing",
+        );
+        p(
+            "commit da39a3ee5e6b4b0d3255bfef95601890afd80709 bad",
+            "commit <sha1> bad",
+        );
+        p(
+            "etag d41d8cd98f00b204e9800998ecf8427e stale",
+            "etag <md5> stale",
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        p("at 2024-01-31T12:00:00.123Z", "at <date>");
+        p("at 2024-01-31 12:00:00+02:00 x", "at <date> x");
+        p("on 2024-01-31", "on <date>");
+        p("on Tue, 31 Jan 2024 12:00:00 +0000 x", "on <date> x");
+        p("on Jan 31, 2024 ok", "on <date> ok");
+        p("on 31/01/2024 and 01/31/24", "on <date> and <date>");
+        p("at 12:30:45.5 and 3:04 PM", "at <date> and <date>");
+    }
+
+    #[test]
+    fn durations() {
+        p("timeout after 250ms", "timeout after <duration>");
+        p("took 1.5s", "took <duration>");
+        p("waited 30 seconds", "waited <duration>");
+    }
+
+    #[test]
+    fn hex_float_int() {
+        p("bad pointer 0xdeadBEEF", "bad pointer <hex>");
+        p("ratio 0.75 too high", "ratio <float> too high");
+        p("User 42 not found", "User <int> not found");
+        p("row 7 of 1000", "row <int> of <int>");
+        p("user_42 and v2 stay", "user_42 and v2 stay");
+    }
+
+    #[test]
+    fn quoted_and_bool_after_equals() {
+        p(
+            "lookup name='bob' failed",
+            "lookup name=<quoted_str> failed",
+        );
+        p(r#"where key = "abc" done"#, "where key = <quoted_str> done");
+        p("flag=true and other=False", "flag=<bool> and other=<bool>");
+        p("'not after equals'", "'not after equals'");
+    }
+
+    #[test]
+    fn first_match_wins() {
+        // An email contains a host name; a URL contains an IP; the earlier pattern wins.
+        p("x bob@example.com", "x <email>");
+        p("x http://10.0.0.1:80/a", "x <url>");
+        // A UUID contains numbers.
+        p("550e8400-e29b-41d4-a716-446655440000", "<uuid>");
+    }
+
+    #[test]
+    fn first_two_lines() {
+        p("one\n\n two \nthree\nfour", "one\n two...");
+        p("one\ntwo", "one\ntwo");
+        p("  single  ", "single");
+    }
+
+    #[test]
+    fn functions() {
+        use FunctionName::*;
+        assert_eq!(normalize_function(" foo "), Keep("foo".into()));
+        for anon in [
+            "?",
+            "<anonymous>",
+            "<anonymous function>",
+            "Anonymous function",
+            "foo/<",
+            "Object.<anonymous>",
+        ] {
+            assert!(matches!(normalize_function(anon), Ignored(_)), "{anon}");
+        }
+        assert!(matches!(normalize_function("lambda$main$0"), Ignored(_)));
+        assert_eq!(
+            normalize_function("block in process_request"),
+            Normalized("block".into(), "Ruby block name normalized")
+        );
+        assert_eq!(
+            normalize_function("block (2 levels) in run"),
+            Normalized("block".into(), "Ruby block name normalized")
+        );
+        for generated in [
+            "Foo$$EnhancerByCGLIB$$a1b2c3",
+            "Foo$$Lambda$42/0x0000000800c02a00",
+            "Foo_$$_javassist_12",
+            "GeneratedMethodAccessor123",
+            "User$HibernateProxy$abc",
+        ] {
+            assert_eq!(
+                normalize_function(generated),
+                Normalized("<auto>".into(), "generated name normalized"),
+                "{generated}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(is_url_or_pseudo_path("https://cdn.example.com/app.js"));
+        assert!(is_url_or_pseudo_path("http://localhost:3000/a.js"));
+        assert!(is_url_or_pseudo_path("file:///home/a.js"));
+        assert!(is_url_or_pseudo_path("webpack://app/src/a.js"));
+        assert!(is_url_or_pseudo_path("<anonymous>"));
+        assert!(is_url_or_pseudo_path("[native code]"));
+        assert!(!is_url_or_pseudo_path("/srv/app/main.py"));
+        assert!(!is_url_or_pseudo_path(r"C:\app\main.cs"));
+        assert_eq!(normalize_filename("/srv/App/Main.py"), "main.py");
+        assert_eq!(normalize_filename(r"C:\app\Program.CS"), "program.cs");
+        assert_eq!(normalize_filename("app.js?v=123"), "app.js");
+        assert_eq!(
+            package_name("/usr/lib/system/libdyld.dylib"),
+            "libdyld.dylib"
+        );
+        assert_eq!(package_name(r"C:\WINDOWS\SYSTEM32\ntdll.dll"), "ntdll.dll");
+    }
+
+    #[test]
+    fn context_lines() {
+        assert_eq!(
+            collapse_whitespace("  if  (x)\t{ y( ) }  "),
+            "if (x) { y( ) }"
+        );
+        assert!(context_line_platform("python"));
+        assert!(!context_line_platform("java"));
+    }
+}

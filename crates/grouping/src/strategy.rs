@@ -1,0 +1,386 @@
+//! The built-in strategies: they turn an event into component trees.
+
+use std::borrow::Cow;
+
+use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace, Thread};
+
+use crate::component::Component;
+use crate::normalize::{
+    FunctionName, MAX_CONTEXT_LINE, collapse_whitespace, context_line_platform, is_generated_name,
+    is_native_code_path, is_url_or_pseudo_path, normalize_filename, normalize_function,
+    parameterize,
+};
+
+/// Which frames count: only in-app ones, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Variant {
+    /// Only frames with `in_app: true`.
+    App,
+    /// Every frame.
+    System,
+}
+
+impl Variant {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Variant::App => "app",
+            Variant::System => "system",
+        }
+    }
+}
+
+/// The exceptions that count: exception-group wrappers dropped, leaves kept.
+///
+/// When the payload marks exception groups (`mechanism.is_exception_group`) or
+/// links exceptions (`exception_id` / `parent_id`), the wrappers and every
+/// exception that is the parent of another are dropped, leaving the leaf
+/// exceptions in payload order. Otherwise all exceptions count (a plain chain).
+pub(crate) fn grouping_exceptions(exceptions: &[Exception]) -> Vec<&Exception> {
+    let is_group = |e: &Exception| e.mechanism.as_ref().is_some_and(|m| m.is_exception_group);
+    if !exceptions.iter().any(is_group) {
+        return exceptions.iter().collect();
+    }
+    let is_parent = |e: &Exception| {
+        e.mechanism
+            .as_ref()
+            .and_then(|m| m.exception_id)
+            .is_some_and(|id| {
+                exceptions
+                    .iter()
+                    .any(|o| o.mechanism.as_ref().and_then(|m| m.parent_id) == Some(id))
+            })
+    };
+    let leaves: Vec<&Exception> = exceptions
+        .iter()
+        .filter(|e| !is_group(e) && !is_parent(e))
+        .collect();
+    if leaves.is_empty() {
+        exceptions.iter().collect()
+    } else {
+        leaves
+    }
+}
+
+/// The thread whose stack trace counts: the crashed one, else the single
+/// current one, else the only one.
+pub(crate) fn grouping_thread(threads: &[Thread]) -> Option<&Thread> {
+    if let Some(t) = threads.iter().find(|t| t.crashed) {
+        return Some(t);
+    }
+    let mut current = threads.iter().filter(|t| t.current);
+    if let (Some(t), None) = (current.next(), current.next()) {
+        return Some(t);
+    }
+    match threads {
+        [only] => Some(only),
+        _ => None,
+    }
+}
+
+/// The built-in Sentry-like strategy for one variant: chained exception →
+/// threads → stack trace → message, the first that contributes wins.
+pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
+    let platform = event.platform.as_deref().unwrap_or("");
+    let mut candidates: Vec<Component> = Vec::with_capacity(4);
+    if !event.exceptions.is_empty() {
+        candidates.push(chained_exception(event, variant, platform));
+    }
+    if !event.threads.is_empty() {
+        candidates.push(match grouping_thread(&event.threads) {
+            Some(thread) => Component::parent(
+                "threads",
+                vec![match &thread.stacktrace {
+                    Some(st) => stacktrace(st, variant, platform),
+                    None => Component::ignored("stacktrace", "the thread has no stack trace"),
+                }],
+            ),
+            None => Component::ignored(
+                "threads",
+                "no crashed thread, no single current thread and more than one thread",
+            ),
+        });
+    }
+    if let Some(st) = &event.stacktrace {
+        candidates.push(stacktrace(st, variant, platform));
+    }
+    if let Some(message) = event.message() {
+        candidates.push(message_component(message));
+    }
+    if candidates.is_empty() {
+        candidates.push(Component::ignored(
+            "message",
+            "the event has no exception, threads, stack trace or message",
+        ));
+    }
+    let mut winner: Option<Cow<'static, str>> = None;
+    for c in &mut candidates {
+        match &winner {
+            Some(w) if c.contributes => {
+                c.exclude(format!("{w} takes precedence"));
+            }
+            Some(_) => {}
+            None if c.contributes => winner = Some(c.name.clone()),
+            None => {}
+        }
+    }
+    let mut root = Component::parent(variant.name(), candidates);
+    if variant == Variant::App && root.contributes && !has_contributing_frame(&root) {
+        root.exclude("no in-app frame contributes");
+    }
+    root
+}
+
+/// The simple strategy: type and parameterized value of the primary exception,
+/// else the parameterized message.
+pub(crate) fn type_and_value(event: &Event) -> Component {
+    let exceptions = grouping_exceptions(&event.exceptions);
+    let mut children = Vec::with_capacity(1);
+    if let Some(exc) = exceptions.last() {
+        let ty = match non_empty(exc.ty.as_deref()) {
+            Some(ty) => Component::leaf("type", ty),
+            None => Component::ignored("type", "the exception has no type"),
+        };
+        let parts = vec![ty, value_component(exc.value.as_deref())];
+        children.push(Component::parent("exception", parts));
+    }
+    if let Some(message) = event.message() {
+        let mut m = message_component(message);
+        if children.iter().any(|c| c.contributes) {
+            m.exclude("exception takes precedence");
+        }
+        children.push(m);
+    }
+    if children.is_empty() {
+        children.push(Component::ignored(
+            "message",
+            "the event has no exception and no message",
+        ));
+    }
+    Component::parent("type-and-value", children)
+}
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn has_contributing_frame(c: &Component) -> bool {
+    c.contributes && (c.name == "frame" || c.children.iter().any(has_contributing_frame))
+}
+
+fn message_component(message: &str) -> Component {
+    let normalized = parameterize(message);
+    if normalized.is_empty() {
+        return Component::ignored("message", "the message is empty");
+    }
+    let changed = normalized != message.trim();
+    let c = Component::leaf("message", normalized);
+    if changed {
+        c.with_hint("stripped event-specific values")
+    } else {
+        c
+    }
+}
+
+fn value_component(value: Option<&str>) -> Component {
+    let Some(raw) = value else {
+        return Component::ignored("value", "the exception has no value");
+    };
+    let normalized = parameterize(raw);
+    if normalized.is_empty() {
+        return Component::ignored("value", "the exception value is empty");
+    }
+    let changed = normalized != raw.trim();
+    let c = Component::leaf("value", normalized);
+    if changed {
+        c.with_hint("stripped event-specific values")
+    } else {
+        c
+    }
+}
+
+fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Component {
+    let exceptions = grouping_exceptions(&event.exceptions);
+    let dropped_groups = exceptions.len() != event.exceptions.len();
+    let mut children: Vec<Component> = Vec::with_capacity(exceptions.len());
+    for exc in exceptions {
+        let mut c = exception(exc, variant, platform);
+        // Inside an exception group, identical leaves count once.
+        if dropped_groups
+            && c.contributes
+            && children
+                .iter()
+                .any(|o| o.contributes && o.contributing_values() == c.contributing_values())
+        {
+            c.exclude("same as an earlier exception of the group");
+        }
+        children.push(c);
+    }
+    if children.len() == 1 && !dropped_groups {
+        return children
+            .pop()
+            .unwrap_or_else(|| Component::parent("exception", Vec::new()));
+    }
+    let mut c = Component::parent("chained-exception", children);
+    if dropped_groups {
+        c.hint = Some(Cow::Borrowed("exception-group wrappers dropped"));
+    }
+    c
+}
+
+fn exception(exc: &Exception, variant: Variant, platform: &str) -> Component {
+    let st = match &exc.stacktrace {
+        Some(st) => stacktrace(st, variant, platform),
+        None => Component::ignored("stacktrace", "the exception has no stack trace"),
+    };
+    let ty = match non_empty(exc.ty.as_deref()) {
+        Some(ty) => {
+            let c = Component::leaf("type", ty);
+            if exc.mechanism.as_ref().is_some_and(|m| m.synthetic) {
+                c.exclude_because("the exception is synthetic (its type is a signal or error code)")
+            } else {
+                c
+            }
+        }
+        None => Component::ignored("type", "the exception has no type"),
+    };
+    let mut value = value_component(exc.value.as_deref());
+    if st.contributes {
+        value.exclude("the stack trace takes precedence");
+    }
+    Component::parent("exception", vec![st, ty, value])
+}
+
+/// The platform family a frame belongs to (for its special rules).
+fn is_javascript(platform: &str) -> bool {
+    matches!(platform, "javascript" | "node")
+}
+
+fn is_native(platform: &str) -> bool {
+    matches!(platform, "native" | "c" | "cocoa" | "objc" | "swift")
+}
+
+pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str) -> Component {
+    if st.frames.is_empty() {
+        return Component::ignored("stacktrace", "the stack trace has no frames");
+    }
+    if let [only] = st.frames.as_slice() {
+        let platform = only.platform.as_deref().unwrap_or(event_platform);
+        if is_javascript(platform)
+            && non_empty(only.function.as_deref()).is_none()
+            && only.abs_path.as_deref().is_some_and(is_url_or_pseudo_path)
+        {
+            return Component::ignored(
+                "stacktrace",
+                "a single JavaScript frame with no function and a URL path",
+            );
+        }
+    }
+    let mut frames: Vec<Component> = Vec::with_capacity(st.frames.len());
+    let mut any_in_app = false;
+    for f in &st.frames {
+        let mut c = frame(f, event_platform);
+        let recursion = frames.last().is_some_and(|prev| same_frame(prev, &c));
+        let in_app = f.in_app == Some(true);
+        any_in_app |= in_app;
+        if variant == Variant::App && !in_app {
+            c.exclude("not an in-app frame");
+        } else if recursion && c.contributes {
+            c.exclude("same as the previous frame (recursion)");
+        }
+        frames.push(c);
+    }
+    let mut c = Component::parent("stacktrace", frames);
+    if !c.contributes {
+        c.hint = Some(Cow::Borrowed(if variant == Variant::App && !any_in_app {
+            "the stack trace has no in-app frames"
+        } else {
+            "no frame contributes"
+        }));
+    }
+    c
+}
+
+/// Whether two frames give the same grouping values (ignoring whether the
+/// frames themselves were excluded).
+fn same_frame(a: &Component, b: &Component) -> bool {
+    fn values(c: &Component) -> impl Iterator<Item = &str> {
+        c.children
+            .iter()
+            .filter(|p| p.contributes)
+            .flat_map(|p| p.values.iter())
+            .map(String::as_str)
+    }
+    values(a).next().is_some() && values(a).eq(values(b))
+}
+
+const LOW_QUALITY_JS: &str = "a JavaScript eval or native-code frame";
+
+fn frame(f: &Frame, event_platform: &str) -> Component {
+    let platform = f.platform.as_deref().unwrap_or(event_platform);
+    let mut parts: Vec<Component> = Vec::with_capacity(4);
+
+    let module = match non_empty(f.module.as_deref()) {
+        Some(m) if is_generated_name(m) => {
+            Component::leaf("module", "<auto>").with_hint("generated name normalized")
+        }
+        Some(m) => Component::leaf("module", m),
+        None => Component::ignored("module", "no module"),
+    };
+
+    let abs_path = non_empty(f.abs_path.as_deref());
+    let mut filename = match non_empty(f.filename.as_deref()).or(abs_path) {
+        Some(name) => {
+            let c = Component::leaf("filename", normalize_filename(name));
+            if abs_path.is_some_and(is_url_or_pseudo_path) || is_url_or_pseudo_path(name) {
+                c.exclude_because("the frame points to a URL or a pseudo path")
+            } else {
+                c
+            }
+        }
+        None => Component::ignored("filename", "no file name"),
+    };
+    if module.contributes && filename.contributes {
+        filename.exclude("the module takes precedence");
+    }
+
+    let raw_name = non_empty(f.function.as_deref()).or(non_empty(f.raw_function.as_deref()));
+    let function = match raw_name.map(normalize_function) {
+        Some(FunctionName::Keep(name)) => Component::leaf("function", name),
+        Some(FunctionName::Normalized(name, hint)) => {
+            Component::leaf("function", name).with_hint(hint)
+        }
+        Some(FunctionName::Ignored(hint)) => Component::ignored("function", hint),
+        None => Component::ignored("function", "no function name"),
+    };
+    if is_native(platform) && function.contributes && filename.contributes {
+        filename.exclude("native file names are unstable; the function takes precedence");
+    }
+
+    let context_line = if context_line_platform(platform) {
+        non_empty(f.context_line.as_deref()).map(|line| {
+            if line.chars().count() > MAX_CONTEXT_LINE {
+                Component::ignored("context-line", "the line is longer than 120 characters")
+            } else {
+                Component::leaf("context-line", collapse_whitespace(line))
+            }
+        })
+    } else {
+        None
+    };
+
+    parts.push(module);
+    parts.push(filename);
+    parts.push(function);
+    parts.extend(context_line);
+    let mut c = Component::parent("frame", parts);
+    if is_javascript(platform)
+        && (raw_name.is_some_and(|n| n == "eval" || n.ends_with(".eval"))
+            || abs_path.is_some_and(is_native_code_path))
+    {
+        c.exclude(LOW_QUALITY_JS);
+    }
+    if !c.contributes && c.hint.is_none() {
+        c.hint = Some(Cow::Borrowed("no part of the frame contributes"));
+    }
+    c
+}
