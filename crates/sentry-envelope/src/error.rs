@@ -179,7 +179,6 @@ pub enum Error {
 }
 
 /// Truncates a value for inclusion in an error message.
-#[allow(dead_code)] // used by the auth module
 pub(crate) fn clip(s: &str) -> String {
     match s.char_indices().nth(64) {
         Some((i, _)) => format!("{}…", &s[..i]),
