@@ -1,0 +1,218 @@
+//! Email delivery against a local SMTP server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use periscope_notify::{
+    ConfigError, DeliveryError, Destination, Dispatcher, DispatcherConfig, Notifier, SmtpConfig,
+};
+use support::{SmtpServer, alert, closed_port};
+
+fn mailer(smtp_url: String) -> Dispatcher {
+    Dispatcher::new(DispatcherConfig {
+        smtp: Some(SmtpConfig::new(
+            smtp_url,
+            "Periscope <alerts@periscope.test>",
+        )),
+        timeout: Duration::from_secs(10),
+        ..DispatcherConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn email_reaches_every_recipient_with_subject_and_both_bodies() {
+    let server = SmtpServer::start(None).await;
+    let destination = Destination::Email {
+        to: vec!["oncall@shop.test".into(), "Dev Team <dev@shop.test>".into()],
+    };
+    mailer(server.url())
+        .deliver(&alert(), &destination)
+        .await
+        .unwrap();
+
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.from, "alerts@periscope.test");
+    assert_eq!(mail.to, vec!["oncall@shop.test", "dev@shop.test"]);
+    let data = &mail.decoded();
+    assert!(
+        data.contains(
+            "Subject: [Periscope] New issue in shop: ZeroDivisionError: division by zero"
+        ),
+        "{data}"
+    );
+    assert!(
+        data.contains("From: Periscope <alerts@periscope.test>"),
+        "{data}"
+    );
+    assert!(data.contains("multipart/alternative"), "{data}");
+    assert!(data.contains("text/plain"), "{data}");
+    assert!(data.contains("text/html"), "{data}");
+    assert!(data.contains("in app.views.divide"), "{data}");
+    assert!(
+        data.contains("Open in Periscope: http://periscope.test/issues/42"),
+        "{data}"
+    );
+    assert!(
+        data.contains("<a href=\"http://periscope.test/issues/42\">Open in Periscope</a>"),
+        "{data}"
+    );
+    assert!(
+        data.contains("<td>Environment</td><td>production</td>")
+            || data.contains(">Environment</td><td>production</td>"),
+        "{data}"
+    );
+}
+
+#[tokio::test]
+async fn rejected_recipient_is_a_permanent_smtp_error() {
+    let server = SmtpServer::start(Some("gone@shop.test")).await;
+    let destination = Destination::Email {
+        to: vec!["gone@shop.test".into()],
+    };
+    let err = mailer(server.url())
+        .deliver(&alert(), &destination)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "smtp: 550 mailbox unavailable");
+    assert!(err.is_permanent());
+    assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_smtp_server_is_retryable() {
+    let port = closed_port().await;
+    let err = mailer(format!("smtp://127.0.0.1:{port}?tls=none"))
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Connect { .. }), "{err:?}");
+    assert!(!err.is_permanent());
+    assert!(
+        err.to_string()
+            .starts_with(&format!("smtp: cannot connect to 127.0.0.1:{port}: ")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn silent_smtp_server_times_out() {
+    // Accepts the connection but never greets.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let dispatcher = Dispatcher::new(DispatcherConfig {
+        smtp: Some(SmtpConfig::new(
+            format!("smtp://{addr}?tls=none"),
+            "alerts@periscope.test",
+        )),
+        timeout: Duration::from_millis(300),
+        ..DispatcherConfig::default()
+    })
+    .unwrap();
+    let err = dispatcher
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Timeout { .. }), "{err:?}");
+    assert!(!err.is_permanent());
+}
+
+#[tokio::test]
+async fn email_without_smtp_configuration_is_refused_clearly() {
+    let dispatcher = Dispatcher::new(DispatcherConfig::default()).unwrap();
+    let err = dispatcher
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert!(err.to_string().contains("PERISCOPE_SMTP_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_recipient_is_a_configuration_error() {
+    let server = SmtpServer::start(None).await;
+    let err = mailer(server.url())
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["not an address".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeliveryError::Misconfigured { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_permanent());
+    assert!(server.mails().is_empty());
+}
+
+#[test]
+fn bad_smtp_configuration_stops_the_dispatcher() {
+    let err = Dispatcher::new(DispatcherConfig {
+        smtp: Some(SmtpConfig::new(
+            "smtp://mail.test?tls=sometimes",
+            "a@b.test",
+        )),
+        ..DispatcherConfig::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::SmtpUrl(_)), "{err}");
+    let err = Dispatcher::new(DispatcherConfig {
+        smtp: Some(SmtpConfig::new("smtps://mail.test", "nobody")),
+        ..DispatcherConfig::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::EmailAddress { .. }), "{err}");
+}
+
+#[test]
+fn tls_modes_build() {
+    for url in [
+        "smtps://user:pass@mail.test",
+        "smtp://user:pass@mail.test:587",
+        "smtp://mail.test?tls=opportunistic",
+    ] {
+        Dispatcher::new(DispatcherConfig {
+            smtp: Some(SmtpConfig::new(url, "a@b.test")),
+            ..DispatcherConfig::default()
+        })
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn internal_logger_always_succeeds() {
+    let dispatcher = Dispatcher::new(DispatcherConfig::default()).unwrap();
+    dispatcher
+        .deliver(&alert(), &Destination::InternalLogger)
+        .await
+        .unwrap();
+}
