@@ -1,0 +1,120 @@
+//! The event corpus: every event groups, and Sentry's own issue assignments
+//! (`sentry/group_N_event_M.json`) are respected as far as the payloads allow.
+//!
+//! Reads the folder from `PERISCOPE_CORPUS_DIR` (relative paths are resolved
+//! against the workspace root) and skips when it is not set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use periscope_grouping::{Grouper, GroupingConfig, KEY_LEN, Strategy};
+use periscope_sentry_envelope::Event;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
+    let path = PathBuf::from(value);
+    Some(if path.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path)
+    } else {
+        path
+    })
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `group_N_event_M.json` → `N`.
+fn group_number(path: &Path) -> Option<u32> {
+    let name = path.file_stem()?.to_str()?;
+    let rest = name.strip_prefix("group_")?;
+    rest.split('_').next()?.parse().ok()
+}
+
+#[test]
+fn every_event_groups() {
+    let Some(dir) = corpus_dir() else {
+        println!("skipped: PERISCOPE_CORPUS_DIR not set");
+        return;
+    };
+    let mut count = 0;
+    for sub in ["sentry", "bugsink", "glitchtip"] {
+        for path in json_files(&dir.join(sub)) {
+            let bytes = std::fs::read(&path).unwrap();
+            let event = Event::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+            for strategy in Strategy::ALL {
+                let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
+                assert_eq!(g.key.len(), KEY_LEN, "{}", path.display());
+                assert!(g.key.bytes().all(|b| b.is_ascii_hexdigit()));
+                assert!(!g.title.is_empty());
+                assert!(
+                    !g.contributing_values().is_empty(),
+                    "{}: nothing contributes",
+                    path.display()
+                );
+                // The summary line is valid JSON.
+                let line: serde_json::Value = serde_json::from_str(&g.to_json_line()).unwrap();
+                assert_eq!(line["key"], g.key.as_str());
+                // Deterministic.
+                assert_eq!(
+                    g,
+                    Grouper::new(GroupingConfig::new(*strategy)).group(&event)
+                );
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, 190, "the corpus holds 190 events");
+}
+
+/// Issues Sentry assigned from the *unscrubbed* events that the corpus payloads
+/// cannot reproduce: Sentry's test-suite (`categorization_inputs`) replaced every
+/// application frame by `{"function": "stripped_application_code"}` and dropped
+/// `in_app`, packages of app images, addresses and symbols. The remaining frames
+/// are system frames that genuinely differ between the events of these issues
+/// (see the crate README, "The corpus").
+const SPLIT_BY_SCRUBBING: &[u32] = &[294, 307, 313, 332, 428, 432];
+
+#[test]
+fn sentry_issue_assignments() {
+    let Some(dir) = corpus_dir() else {
+        println!("skipped: PERISCOPE_CORPUS_DIR not set");
+        return;
+    };
+    let grouper = Grouper::new(GroupingConfig::default());
+    let mut keys_by_group: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut group_by_key: BTreeMap<String, u32> = BTreeMap::new();
+    for path in json_files(&dir.join("sentry")) {
+        let Some(n) = group_number(&path) else {
+            continue;
+        };
+        let event = Event::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let key = grouper.group(&event).key;
+        // Different issues never share a key.
+        if let Some(other) = group_by_key.insert(key.clone(), n) {
+            assert_eq!(other, n, "issues {other} and {n} merged by key {key}");
+        }
+        keys_by_group.entry(n).or_default().insert(key);
+    }
+    assert_eq!(keys_by_group.len(), 13, "13 issues in the corpus");
+    let split: Vec<u32> = keys_by_group
+        .iter()
+        .filter(|(_, keys)| keys.len() > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    // Events of the same issue share a key, except for the issues whose
+    // distinguishing frames were scrubbed out of the corpus. This list is exact:
+    // a newly split issue fails, and so does one that starts to match.
+    assert_eq!(split, SPLIT_BY_SCRUBBING);
+}
