@@ -1,0 +1,9 @@
+DROP TABLE usage_counters;
+DROP TABLE deliveries;
+DROP TABLE alerts;
+DROP TABLE destinations;
+DROP TABLE events;
+DROP TABLE issue_tags;
+DROP TABLE issues;
+DROP TABLE project_keys;
+DROP TABLE projects;

@@ -1,0 +1,432 @@
+//! The ingest batch: one transaction for N grouped events.
+//!
+//! Steps, in an order that is the same for every writer (so concurrent writers on
+//! PostgreSQL lock rows in the same order and cannot deadlock):
+//!
+//! 1. one issue upsert per distinct (project, grouping key), sorted: `INSERT … ON
+//!    CONFLICT DO UPDATE SET event_count = event_count + n … RETURNING` the
+//!    counter and the status as they were before this batch. The upsert holds the
+//!    issue's row lock until commit, so no other writer can change its status or
+//!    counter in between: what we read is exactly what we transition from. An
+//!    issue was created by this statement iff the returned count equals `n`
+//!    (a stored issue always has a count of at least 1);
+//! 2. the events, sorted by (project, event id), in multi-row `INSERT … ON CONFLICT
+//!    DO NOTHING RETURNING`: rows not returned are duplicates, whose counting is
+//!    undone;
+//! 3. per issue, the transitions (new, regression, unmute) are decided on the
+//!    inserted events in batch order; a status change is a conditional `UPDATE …
+//!    WHERE status = <old>` and writes one alert row;
+//! 4. the per-issue tag index, the per-project stored-event counters, and the
+//!    `max_events` eviction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use crate::error::{Result, StoreError};
+use crate::model::{IngestOutcome, NewEvent};
+use crate::ops::{CounterRow, evict_oldest, ms, placeholders};
+use crate::release::release_is_newer;
+use crate::sql::{Exec, Q};
+
+/// Rows per multi-row INSERT (fixed, so the statement is prepared once).
+const CHUNK: usize = 64;
+/// Longest tag key or value indexed for search (longer ones are cut).
+const MAX_TAG_LEN: usize = 200;
+
+/// An event ready for the transaction (payload already compressed).
+pub(crate) struct Prepared {
+    pub(crate) event: NewEvent,
+    pub(crate) compressed: Vec<u8>,
+    pub(crate) tags_json: String,
+}
+
+#[derive(QueryableByName)]
+struct UpsertRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    event_count: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    resolved_in_release: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    muted_until: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    unmute_at_count: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct InsertedRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+}
+
+#[derive(QueryableByName)]
+struct IssueIdRow {
+    #[diesel(sql_type = BigInt)]
+    issue_id: i64,
+}
+
+const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation) \
+VALUES (?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?) \
+ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
+event_count = issues.event_count + excluded.event_count, \
+title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
+first_seen = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.first_seen ELSE issues.first_seen END, \
+last_seen = CASE WHEN excluded.last_seen > issues.last_seen THEN excluded.last_seen ELSE issues.last_seen END, \
+grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation) \
+RETURNING id, event_count, status, resolved_in_release, muted_until, unmute_at_count";
+
+const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
+const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
+const EVENT_INSERT_TAIL: &str =
+    " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING id, project_id, event_id";
+
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_TAG_LEN {
+        return s;
+    }
+    let mut end = MAX_TAG_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+enum Transition {
+    Regression,
+    Unmute,
+}
+
+pub(crate) fn ingest_batch<C: Exec>(
+    c: &mut C,
+    batch: &[Prepared],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<IngestOutcome>> {
+    let now = ms(now);
+    let n = batch.len();
+    let mut outcomes = vec![
+        IngestOutcome {
+            issue_id: 0,
+            created: false,
+            regressed: false,
+            unmuted: false,
+            duplicate: false,
+        };
+        n
+    ];
+
+    // Duplicates inside the batch: later copies point at the first one.
+    let mut first_copy: HashMap<(i64, &str), usize> = HashMap::with_capacity(n);
+    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+    for (i, p) in batch.iter().enumerate() {
+        let k = (p.event.project_id, p.event.event_id.as_str());
+        match first_copy.get(&k) {
+            Some(&f) => copy_of[i] = Some(f),
+            None => {
+                first_copy.insert(k, i);
+            }
+        }
+    }
+
+    // 1. Issue upserts, one per (project, grouping key), in sorted order.
+    let mut groups: BTreeMap<(i64, &str), Vec<usize>> = BTreeMap::new();
+    for (i, p) in batch.iter().enumerate() {
+        if copy_of[i].is_none() {
+            groups
+                .entry((p.event.project_id, p.event.grouping_key.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut upserted: Vec<(Vec<usize>, UpsertRow)> = Vec::with_capacity(groups.len());
+    let mut issue_of = vec![0i64; n];
+    for ((project_id, key), members) in groups {
+        let last = &batch[members[members.len() - 1]].event;
+        let first_seen = members
+            .iter()
+            .map(|&i| ms(batch[i].event.timestamp))
+            .min()
+            .unwrap_or(now);
+        let last_seen = members
+            .iter()
+            .map(|&i| ms(batch[i].event.timestamp))
+            .max()
+            .unwrap_or(now);
+        let explanation = members
+            .iter()
+            .rev()
+            .find_map(|&i| batch[i].event.grouping_explanation.as_deref());
+        let row: Option<UpsertRow> = c.row(
+            Q::new(UPSERT_ISSUE)
+                .bind(project_id)
+                .bind(key)
+                .bind(last.title.as_str())
+                .bind(last.culprit.as_deref())
+                .bind(last.level.as_str())
+                .bind(members.len() as i64)
+                .bind(first_seen)
+                .bind(last_seen)
+                .bind(now)
+                .bind(explanation),
+        )?;
+        let row = row.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?;
+        for &i in &members {
+            issue_of[i] = row.id;
+        }
+        upserted.push((members, row));
+    }
+
+    // 2. Events, sorted by (project, event id).
+    let mut order: Vec<usize> = (0..n).filter(|&i| copy_of[i].is_none()).collect();
+    order.sort_by(|&a, &b| {
+        (batch[a].event.project_id, &batch[a].event.event_id)
+            .cmp(&(batch[b].event.project_id, &batch[b].event.event_id))
+    });
+    let mut row_id: Vec<Option<i64>> = vec![None; n];
+    for chunk in order.chunks(CHUNK) {
+        let mut sql = String::with_capacity(EVENT_INSERT_HEAD.len() + chunk.len() * 50 + 80);
+        sql.push_str(EVENT_INSERT_HEAD);
+        for j in 0..chunk.len() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(EVENT_ROW);
+        }
+        sql.push_str(EVENT_INSERT_TAIL);
+        let mut q = Q::dynamic(sql);
+        if chunk.len() == CHUNK {
+            q = q.cached();
+        }
+        for &i in chunk {
+            let p = &batch[i];
+            let e = &p.event;
+            q.push(e.project_id);
+            q.push(issue_of[i]);
+            q.push(e.event_id.as_str());
+            q.push(ms(e.timestamp));
+            q.push(ms(e.received_at));
+            q.push(e.level.as_str());
+            q.push(e.title.as_str());
+            q.push(e.culprit.as_deref());
+            q.push(e.release.as_deref());
+            q.push(e.environment.as_deref());
+            q.push(p.tags_json.as_str());
+            q.push(e.payload.len() as i64);
+            q.push(p.compressed.as_slice());
+        }
+        let rows: Vec<InsertedRow> = c.rows(q)?;
+        let mut by_key: HashMap<(i64, &str), i64> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            by_key.insert((r.project_id, r.event_id.as_str()), r.id);
+        }
+        for &i in chunk {
+            let e = &batch[i].event;
+            row_id[i] = by_key.get(&(e.project_id, e.event_id.as_str())).copied();
+        }
+    }
+
+    // 3. Transitions and alerts, per issue.
+    let mut keep_ids: Vec<i64> = Vec::new();
+    let mut inserted_per_project: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut tags: BTreeSet<(i64, &str, &str)> = BTreeSet::new();
+    for (members, row) in &upserted {
+        let inserted: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| row_id[i].is_some())
+            .collect();
+        let n_all = members.len() as i64;
+        let n_ins = inserted.len() as i64;
+        let created = row.event_count == n_all;
+        let before = row.event_count - n_all;
+        let project_id = batch[members[0]].event.project_id;
+
+        // Duplicates against stored events: undo their counting.
+        for &i in members {
+            if row_id[i].is_none() {
+                let e = &batch[i].event;
+                let stored: Option<IssueIdRow> = c.row(
+                    Q::new("SELECT issue_id FROM events WHERE project_id = ? AND event_id = ?")
+                        .bind(e.project_id)
+                        .bind(e.event_id.as_str()),
+                )?;
+                outcomes[i].duplicate = true;
+                outcomes[i].issue_id = stored.map_or(row.id, |s| s.issue_id);
+            }
+        }
+        if n_ins < n_all {
+            if created && n_ins == 0 {
+                c.exec(Q::new("DELETE FROM issues WHERE id = ?").bind(row.id))?;
+                continue;
+            }
+            c.exec(
+                Q::new("UPDATE issues SET event_count = event_count - ? WHERE id = ?")
+                    .bind(n_all - n_ins)
+                    .bind(row.id),
+            )?;
+        }
+        if n_ins == 0 {
+            continue;
+        }
+        *inserted_per_project.entry(project_id).or_default() += n_ins;
+        for &i in &inserted {
+            outcomes[i].issue_id = row.id;
+            let e = &batch[i].event;
+            for (k, v) in &e.tags {
+                tags.insert((row.id, cut(k), cut(v)));
+            }
+            tags.insert((row.id, "level", cut(&e.level)));
+            if let Some(r) = &e.release {
+                tags.insert((row.id, "release", cut(r)));
+            }
+            if let Some(env) = &e.environment {
+                tags.insert((row.id, "environment", cut(env)));
+            }
+        }
+
+        if created {
+            let first = inserted[0];
+            outcomes[first].created = true;
+            keep_ids.extend(row_id[first]);
+            insert_alert(c, project_id, row.id, "new_issue", now)?;
+            continue;
+        }
+
+        let mut transition: Option<(usize, Transition)> = None;
+        match row.status.as_str() {
+            "resolved" => {
+                transition = inserted
+                    .iter()
+                    .copied()
+                    .find(|&i| match &row.resolved_in_release {
+                        None => true,
+                        Some(r) => batch[i]
+                            .event
+                            .release
+                            .as_deref()
+                            .is_some_and(|er| release_is_newer(er, r)),
+                    })
+                    .map(|i| (i, Transition::Regression));
+            }
+            "muted" => {
+                if row.muted_until.is_some_and(|t| now >= t) {
+                    transition = Some((inserted[0], Transition::Unmute));
+                } else if let Some(target) = row.unmute_at_count {
+                    transition = inserted
+                        .iter()
+                        .enumerate()
+                        .find(|(k, _)| before + *k as i64 + 1 >= target)
+                        .map(|(_, &i)| (i, Transition::Unmute));
+                }
+            }
+            _ => {}
+        }
+        if let Some((i, t)) = transition {
+            let changed = c.exec(
+                Q::new("UPDATE issues SET status = 'unresolved', status_changed_at = ?, resolved_in_release = NULL, muted_until = NULL, unmute_at_count = NULL WHERE id = ? AND status = ?")
+                    .bind(now)
+                    .bind(row.id)
+                    .bind(row.status.as_str()),
+            )?;
+            if changed == 1 {
+                match t {
+                    Transition::Regression => {
+                        outcomes[i].regressed = true;
+                        keep_ids.extend(row_id[i]);
+                        insert_alert(c, project_id, row.id, "regression", now)?;
+                    }
+                    Transition::Unmute => {
+                        outcomes[i].unmuted = true;
+                        insert_alert(c, project_id, row.id, "unmute", now)?;
+                    }
+                }
+            }
+        }
+    }
+
+    // Later copies inside the batch share the first copy's issue.
+    for i in 0..n {
+        if let Some(f) = copy_of[i] {
+            outcomes[i].duplicate = true;
+            outcomes[i].issue_id = outcomes[f].issue_id;
+        }
+    }
+
+    // Keep flags: first events of issues and regressions survive the count cap.
+    for chunk in keep_ids.chunks(500) {
+        let mut q = Q::dynamic(format!(
+            "UPDATE events SET keep = TRUE WHERE id IN ({})",
+            placeholders(chunk.len())
+        ));
+        for &id in chunk {
+            q.push(id);
+        }
+        c.exec(q)?;
+    }
+
+    // 4. Tag index.
+    let tags: Vec<_> = tags.into_iter().collect();
+    for chunk in tags.chunks(CHUNK) {
+        let mut sql = String::from("INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ");
+        for j in 0..chunk.len() {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?)");
+        }
+        sql.push_str(" ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING");
+        let mut q = Q::dynamic(sql);
+        if chunk.len() == CHUNK {
+            q = q.cached();
+        }
+        for (id, k, v) in chunk {
+            q.push(*id);
+            q.push(*k);
+            q.push(*v);
+        }
+        c.exec(q)?;
+    }
+
+    // Stored-event counters and the count cap.
+    for (project_id, added) in inserted_per_project {
+        let row: Option<CounterRow> = c.row(
+            Q::new("UPDATE projects SET stored_events = stored_events + ? WHERE id = ? RETURNING stored_events, max_events")
+                .bind(added)
+                .bind(project_id),
+        )?;
+        if let Some(CounterRow {
+            stored_events,
+            max_events: Some(cap),
+        }) = row
+            && stored_events > cap
+        {
+            evict_oldest(c, project_id, stored_events - cap)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+fn insert_alert<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    issue_id: i64,
+    kind: &str,
+    now: i64,
+) -> Result<()> {
+    c.exec(
+        Q::new("INSERT INTO alerts (project_id, issue_id, kind, created_at, fanned_out) VALUES (?, ?, ?, ?, FALSE)")
+            .bind(project_id)
+            .bind(issue_id)
+            .bind(kind)
+            .bind(now),
+    )?;
+    Ok(())
+}

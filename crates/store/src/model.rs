@@ -1,0 +1,478 @@
+//! The values the store takes and returns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A project: the unit events are sent to (one DSN per key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Numeric id (the `{project_id}` of the ingest URL).
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Its client keys, oldest first.
+    pub keys: Vec<ProjectKey>,
+    /// Quotas, retention and grouping settings.
+    pub settings: ProjectSettings,
+    /// How many events are stored right now (maintained incrementally).
+    pub stored_events: u64,
+}
+
+/// A client key of a project (the public part of a DSN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectKey {
+    /// The 32-hex public key SDKs send as `sentry_key`.
+    pub public_key: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Per-project settings. `None` means "no limit".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSettings {
+    /// Accepted events per minute.
+    pub quota_per_minute: Option<u64>,
+    /// Accepted events per hour.
+    pub quota_per_hour: Option<u64>,
+    /// Accepted events per day.
+    pub quota_per_day: Option<u64>,
+    /// Retention cap: most events stored for the project (issues keep counting).
+    pub max_events: Option<u64>,
+    /// Retention cap: events older than this many days are deleted by
+    /// [`MaintenanceStore::evict_expired`](crate::MaintenanceStore::evict_expired).
+    pub max_age_days: Option<u32>,
+    /// Name of the grouping strategy (opaque to the store).
+    pub grouping_strategy: String,
+}
+
+impl Default for ProjectSettings {
+    fn default() -> Self {
+        ProjectSettings {
+            quota_per_minute: None,
+            quota_per_hour: None,
+            quota_per_day: None,
+            max_events: None,
+            max_age_days: None,
+            grouping_strategy: "default".to_owned(),
+        }
+    }
+}
+
+/// A change to a project; `None` fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New settings (replaces all of them).
+    pub settings: Option<ProjectSettings>,
+}
+
+/// One grouped event handed to [`IngestStore::ingest_batch`](crate::IngestStore::ingest_batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The project it was sent to (must exist).
+    pub project_id: i64,
+    /// The SDK's event id (32 hex); unique per project.
+    pub event_id: String,
+    /// The grouping key: events with the same key belong to the same issue.
+    pub grouping_key: String,
+    /// Issue title (from grouping).
+    pub title: String,
+    /// Issue culprit (from grouping).
+    pub culprit: Option<String>,
+    /// `fatal`, `error`, `warning`, `info` or `debug` (kept as given).
+    pub level: String,
+    /// When the event happened (the SDK's timestamp; the caller may clamp it).
+    pub timestamp: DateTime<Utc>,
+    /// When the server received it.
+    pub received_at: DateTime<Utc>,
+    /// The release it came from.
+    pub release: Option<String>,
+    /// The environment it came from.
+    pub environment: Option<String>,
+    /// Its tags (searchable per issue with `key:value`).
+    pub tags: Vec<(String, String)>,
+    /// The event JSON exactly as the SDK sent it; stored compressed and returned
+    /// byte for byte by [`IssueStore::get_event`](crate::IssueStore::get_event).
+    pub payload: Vec<u8>,
+    /// Optional human-readable explanation of the grouping (stored on the issue,
+    /// refreshed by each batch that carries one).
+    pub grouping_explanation: Option<String>,
+}
+
+/// What happened to one event of a batch (same order as the input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    /// The issue the event belongs to (for a duplicate: the issue of the stored copy
+    /// when known, else the issue its grouping key names).
+    pub issue_id: i64,
+    /// This event created the issue (a `new_issue` alert was written).
+    pub created: bool,
+    /// This event re-opened a resolved issue (a `regression` alert was written).
+    pub regressed: bool,
+    /// This event ended a mute (an `unmute` alert was written).
+    pub unmuted: bool,
+    /// An event with the same id was already stored: nothing was written or counted.
+    pub duplicate: bool,
+}
+
+/// The state of an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueStatus {
+    /// Open.
+    Unresolved,
+    /// Fixed; a new event re-opens it (see [`Issue::resolved_in_release`]).
+    Resolved,
+    /// Silenced until a time or a number of events (or forever).
+    Muted,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl IssueStatus {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            IssueStatus::Unresolved => "unresolved",
+            IssueStatus::Resolved => "resolved",
+            IssueStatus::Muted => "muted",
+            IssueStatus::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "unresolved" => IssueStatus::Unresolved,
+            "resolved" => IssueStatus::Resolved,
+            "muted" => IssueStatus::Muted,
+            other => IssueStatus::Unknown(other.to_owned()),
+        }
+    }
+}
+
+/// An issue: a group of events with the same grouping key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    /// Numeric id (unique across projects).
+    pub id: i64,
+    /// Its project.
+    pub project_id: i64,
+    /// The grouping key.
+    pub grouping_key: String,
+    /// Title of the latest batch's event.
+    pub title: String,
+    /// Culprit of the latest batch's event.
+    pub culprit: Option<String>,
+    /// Level of the latest batch's event.
+    pub level: String,
+    /// Status.
+    pub status: IssueStatus,
+    /// Events received, including those evicted by retention and excluding duplicates.
+    pub count: u64,
+    /// Earliest event timestamp.
+    pub first_seen: DateTime<Utc>,
+    /// Latest event timestamp.
+    pub last_seen: DateTime<Utc>,
+    /// When the issue was created.
+    pub created_at: DateTime<Utc>,
+    /// When the status last changed (by an update or an event).
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// When resolved "in release R": only events from a newer release re-open it.
+    pub resolved_in_release: Option<String>,
+    /// When muted until a time: the first event after it unmutes the issue.
+    pub muted_until: Option<DateTime<Utc>>,
+    /// When muted until a volume: the issue unmutes once `count` reaches this.
+    pub unmute_at_count: Option<u64>,
+    /// The grouping explanation given with the events, if any.
+    pub grouping_explanation: Option<String>,
+}
+
+/// A change to an issue's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IssueAction {
+    /// Resolve: any later event re-opens it.
+    Resolve,
+    /// Resolve in a release: only events from a newer release re-open it (see
+    /// [`release_is_newer`](crate::release_is_newer)).
+    ResolveInRelease(String),
+    /// Mute with no end.
+    Mute,
+    /// Mute until the given time; the first event after it unmutes.
+    MuteUntil(DateTime<Utc>),
+    /// Mute until this many more events arrive.
+    MuteForEvents(u64),
+    /// Back to unresolved (no alert).
+    Reopen,
+}
+
+/// Which issues to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Only unresolved issues (the default).
+    #[default]
+    Unresolved,
+    /// Only resolved issues.
+    Resolved,
+    /// Only muted issues.
+    Muted,
+    /// All issues.
+    All,
+}
+
+/// A query over a project's issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueFilter {
+    /// Status to show.
+    pub status: StatusFilter,
+    /// Search text: `key:value` terms match the level, `release`, `environment` or a
+    /// tag of any event of the issue (exact value; quote with `key:"a b"`); other
+    /// words must all appear in the title or the culprit (case-insensitive).
+    pub query: String,
+    /// Cursor from a previous page's [`Page::next_cursor`].
+    pub cursor: Option<String>,
+    /// Page size (clamped to 1..=1000).
+    pub limit: usize,
+}
+
+impl Default for IssueFilter {
+    fn default() -> Self {
+        IssueFilter {
+            status: StatusFilter::Unresolved,
+            query: String::new(),
+            cursor: None,
+            limit: 50,
+        }
+    }
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A stored event without its payload (for listings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// The SDK's event id.
+    pub event_id: String,
+    /// Its project.
+    pub project_id: i64,
+    /// Its issue.
+    pub issue_id: i64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// Level.
+    pub level: String,
+    /// Title.
+    pub title: String,
+    /// Culprit.
+    pub culprit: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+    /// Size of the payload as sent, in bytes.
+    pub payload_size: u64,
+}
+
+/// A stored event with its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Everything but the payload.
+    pub summary: EventSummary,
+    /// The JSON the SDK sent, byte for byte.
+    pub payload: Vec<u8>,
+}
+
+/// Why an alert was raised.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A new issue.
+    NewIssue,
+    /// A resolved issue received an event.
+    Regression,
+    /// A muted issue's mute ended.
+    Unmute,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl AlertKind {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            AlertKind::NewIssue => "new_issue",
+            AlertKind::Regression => "regression",
+            AlertKind::Unmute => "unmute",
+            AlertKind::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "new_issue" => AlertKind::NewIssue,
+            "regression" => AlertKind::Regression,
+            "unmute" => AlertKind::Unmute,
+            other => AlertKind::Unknown(other.to_owned()),
+        }
+    }
+}
+
+/// An alert in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Issue.
+    pub issue_id: i64,
+    /// Why.
+    pub kind: AlertKind,
+    /// When it was raised (the `now` of the batch).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where a project's alerts go. `kind` and `config` are opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    /// Id.
+    pub id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Type, e.g. `email`, `generic_webhook`, `slack_webhook`.
+    pub kind: String,
+    /// Type-specific settings, stored as JSON.
+    pub config: serde_json::Value,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// State of one alert's delivery to one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not delivered yet (maybe retrying).
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up.
+    Failed,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl DeliveryState {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            other => DeliveryState::Unknown(other.to_owned()),
+        }
+    }
+}
+
+/// One alert's delivery to one destination, with its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Id (pass it to `complete_delivery` / `fail_delivery`).
+    pub id: i64,
+    /// The alert.
+    pub alert_id: i64,
+    /// The destination.
+    pub destination_id: i64,
+    /// The destination's type.
+    pub destination_kind: String,
+    /// State.
+    pub state: DeliveryState,
+    /// Attempts started so far (counted when claimed).
+    pub attempts: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// When the last attempt ended.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// An alert with the state of its deliveries (for the admin API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertWithDeliveries {
+    /// The alert.
+    pub alert: Alert,
+    /// Title of its issue.
+    pub issue_title: String,
+    /// One per destination it was fanned out to.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// A delivery leased to the caller by [`AlertStore::claim_deliveries`](crate::AlertStore::claim_deliveries):
+/// everything needed to send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedDelivery {
+    /// The delivery id.
+    pub delivery_id: i64,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The alert.
+    pub alert: Alert,
+    /// The issue as it is now.
+    pub issue: Issue,
+    /// The project's name.
+    pub project_name: String,
+    /// Where to send it.
+    pub destination: Destination,
+}
+
+/// A usage counter increment (or a loaded value): `count` events for `key` in
+/// the window bucket starting at `bucket_start` (caller-defined units, e.g. Unix
+/// seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UsageDelta {
+    /// Counter name (e.g. `project:1:minute`).
+    pub key: String,
+    /// Bucket start.
+    pub bucket_start: i64,
+    /// Count to add (or the stored total when loaded).
+    pub count: i64,
+}
+
+/// What [`MaintenanceStore::evict_expired`](crate::MaintenanceStore::evict_expired) removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EvictionReport {
+    /// Events deleted because they were older than the project's `max_age_days`.
+    pub expired_events: u64,
+    /// Events deleted because the project was over `max_events`.
+    pub capped_events: u64,
+}

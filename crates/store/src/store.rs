@@ -1,0 +1,455 @@
+//! [`Store`]: the diesel implementation of every trait, on SQLite or PostgreSQL.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{Backend, StoreConfig};
+use crate::error::{Result, StoreError};
+use crate::ingest::{self, Prepared};
+use crate::model::{
+    AlertWithDeliveries, ClaimedDelivery, Destination, EventSummary, EvictionReport, IngestOutcome,
+    Issue, IssueAction, IssueFilter, NewEvent, Page, Project, ProjectUpdate, StoredEvent,
+    UsageDelta,
+};
+use crate::ops;
+use crate::sql::{Exec, Q};
+use crate::traits::{
+    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore,
+};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// Advisory lock key held while migrating PostgreSQL, so that replicas starting
+/// together do not migrate twice.
+const MIGRATION_LOCK: i64 = 0x7065_7269_7363_6f70; // "periscop"
+/// Events deleted per transaction by the periodic eviction.
+const EVICT_STEP: i64 = 1000;
+
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A handle on the database: cheap to clone, `Send + Sync`, with a connection
+/// pool inside. Implements every storage trait.
+///
+/// All methods block: call them from blocking threads (e.g.
+/// `tokio::task::spawn_blocking`), not from async tasks.
+#[derive(Clone)]
+pub struct Store {
+    pools: Pools,
+    compression_level: i32,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .field("compression_level", &self.compression_level)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct SqliteSetup {
+    busy_timeout_ms: u128,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> std::result::Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            self.busy_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Runs `$body` with `$c` bound to a pooled connection of either backend.
+macro_rules! with_conn {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => {
+                let mut guard = pool.get()?;
+                let $c: &mut SqliteConnection = &mut guard;
+                $body
+            }
+            Pools::Postgres(pool) => {
+                let mut guard = pool.get()?;
+                let $c: &mut PgConnection = &mut guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction (`BEGIN IMMEDIATE` on SQLite so writers
+/// queue on the busy timeout instead of failing on lock upgrade).
+macro_rules! with_tx {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => {
+                let mut guard = pool.get()?;
+                let conn: &mut SqliteConnection = &mut guard;
+                conn.immediate_transaction(|$c| -> Result<_> { $body })
+            }
+            Pools::Postgres(pool) => {
+                let mut guard = pool.get()?;
+                let conn: &mut PgConnection = &mut guard;
+                conn.transaction(|$c| -> Result<_> { $body })
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database described by `config`, creating the SQLite file if
+    /// needed, and applies the embedded migrations.
+    pub fn open(config: &StoreConfig) -> Result<Store> {
+        let pools = match &config.backend {
+            Backend::Sqlite(path) => {
+                let url = path.to_str().ok_or_else(|| {
+                    StoreError::Config(format!("SQLite path {path:?} is not valid UTF-8"))
+                })?;
+                Pools::Sqlite(sqlite_pool(url, config, false)?)
+            }
+            Backend::SqliteMemory => Pools::Sqlite(sqlite_pool(":memory:", config, true)?),
+            Backend::Postgres(url) => {
+                let pool = Pool::builder()
+                    .max_size(config.pool_size.max(1))
+                    .min_idle(Some(1))
+                    .connection_timeout(config.connect_timeout)
+                    .build(ConnectionManager::<PgConnection>::new(url.as_str()))
+                    .map_err(|e| StoreError::Connect {
+                        backend: "postgres",
+                        message: e.to_string(),
+                    })?;
+                Pools::Postgres(pool)
+            }
+        };
+        let store = Store {
+            pools,
+            compression_level: config.compression_level,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a store from a URL with default settings (see
+    /// [`StoreConfig::from_url`]).
+    pub fn open_url(url: &str) -> Result<Store> {
+        Store::open(&StoreConfig::from_url(url)?)
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.pools {
+            Pools::Sqlite(_) => "sqlite",
+            Pools::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations (done by [`Store::open`]; safe to repeat).
+    pub fn migrate(&self) -> Result<()> {
+        let err =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut conn = pool.get()?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(err)?;
+            }
+            Pools::Postgres(pool) => {
+                let mut conn = pool.get()?;
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let result = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                result.map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>> {
+        events
+            .into_iter()
+            .map(|event| {
+                let compressed = zstd::bulk::compress(&event.payload, self.compression_level)
+                    .map_err(|e| StoreError::Config(format!("zstd compression failed: {e}")))?;
+                let tags_json = serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into());
+                Ok(Prepared {
+                    event,
+                    compressed,
+                    tags_json,
+                })
+            })
+            .collect()
+    }
+}
+
+fn sqlite_pool(
+    url: &str,
+    config: &StoreConfig,
+    memory: bool,
+) -> Result<Pool<ConnectionManager<SqliteConnection>>> {
+    let mut builder = Pool::builder()
+        .connection_timeout(config.connect_timeout)
+        .connection_customizer(Box::new(SqliteSetup {
+            busy_timeout_ms: config.busy_timeout.as_millis(),
+        }));
+    if memory {
+        // One private database per connection: keep exactly one, forever.
+        builder = builder
+            .max_size(1)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false);
+    } else {
+        builder = builder.max_size(config.pool_size.max(1)).min_idle(Some(1));
+    }
+    builder
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .map_err(|e| StoreError::Connect {
+            backend: "sqlite",
+            message: e.to_string(),
+        })
+}
+
+fn decompress(payload: &[u8], size: u64) -> Result<Vec<u8>> {
+    let cap = usize::try_from(size).map_err(|_| StoreError::CorruptPayload("size".into()))?;
+    zstd::bulk::decompress(payload, cap).map_err(|e| StoreError::CorruptPayload(e.to_string()))
+}
+
+impl ProjectStore for Store {
+    fn create_project(&self, name: &str, public_key: &str, now: DateTime<Utc>) -> Result<Project> {
+        with_tx!(self, |c| ops::create_project(c, name, public_key, now))
+    }
+
+    fn add_project_key(
+        &self,
+        project_id: i64,
+        public_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Project>> {
+        with_tx!(self, |c| ops::add_project_key(
+            c, project_id, public_key, now
+        ))
+    }
+
+    fn list_projects(&self) -> Result<Vec<Project>> {
+        with_conn!(self, |c| ops::list_projects(c))
+    }
+
+    fn get_project(&self, id: i64) -> Result<Option<Project>> {
+        with_conn!(self, |c| ops::get_project(c, id))
+    }
+
+    fn project_by_key(&self, public_key: &str) -> Result<Option<Project>> {
+        with_conn!(self, |c| ops::project_by_key(c, public_key))
+    }
+
+    fn update_project(&self, id: i64, update: &ProjectUpdate) -> Result<Option<Project>> {
+        with_tx!(self, |c| ops::update_project(c, id, update))
+    }
+
+    fn delete_project(&self, id: i64) -> Result<bool> {
+        with_tx!(self, |c| ops::delete_project(c, id))
+    }
+}
+
+impl IngestStore for Store {
+    fn ingest_batch(
+        &self,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = self.prepare(events)?;
+        with_tx!(self, |c| ingest::ingest_batch(c, &prepared, now))
+    }
+}
+
+impl IssueStore for Store {
+    fn list_issues(&self, project_id: i64, filter: &IssueFilter) -> Result<Page<Issue>> {
+        with_conn!(self, |c| ops::list_issues(c, project_id, filter))
+    }
+
+    fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>> {
+        with_conn!(self, |c| ops::get_issue(c, issue_id))
+    }
+
+    fn update_issue(
+        &self,
+        issue_id: i64,
+        action: &IssueAction,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Issue>> {
+        with_tx!(self, |c| ops::update_issue(c, issue_id, action, now))
+    }
+
+    fn list_events(
+        &self,
+        issue_id: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<EventSummary>> {
+        with_conn!(self, |c| ops::list_events(c, issue_id, cursor, limit))
+    }
+
+    fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>> {
+        let found = with_conn!(self, |c| ops::get_event(c, project_id, event_id))?;
+        match found {
+            None => Ok(None),
+            Some((summary, compressed)) => {
+                let payload = decompress(&compressed, summary.payload_size)?;
+                Ok(Some(StoredEvent { summary, payload }))
+            }
+        }
+    }
+}
+
+impl AlertStore for Store {
+    fn create_destination(
+        &self,
+        project_id: i64,
+        kind: &str,
+        config: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Destination> {
+        with_tx!(self, |c| ops::create_destination(
+            c, project_id, kind, config, now
+        ))
+    }
+
+    fn list_destinations(&self, project_id: i64) -> Result<Vec<Destination>> {
+        with_conn!(self, |c| ops::list_destinations(c, project_id))
+    }
+
+    fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool> {
+        with_tx!(self, |c| ops::delete_destination(
+            c,
+            project_id,
+            destination_id
+        ))
+    }
+
+    fn list_alerts(&self, project_id: i64, limit: usize) -> Result<Vec<AlertWithDeliveries>> {
+        with_conn!(self, |c| ops::list_alerts(c, project_id, limit))
+    }
+
+    fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        with_tx!(self, |c| ops::claim_deliveries(c, now, limit, lease_until))
+    }
+
+    fn complete_delivery(&self, delivery_id: i64, now: DateTime<Utc>) -> Result<()> {
+        with_tx!(self, |c| ops::complete_delivery(c, delivery_id, now))
+    }
+
+    fn fail_delivery(
+        &self,
+        delivery_id: i64,
+        now: DateTime<Utc>,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        with_tx!(self, |c| ops::fail_delivery(
+            c,
+            delivery_id,
+            now,
+            error,
+            retry_at
+        ))
+    }
+}
+
+impl UsageStore for Store {
+    fn add_usage(&self, deltas: &[UsageDelta]) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        with_tx!(self, |c| ops::add_usage(c, deltas))
+    }
+
+    fn load_usage(&self, since_bucket: i64) -> Result<Vec<UsageDelta>> {
+        with_conn!(self, |c| ops::load_usage(c, since_bucket))
+    }
+
+    fn prune_usage(&self, before_bucket: i64) -> Result<u64> {
+        with_tx!(self, |c| ops::prune_usage(c, before_bucket))
+    }
+}
+
+impl MaintenanceStore for Store {
+    fn health(&self) -> Result<()> {
+        with_conn!(self, |c| c.exec(Q::new("SELECT 1")).map(|_| ()))
+    }
+
+    fn evict_expired(&self, now: DateTime<Utc>) -> Result<EvictionReport> {
+        let mut report = EvictionReport::default();
+        let projects = with_conn!(self, |c| ops::retention_projects(c))?;
+        for p in projects {
+            if let Some(days) = p.max_age_days {
+                let cutoff = ops::ms(now) - days.max(0).saturating_mul(86_400_000);
+                loop {
+                    let n = with_tx!(self, |c| ops::evict_older(c, p.id, cutoff, EVICT_STEP))?;
+                    report.expired_events += n;
+                    if n < EVICT_STEP as u64 {
+                        break;
+                    }
+                }
+            }
+            if p.max_events.is_some() {
+                loop {
+                    let n = with_tx!(self, |c| {
+                        let row: Option<ops::CounterRow> = c.row(
+                            Q::new("SELECT stored_events, max_events FROM projects WHERE id = ?")
+                                .bind(p.id),
+                        )?;
+                        match row {
+                            Some(ops::CounterRow {
+                                stored_events,
+                                max_events: Some(cap),
+                            }) if stored_events > cap => {
+                                ops::evict_oldest(c, p.id, (stored_events - cap).min(EVICT_STEP))
+                            }
+                            _ => Ok(0),
+                        }
+                    })?;
+                    report.capped_events += n;
+                    if n < EVICT_STEP as u64 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn store_is_send_sync_clone() {
+        fn f<T: Send + Sync + Clone + 'static>() {}
+        f::<super::Store>();
+    }
+}
