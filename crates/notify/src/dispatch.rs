@@ -180,9 +180,19 @@ impl Dispatcher {
                     return Err(DeliveryError::Refused {
                         channel,
                         target,
-                        reason: format!(
-                            "{host} is the non-public address {ip} (set allow_private_targets to allow internal targets)"
-                        ),
+                        reason: if host
+                            .trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_ok()
+                        {
+                            format!(
+                                "{ip} is not a public address (set allow_private_targets to allow internal targets)"
+                            )
+                        } else {
+                            format!(
+                                "{host} resolves to the non-public address {ip} (set allow_private_targets to allow internal targets)"
+                            )
+                        },
                     });
                 }
                 Err(ResolveFailure::Lookup(reason)) => {
@@ -409,7 +419,10 @@ fn smtp_error(
             after: timeout,
         };
     }
-    let reason = format!("{e}");
+    let reason = match e.source() {
+        Some(_) => deepest_cause(e),
+        None => e.to_string(),
+    };
     if e.is_client() {
         DeliveryError::Transport {
             channel: Channel::Smtp,
@@ -442,11 +455,8 @@ async fn read_snippet(mut response: reqwest::Response) -> String {
     }
     bytes.truncate(1024);
     let text = String::from_utf8_lossy(&bytes);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    truncate(one_line.trim(), 200)
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate(&one_line, 200)
 }
 
 /// The channel and redacted target of a destination, for messages.

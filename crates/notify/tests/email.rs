@@ -216,3 +216,45 @@ async fn internal_logger_always_succeeds() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn credentials_from_the_url_are_used() {
+    let server = SmtpServer::start_with(None, true).await;
+    let url = format!(
+        "smtp://alert%40shop.test:p%40ss%2Fword@{}?tls=none",
+        server.addr
+    );
+    mailer(url)
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap();
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].auth.as_deref(),
+        Some("\0alert@shop.test\0p@ss/word")
+    );
+}
+
+#[tokio::test]
+async fn starttls_is_required_by_default() {
+    // The server offers no STARTTLS: a bare smtp:// URL must not fall back to plain text.
+    let server = SmtpServer::start(None).await;
+    let err = mailer(format!("smtp://{}", server.addr))
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert!(err.to_string().contains("STARTTLS"), "{err}");
+    assert!(server.mails().is_empty());
+}

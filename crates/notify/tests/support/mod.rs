@@ -170,6 +170,8 @@ pub struct Mail {
     pub to: Vec<String>,
     /// The DATA section, dot-unstuffed, header continuation lines unfolded.
     pub data: String,
+    /// The decoded `AUTH PLAIN` response (`\0user\0password`), if the client authenticated.
+    pub auth: Option<String>,
 }
 
 impl Mail {
@@ -206,6 +208,11 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start(reject_recipient: Option<&'static str>) -> SmtpServer {
+        SmtpServer::start_with(reject_recipient, false).await
+    }
+
+    /// Like `start`, also advertising and accepting `AUTH PLAIN`.
+    pub async fn start_with(reject_recipient: Option<&'static str>, auth: bool) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
@@ -217,7 +224,7 @@ impl SmtpServer {
                 };
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
-                    let _ = serve_smtp(stream, recorded, reject_recipient).await;
+                    let _ = serve_smtp(stream, recorded, reject_recipient, auth).await;
                 });
             }
         });
@@ -244,11 +251,13 @@ async fn serve_smtp(
     stream: TcpStream,
     mails: Arc<Mutex<Vec<Mail>>>,
     reject: Option<&'static str>,
+    auth: bool,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     write.write_all(b"220 localhost ESMTP test\r\n").await?;
     let mut mail = Mail::default();
+    let mut authenticated = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).await? == 0 {
@@ -257,7 +266,14 @@ async fn serve_smtp(
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let answer: &[u8] = if upper.starts_with("EHLO") {
-            b"250-localhost\r\n250 HELP\r\n"
+            if auth {
+                b"250-localhost\r\n250-AUTH PLAIN\r\n250 HELP\r\n"
+            } else {
+                b"250-localhost\r\n250 HELP\r\n"
+            }
+        } else if auth && upper.starts_with("AUTH PLAIN ") {
+            authenticated = base64_decode(command["AUTH PLAIN ".len()..].trim());
+            b"235 2.7.0 authenticated\r\n"
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             b"250 localhost\r\n"
         } else if upper.starts_with("RSET") {
@@ -287,6 +303,7 @@ async fn serve_smtp(
                 }
                 data.push_str(l.strip_prefix('.').unwrap_or(&l));
             }
+            mail.auth = authenticated.clone();
             mail.data = data.replace("\r\n ", " ").replace("\r\n\t", " ");
             mails.lock().unwrap().push(std::mem::take(&mut mail));
             b"250 OK queued\r\n"
@@ -298,6 +315,24 @@ async fn serve_smtp(
         };
         write.write_all(answer).await?;
     }
+}
+
+fn base64_decode(s: &str) -> Option<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
