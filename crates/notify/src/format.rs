@@ -179,6 +179,11 @@ pub fn email_html(alert: &Alert) -> String {
     )
 }
 
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains(char::is_whitespace)
+}
+
 /// Escapes the three characters Slack's mrkdwn gives meaning to.
 fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -197,11 +202,18 @@ pub fn slack_body(alert: &Alert) -> Value {
         )),
         150,
     );
-    let mut main = format!(
-        "*<{}|{}>*",
-        slack_escape(&one_line(&alert.url)).replace('|', "%7C"),
-        slack_escape(&truncate(&one_line(&alert.title), 500))
-    );
+    let title = match truncate(&one_line(&alert.title), 500) {
+        t if t.trim().is_empty() => "(no title)".to_owned(),
+        t => slack_escape(&t),
+    };
+    let mut main = if is_http_url(&alert.url) {
+        format!(
+            "*<{}|{title}>*",
+            slack_escape(&one_line(&alert.url)).replace('|', "%7C")
+        )
+    } else {
+        format!("*{title}*")
+    };
     if let Some(culprit) = &alert.culprit {
         main.push_str(&format!(
             "\n`{}`",
@@ -247,24 +259,28 @@ pub fn discord_body(alert: &Alert) -> Value {
         )),
         2000,
     );
-    let description = alert
-        .culprit
-        .as_deref()
-        .map(|c| format!("`{}`", truncate(&one_line(c), 1000).replace('`', "'")))
-        .unwrap_or_default();
     let fields: Vec<Value> = facts(alert)
         .into_iter()
         .map(|(label, value)| json!({"name": label, "value": truncate(&value, 1024), "inline": true}))
         .collect();
     let mut embed = json!({
-        "title": truncate(&one_line(&alert.title), 256),
-        "description": description,
         "color": discord_color(alert),
         "fields": fields,
         "timestamp": alert.last_seen.to_rfc3339_opts(SecondsFormat::Secs, true),
         "footer": {"text": "Periscope"},
     });
-    if alert.url.starts_with("http://") || alert.url.starts_with("https://") {
+    // Discord rejects empty strings and non-http URLs in embeds: omit them.
+    let title = truncate(&one_line(&alert.title), 256);
+    if !title.trim().is_empty() {
+        embed["title"] = Value::String(title);
+    }
+    if let Some(culprit) = alert.culprit.as_deref().filter(|c| !c.trim().is_empty()) {
+        embed["description"] = Value::String(format!(
+            "`{}`",
+            truncate(&one_line(culprit), 1000).replace('`', "'")
+        ));
+    }
+    if is_http_url(&alert.url) {
         embed["url"] = Value::String(alert.url.clone());
     }
     json!({
@@ -354,5 +370,21 @@ mod tests {
             "https://periscope.example/issues/42"
         );
         assert_eq!(discord["embeds"][0]["color"], 0xe03e2f);
+        assert_eq!(discord["embeds"][0]["description"], "`app.views.pay`");
+    }
+
+    #[test]
+    fn optional_parts_are_omitted_not_empty() {
+        let mut a = alert();
+        a.culprit = None;
+        a.url = String::new();
+        a.title = String::new();
+        let discord = discord_body(&a);
+        let embed = discord["embeds"][0].as_object().unwrap();
+        for key in ["title", "description", "url"] {
+            assert!(!embed.contains_key(key), "{key}");
+        }
+        let slack = slack_body(&a);
+        assert_eq!(slack["blocks"][1]["text"]["text"], "*(no title)*");
     }
 }

@@ -18,8 +18,10 @@
 //!   `slack_webhook`, `discord_webhook` or `internal_logger`, as a
 //!   `{"type": ...}` JSON object an admin API can accept and store.
 //! - [`Notifier`] — one method, `deliver(&Alert, &Destination)`, one attempt.
-//!   [`Dispatcher`] implements it for every channel, holding one HTTP client
-//!   and the optional [`SmtpConfig`].
+//!   One implementation per channel: [`EmailNotifier`] (SMTP),
+//!   [`WebhookNotifier`] (generic webhook, Slack, Discord: one HTTP client),
+//!   [`LogNotifier`]; and the [`Dispatcher`], which holds them and routes each
+//!   destination to its channel.
 //! - [`DeliveryError`] — what failed, as a sentence to store with the attempt
 //!   (`smtp: 550 mailbox unavailable`, `webhook: 502 from https://...`), and
 //!   [`DeliveryError::is_permanent`] to decide whether to try again.
@@ -105,11 +107,14 @@
 mod alert;
 mod destination;
 mod dispatch;
+mod email;
 mod error;
 pub mod format;
+mod log;
 mod policy;
 mod ratecap;
 mod ssrf;
+mod webhook;
 
 pub use alert::{Alert, AlertKind};
 pub use destination::{
@@ -119,10 +124,13 @@ pub use destination::{
 pub use dispatch::{
     Delivered, Dispatcher, DispatcherConfig, GaveUp, Notifier, deliver_with_retries,
 };
+pub use email::EmailNotifier;
 pub use error::{Channel, ConfigError, DeliveryError};
+pub use log::LogNotifier;
 pub use policy::{RetryDecision, RetryPolicy, random_jitter};
 pub use ratecap::{Admission, HeldBack, MAX_RATE_CAP, RATE_WINDOW, RateCap, RateCapState};
 pub use ssrf::is_public_ip;
+pub use webhook::WebhookNotifier;
 
 /// The README's code, compiled as a doctest.
 #[cfg(doctest)]

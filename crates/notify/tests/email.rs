@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use periscope_notify::{
-    ConfigError, DeliveryError, Destination, Dispatcher, DispatcherConfig, Notifier, SmtpConfig,
+    ConfigError, DeliveryError, Destination, Dispatcher, DispatcherConfig, EmailNotifier, Notifier,
+    SmtpConfig,
 };
 use support::{SmtpServer, alert, closed_port};
 
@@ -257,4 +258,33 @@ async fn starttls_is_required_by_default() {
     assert!(err.is_permanent(), "{err:?}");
     assert!(err.to_string().contains("STARTTLS"), "{err}");
     assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
+async fn email_notifier_works_alone_and_refuses_other_destinations() {
+    let server = SmtpServer::start(None).await;
+    let notifier = EmailNotifier::new(
+        &SmtpConfig::new(server.url(), "alerts@periscope.test"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    notifier
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(server.mails().len(), 1);
+    let err = notifier
+        .deliver(&alert(), &Destination::InternalLogger)
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert_eq!(
+        err.to_string(),
+        "smtp: this notifier does not handle destinations of type internal_logger"
+    );
 }
