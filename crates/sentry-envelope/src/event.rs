@@ -83,7 +83,14 @@ impl Event {
     ///
     /// Fails only when the input is not valid JSON or not a JSON object.
     pub fn from_slice(json: &[u8]) -> Result<Event, Error> {
-        serde_json::from_slice(json).map_err(Error::InvalidEvent)
+        // Validating the whole text once is much faster than serde_json's
+        // per-string validation; invalid UTF-8 falls back to `from_slice`,
+        // which reports where.
+        match std::str::from_utf8(json) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(json),
+        }
+        .map_err(Error::InvalidEvent)
     }
 
     /// The message: the formatted text, else the template.
