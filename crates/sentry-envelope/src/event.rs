@@ -81,11 +81,14 @@ impl Event {
     /// Reads an event from its JSON text (the payload of an `event` item or a
     /// decoded store body).
     ///
-    /// Fails only when the input is not valid JSON or not a JSON object.
+    /// Fails only when the input is not valid JSON or not a JSON object (a
+    /// leading UTF-8 byte-order mark is skipped). JSON nested deeper than 128
+    /// levels is refused, as serde_json does, to bound stack use.
     pub fn from_slice(json: &[u8]) -> Result<Event, Error> {
         // Validating the whole text once is much faster than serde_json's
         // per-string validation; invalid UTF-8 falls back to `from_slice`,
         // which reports where.
+        let json = json.strip_prefix(b"\xef\xbb\xbf").unwrap_or(json);
         match std::str::from_utf8(json) {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(json),
@@ -199,6 +202,9 @@ pub struct Frame {
     /// `raw_function` (the unsimplified/mangled name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_function: Option<String>,
+    /// `symbol` (native frames: the mangled symbol).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
     /// `module`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
@@ -378,9 +384,10 @@ impl FromMap for Exception {
     }
 }
 
-/// `"ValueError: boom"` → `("ValueError", "boom")` when the prefix looks like a type name.
+/// `"ValueError: boom"` → `("ValueError", "boom")` when the part before the
+/// first `": "` looks like a type name (`Foo::Bar`, `a.b.Error`, no spaces).
 fn split_type_value(v: &str) -> Option<(&str, &str)> {
-    let (ty, value) = v.split_once(':')?;
+    let (ty, value) = v.split_once(": ")?;
     let looks_like_type = !ty.is_empty()
         && ty.len() <= 128
         && ty
@@ -457,6 +464,7 @@ impl FromMap for Frame {
             "abs_path" => self.abs_path = next!(map, LStr),
             "function" => self.function = next!(map, LStr),
             "raw_function" => self.raw_function = next!(map, LStr),
+            "symbol" => self.symbol = next!(map, LStr),
             "module" => self.module = next!(map, LStr),
             "package" => self.package = next!(map, LStr),
             "platform" => self.platform = next!(map, LStr),
@@ -781,6 +789,11 @@ mod tests {
         assert_eq!(split.exceptions[0].value.as_deref(), Some("boom"));
         let no_split = ev(r#"{"exception":[{"value":"it failed: boom"}]}"#);
         assert_eq!(no_split.exceptions[0].ty, None);
+        let url = ev(r#"{"exception":[{"value":"http://example.com: down"}]}"#);
+        assert_eq!(url.exceptions[0].ty, None);
+        let ruby = ev(r#"{"exception":[{"type":null,"value":"Foo::Bar: x: y"}]}"#);
+        assert_eq!(ruby.exceptions[0].ty.as_deref(), Some("Foo::Bar"));
+        assert_eq!(ruby.exceptions[0].value.as_deref(), Some("x: y"));
     }
 
     #[test]

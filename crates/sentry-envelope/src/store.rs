@@ -34,6 +34,10 @@ pub fn decode_store_body(body: &[u8], max_decoded_size: usize) -> Result<Cow<'_,
     let Some(start) = start else {
         return Err(Error::EmptyBody);
     };
+    if body[start..].starts_with(b"\xef\xbb\xbf{") {
+        // A UTF-8 byte-order mark before the JSON (some .NET clients).
+        return decode_store_body(&body[start + 3..], max_decoded_size);
+    }
     if body[start] == b'{' {
         if body.len() > max_decoded_size {
             return Err(Error::StoreBodyTooLarge {
@@ -98,6 +102,8 @@ mod tests {
             decode_store_body(b" \n", 100),
             Err(Error::EmptyBody)
         ));
+        assert_eq!(&*decode_store_body(b"\xef\xbb\xbf{}", 100).unwrap(), b"{}");
+        assert!(crate::Event::from_slice(b"\xef\xbb\xbf{}").is_ok());
     }
 
     #[test]
