@@ -64,6 +64,10 @@ pub struct Config {
     pub allow_private_webhooks: bool,
     /// How long the project-key cache keeps an entry.
     pub key_cache_ttl: Duration,
+    /// How often the notifier looks for due alert deliveries.
+    pub notifier_interval_ms: u64,
+    /// Most items accepted in one envelope.
+    pub max_envelope_items: usize,
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -265,6 +269,14 @@ impl Config {
                 "PERISCOPE_KEY_CACHE_SECONDS",
                 30,
             )?),
+            notifier_interval_ms: positive(
+                "PERISCOPE_NOTIFIER_INTERVAL_MS",
+                parse_num(lookup, "PERISCOPE_NOTIFIER_INTERVAL_MS", 1000)?,
+            )? as u64,
+            max_envelope_items: positive(
+                "PERISCOPE_MAX_ENVELOPE_ITEMS",
+                parse_num(lookup, "PERISCOPE_MAX_ENVELOPE_ITEMS", 1000)?,
+            )?,
         })
     }
 }

@@ -17,7 +17,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `status` and `detail`.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), headers: Vec::new() }
+        Self {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
     }
 
     /// 400.
@@ -48,13 +52,18 @@ impl ApiError {
     /// 500: the detail is logged, the client sees a generic line.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; see the server log",
+        )
     }
 
     /// 503 with `Retry-After`.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
-            .with_header(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail).with_header(
+            axum::http::header::RETRY_AFTER,
+            retry_after_secs.to_string(),
+        )
     }
 
     /// Adds a header.

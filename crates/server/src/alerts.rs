@@ -1,0 +1,308 @@
+//! The notifier task and the alert-destination helpers.
+//!
+//! Alerts are written to the store's outbox in the same transaction as the events
+//! that caused them. This task claims due deliveries (leased, so several replicas
+//! never send the same one), sends each through the notify crate's [`Dispatcher`],
+//! and records the attempt: delivered, retried later with back-off, or failed for
+//! good. It runs beside ingest and never blocks it: a dead destination costs only
+//! its own timeouts here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use periscope_notify::{
+    Admission, Destination, Dispatcher, DispatcherConfig, Notifier, RateCap, RateCapState,
+    RetryDecision, RetryPolicy, SmtpConfig,
+};
+use periscope_store::{AlertStore, ClaimedDelivery};
+use tokio::task::JoinSet;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// Alerts per destination per hour unless the destination says otherwise.
+pub const DEFAULT_MAX_PER_HOUR: u32 = 60;
+
+/// Builds the JSON body of a destination from command-line flags.
+pub fn destination_body(
+    kind: &str,
+    url: Option<String>,
+    to: Vec<String>,
+    secret: Option<String>,
+    headers: &[String],
+) -> Result<serde_json::Value, String> {
+    let mut body = serde_json::Map::new();
+    body.insert("type".into(), kind.into());
+    if let Some(url) = url {
+        body.insert("url".into(), url.into());
+    }
+    if !to.is_empty() {
+        body.insert("to".into(), to.into());
+    }
+    if let Some(secret) = secret {
+        body.insert("secret".into(), secret.into());
+    }
+    if !headers.is_empty() {
+        let mut map = serde_json::Map::new();
+        for h in headers {
+            let (k, v) = h
+                .split_once(':')
+                .ok_or_else(|| format!("--header {h:?}: expected `Name: value`"))?;
+            map.insert(k.trim().to_owned(), v.trim().into());
+        }
+        body.insert("headers".into(), map.into());
+    }
+    Ok(body.into())
+}
+
+/// Checks a destination body (`{"type": ..., ...}`) and returns the destination.
+/// Email destinations are refused when no SMTP server is configured.
+pub fn validate_destination(
+    config: &Config,
+    body: &serde_json::Value,
+) -> Result<Destination, String> {
+    let mut body = body.clone();
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("max_per_hour");
+    }
+    let dest: Destination =
+        serde_json::from_value(body).map_err(|e| format!("invalid destination: {e}"))?;
+    dest.validate()
+        .map_err(|e| format!("invalid destination: {e}"))?;
+    if matches!(dest, Destination::Email { .. }) && config.smtp_url.is_none() {
+        return Err(
+            "email destinations need an SMTP server: set PERISCOPE_SMTP_URL and PERISCOPE_EMAIL_FROM".to_owned(),
+        );
+    }
+    Ok(dest)
+}
+
+/// A destination's configuration for display: secrets and header values hidden.
+pub fn redacted_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut c = config.clone();
+    if let Some(obj) = c.as_object_mut() {
+        if obj.contains_key("secret") {
+            obj.insert("secret".into(), "***".into());
+        }
+        if let Some(serde_json::Value::Object(headers)) = obj.get_mut("headers") {
+            for v in headers.values_mut() {
+                *v = "***".into();
+            }
+        }
+    }
+    c
+}
+
+/// The link to an issue in alerts.
+pub fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
+    format!("{base_url}/api/admin/issues/{issue_id}?project={project_id}")
+}
+
+fn to_notify_alert(base_url: &str, d: &ClaimedDelivery) -> periscope_notify::Alert {
+    periscope_notify::Alert {
+        kind: periscope_notify::AlertKind::from_wire(d.alert.kind.as_str()),
+        project_id: d.alert.project_id,
+        project_name: d.project_name.clone(),
+        issue_id: d.issue.id,
+        title: d.issue.title.clone(),
+        culprit: d.issue.culprit.clone(),
+        level: d.issue.level.clone(),
+        event_count: i64::try_from(d.issue.count).unwrap_or(i64::MAX),
+        first_seen: d.issue.first_seen,
+        last_seen: d.issue.last_seen,
+        url: issue_url(base_url, d.alert.project_id, d.issue.id),
+        environment: None,
+        release: None,
+    }
+}
+
+/// Builds the dispatcher from the configuration.
+pub fn dispatcher(config: &Config) -> Result<Dispatcher, String> {
+    let smtp = match (&config.smtp_url, &config.email_from) {
+        (Some(url), Some(from)) => Some(SmtpConfig::new(url.clone(), from.clone())),
+        _ => None,
+    };
+    Dispatcher::new(DispatcherConfig {
+        smtp,
+        allow_private_targets: config.allow_private_webhooks,
+        timeout: Duration::from_secs(15),
+        ..DispatcherConfig::default()
+    })
+    .map_err(|e| format!("alert delivery: {e}"))
+}
+
+/// Delivers alerts until shutdown.
+pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let dispatcher = match dispatcher(&state.config) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            tracing::error!(error = %e, "alert delivery disabled");
+            let _ = shutdown.changed().await;
+            return;
+        }
+    };
+    let policy = RetryPolicy {
+        timeout: Duration::from_secs(15),
+        ..RetryPolicy::default()
+    };
+    let mut caps: HashMap<i64, RateCapState> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.notifier_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let store = state.store.clone();
+        let now = Utc::now();
+        let lease = now + chrono::Duration::seconds(120);
+        let claimed =
+            match tokio::task::spawn_blocking(move || store.claim_deliveries(now, 50, lease)).await
+            {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not claim alert deliveries");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim task failed");
+                    continue;
+                }
+            };
+        if claimed.is_empty() {
+            continue;
+        }
+        let mut jobs = JoinSet::new();
+        for delivery in claimed {
+            let cap = RateCap::new(
+                delivery
+                    .destination
+                    .config
+                    .get("max_per_hour")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(DEFAULT_MAX_PER_HOUR),
+            );
+            let admission = caps
+                .entry(delivery.destination.id)
+                .or_default()
+                .admit(cap, Utc::now());
+            let (deliver, summary) = match admission {
+                Admission::Deliver { summary } => (true, summary),
+                Admission::HoldBack { summary, .. } => (false, summary),
+            };
+            let state = state.clone();
+            let dispatcher = dispatcher.clone();
+            jobs.spawn(async move {
+                handle_delivery(
+                    &state,
+                    dispatcher.as_ref(),
+                    policy,
+                    delivery,
+                    deliver,
+                    summary,
+                )
+                .await;
+            });
+        }
+        while jobs.join_next().await.is_some() {}
+    }
+}
+
+async fn handle_delivery(
+    state: &AppState,
+    dispatcher: &Dispatcher,
+    policy: RetryPolicy,
+    delivery: ClaimedDelivery,
+    deliver: bool,
+    summary: Option<periscope_notify::HeldBack>,
+) {
+    let base = &state.config.base_url;
+    let destination = {
+        let mut cfg = delivery.destination.config.clone();
+        if let Some(obj) = cfg.as_object_mut() {
+            obj.remove("max_per_hour");
+        }
+        serde_json::from_value::<Destination>(cfg)
+    };
+    let store = state.store.clone();
+    let id = delivery.delivery_id;
+    let destination = match destination {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = format!(
+                "destination {} cannot be read: {e}",
+                delivery.destination.id
+            );
+            let _ = tokio::task::spawn_blocking(move || {
+                store.fail_delivery(id, Utc::now(), &msg, None)
+            })
+            .await;
+            return;
+        }
+    };
+    if let Some(held) = summary {
+        let alert = held.to_alert(delivery.alert.project_id, &delivery.project_name, base);
+        if let Err(e) = dispatcher.deliver(&alert, &destination).await {
+            tracing::warn!(error = %e, "held-back summary not delivered");
+        }
+    }
+    if !deliver {
+        let msg = "held back: this destination's hourly alert cap was reached (a summary follows)"
+            .to_owned();
+        let _ =
+            tokio::task::spawn_blocking(move || store.fail_delivery(id, Utc::now(), &msg, None))
+                .await;
+        return;
+    }
+    let alert = to_notify_alert(base, &delivery);
+    // The dispatcher bounds every attempt by its own timeout.
+    let result = dispatcher.deliver(&alert, &destination).await;
+    state.metrics.alert_attempt(result.is_ok());
+    let now = Utc::now();
+    let outcome = match result {
+        Ok(()) => tokio::task::spawn_blocking(move || store.complete_delivery(id, now)).await,
+        Err(err) => {
+            let retry_at =
+                match policy.decide(delivery.attempt, &err, periscope_notify::random_jitter()) {
+                    RetryDecision::RetryAfter(d) => {
+                        Some(now + chrono::Duration::from_std(d).unwrap_or_default())
+                    }
+                    RetryDecision::GiveUpPermanent | RetryDecision::GiveUpExhausted => None,
+                };
+            tracing::warn!(error = %err, delivery = id, retry = retry_at.is_some(), "alert delivery failed");
+            let msg = err.to_string();
+            tokio::task::spawn_blocking(move || store.fail_delivery(id, now, &msg, retry_at)).await
+        }
+    };
+    if let Ok(Err(e)) = outcome {
+        tracing::warn!(error = %e, delivery = id, "could not record the delivery attempt");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_from_flags() {
+        let b = destination_body(
+            "generic_webhook",
+            Some("https://hooks.example/x".into()),
+            vec![],
+            Some("s3cret".into()),
+            &["X-Team: core".into()],
+        )
+        .unwrap();
+        assert_eq!(b["type"], "generic_webhook");
+        assert_eq!(b["headers"]["X-Team"], "core");
+        let shown = redacted_config(&b);
+        assert_eq!(shown["secret"], "***");
+        assert_eq!(shown["headers"]["X-Team"], "***");
+        assert!(
+            destination_body("generic_webhook", None, vec![], None, &["nocolon".into()]).is_err()
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The command line: `periscope <command>`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Periscope: a self-hosted error tracker that speaks the Sentry protocol.
+///
+/// Configuration comes from environment variables (DATABASE_URL or SQLITE_PATH or
+/// POSTGRES_*, HOST, PORT, PERISCOPE_BASE_URL, API_SECRET_KEY_ADMIN, ...); every
+/// command uses the same database as the server.
+#[derive(Debug, Parser)]
+#[command(name = "periscope", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (ingest, admin API, alert delivery).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Inspect and act on issues.
+    #[command(subcommand)]
+    Issue(IssueCommand),
+    /// Manage alert destinations.
+    #[command(subcommand)]
+    Destination(DestinationCommand),
+    /// Print the grouping of event JSON files, one JSON line each.
+    Group(GroupArgs),
+    /// Send a real event through the Sentry protocol (with the Rust Sentry SDK).
+    SendTestEvent(SendTestEventArgs),
+    /// Load generator: send realistic events to a DSN and report throughput and latency.
+    Stress(StressArgs),
+}
+
+/// `periscope project ...`
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project and print its DSN.
+    Create {
+        /// The project's name.
+        name: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List projects with their DSNs.
+    List {
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `periscope issue ...`
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// List a project's issues, most recently seen first.
+    List {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// unresolved, resolved, muted or all.
+        #[arg(long, default_value = "unresolved")]
+        status: String,
+        /// Free text and key:value terms (level:, release:, environment:, tag keys).
+        #[arg(long)]
+        query: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one issue: counts, the latest event's stack trace and the grouping explanation.
+    Show {
+        /// The issue id.
+        id: i64,
+    },
+    /// Resolve an issue (optionally: resolved in a release).
+    Resolve {
+        /// The issue id.
+        id: i64,
+        /// Only events from a newer release reopen it.
+        #[arg(long)]
+        release: Option<String>,
+    },
+    /// Mute an issue, for a time or until a volume.
+    Mute {
+        /// The issue id.
+        id: i64,
+        /// Mute for this long (e.g. 30m, 2h, 7d).
+        #[arg(long = "for")]
+        for_: Option<String>,
+        /// Unmute after this many more events.
+        #[arg(long)]
+        until_count: Option<u64>,
+    },
+    /// Reopen (unresolve / unmute) an issue.
+    Reopen {
+        /// The issue id.
+        id: i64,
+    },
+}
+
+/// `periscope destination ...`
+#[derive(Debug, Subcommand)]
+pub enum DestinationCommand {
+    /// Add an alert destination to a project.
+    Add {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// email, generic_webhook, slack_webhook, discord_webhook or internal_logger.
+        #[arg(long = "type")]
+        kind: String,
+        /// The webhook URL (webhook types).
+        #[arg(long)]
+        url: Option<String>,
+        /// Recipient (email; repeatable).
+        #[arg(long)]
+        to: Vec<String>,
+        /// HMAC secret for generic webhooks.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Extra header `Name: value` for generic webhooks (repeatable).
+        #[arg(long)]
+        header: Vec<String>,
+    },
+    /// List a project's destinations.
+    List {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+    },
+    /// Remove a destination.
+    Remove {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// The destination id.
+        id: i64,
+    },
+}
+
+/// `periscope group FILE...`
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    /// Event JSON files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The strategy: default or type-and-value.
+    #[arg(long, default_value = "default")]
+    pub strategy: String,
+}
+
+/// `periscope send-test-event DSN`
+#[derive(Debug, Args)]
+pub struct SendTestEventArgs {
+    /// Where to send it.
+    pub dsn: String,
+    /// The message of the event.
+    #[arg(
+        long,
+        default_value = "This is a test event sent by periscope send-test-event"
+    )]
+    pub message: String,
+}
+
+/// `periscope stress`
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    /// The DSN to send to.
+    #[arg(long)]
+    pub dsn: String,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Total requests.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: u64,
+    /// Stop after this many seconds even if requests remain.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// Gzip the bodies.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Number of distinct errors.
+    #[arg(long, default_value_t = 50)]
+    pub distinct: usize,
+    /// Write the ids of acknowledged events to this file.
+    #[arg(long)]
+    pub ids_out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a duration like `90s`, `30m`, `2h`, `7d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30m, 2h, 7d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        "w" => n.saturating_mul(7 * 86_400),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use s, m, h, d or w)"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("30m").unwrap().as_secs(), 1800);
+        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 604_800);
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}
