@@ -101,3 +101,8 @@ pub use error::QuotaError;
 pub use limiter::Limiter;
 pub use time::UnixMillis;
 pub use window::{BUCKETS_PER_WINDOW, SlidingWindow};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -100,9 +100,26 @@ impl SlidingWindow {
 
     /// Units counted in the window at `now`.
     pub fn used(&self, now: UnixMillis) -> u64 {
-        let t = self.effective(now);
-        self.total
-            .saturating_sub(self.leaving(self.cutoff(t)).map(|(_, s)| s.count).sum())
+        let cutoff = self.cutoff(self.effective(now));
+        // Buckets below `lo` only hold units older than `cutoff`; buckets above it
+        // only newer ones; bucket `lo` itself goes by its `last`.
+        let lo = cutoff / self.bucket_ms;
+        let oldest = self.oldest();
+        if lo > self.head {
+            return 0;
+        }
+        if lo < oldest {
+            return self.total;
+        }
+        let at_lo = self.slots[self.slot(lo)];
+        let lo_counts = if at_lo.last >= cutoff { at_lo.count } else { 0 };
+        // Sum whichever side is shorter: usually the one or two buckets leaving.
+        if lo - oldest <= self.head - lo {
+            let leaving = self.sum(oldest, lo).saturating_add(at_lo.count - lo_counts);
+            self.total.saturating_sub(leaving)
+        } else {
+            self.sum(lo + 1, self.head + 1).saturating_add(lo_counts)
+        }
     }
 
     /// Whether `quantity` more units fit under `limit` at `now`; on refusal, the
@@ -128,7 +145,7 @@ impl SlidingWindow {
         // Let counted buckets leave, oldest first, until the rest leaves room.
         let cutoff = self.cutoff(t);
         let mut remaining = used;
-        for i in self.oldest()..=self.head {
+        for i in (cutoff / self.bucket_ms).max(self.oldest())..=self.head {
             let slot = self.slots[self.slot(i)];
             if slot.count == 0 || slot.last < cutoff {
                 continue;
@@ -214,12 +231,11 @@ impl SlidingWindow {
         t.saturating_add(1).saturating_sub(self.window_ms)
     }
 
-    /// The buckets that no longer count at `cutoff` (a prefix of the ring: the
-    /// `last` instants grow with the bucket index), with their indices.
-    fn leaving(&self, cutoff: u64) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        (self.oldest()..=self.head)
-            .map(|i| (i, self.slots[self.slot(i)]))
-            .take_while(move |(_, s)| s.count == 0 || s.last < cutoff)
+    /// Sum of the counts of buckets `from .. to` (all within the ring).
+    fn sum(&self, from: u64, to: u64) -> u64 {
+        (from..to).fold(0u64, |sum, i| {
+            sum.saturating_add(self.slots[self.slot(i)].count)
+        })
     }
 
     /// Index of the oldest bucket the ring holds.
@@ -396,5 +412,34 @@ mod tests {
         assert!(r.restore_bucket(UnixMillis(0), UnixMillis(4_999), 9));
         assert_eq!(r.used(UnixMillis(64_998)), 9);
         assert_eq!(r.used(UnixMillis(64_999)), 0);
+    }
+
+    fn naive_used(s: &SlidingWindow, t: u64) -> u64 {
+        let cutoff = s.cutoff(t.max(s.latest_ms));
+        s.slots
+            .iter()
+            .filter(|x| x.count > 0 && x.last >= cutoff)
+            .map(|x| x.count)
+            .sum()
+    }
+
+    proptest::proptest! {
+        /// The O(1) `used` agrees with a scan of every bucket, on both of its paths.
+        #[test]
+        fn used_matches_a_full_scan(
+            window in 1u64..5_000,
+            adds in proptest::collection::vec((0u64..3_000, 1u64..5), 0..100),
+            probes in proptest::collection::vec(0u64..12_000, 1..20),
+        ) {
+            let mut s = w(window);
+            let mut t = 0;
+            for (gap, q) in adds {
+                t += gap;
+                s.add(q, UnixMillis(t));
+                for p in &probes {
+                    proptest::prop_assert_eq!(s.used(UnixMillis(t + p)), naive_used(&s, t + p));
+                }
+            }
+        }
     }
 }
