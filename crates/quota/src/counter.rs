@@ -130,6 +130,31 @@ pub struct UsageBucket {
     pub count: u64,
 }
 
+impl UsageBucket {
+    /// A saved bucket whose `last` instant was not kept (a store that only saves
+    /// `start` and `count`): `last` is taken as the bucket's final millisecond,
+    /// `start + width − 1` with the width [`SlidingWindow::bucket_width_for`] gives,
+    /// so the units are remembered at least as long as they were before. `start`
+    /// should be a bucket start as [`MemoryCounter::snapshot`] gave it.
+    pub fn assuming_last_at_end(
+        quota_id: impl Into<String>,
+        scope_key: impl Into<String>,
+        window: Duration,
+        start: UnixMillis,
+        count: u64,
+    ) -> Self {
+        let width = duration_to_millis_ceil(SlidingWindow::bucket_width_for(window));
+        UsageBucket {
+            quota_id: quota_id.into(),
+            scope_key: scope_key.into(),
+            window,
+            start,
+            last: UnixMillis(start.0.saturating_add(width.saturating_sub(1))),
+            count,
+        }
+    }
+}
+
 /// Thread-safe in-memory counts: a fixed number of shards, each a
 /// `Mutex<HashMap>` from counter to [`SlidingWindow`].
 ///
@@ -605,7 +630,16 @@ mod tests {
         assert_eq!(c.prune(UnixMillis(100_000)), 1);
         assert!(c.is_empty());
         let r = MemoryCounter::new();
-        assert_eq!(r.restore(snap), 2);
+        assert_eq!(r.restore(snap.clone()), 2);
         assert_eq!(r.used(&b, UnixMillis(1_000)), 4);
+
+        // Without `last`: remembered until the end of the bucket plus the window.
+        let bare =
+            UsageBucket::assuming_last_at_end("a", "1", Duration::from_secs(1), UnixMillis(493), 4);
+        assert_eq!(bare.last, UnixMillis(509));
+        let r = MemoryCounter::new();
+        assert_eq!(r.restore([bare]), 1);
+        assert_eq!(r.used(&a, UnixMillis(1_508)), 4);
+        assert_eq!(r.used(&a, UnixMillis(1_509)), 0);
     }
 }

@@ -74,7 +74,7 @@ impl SlidingWindow {
     /// one millisecond).
     pub fn new(window: Duration) -> Self {
         let window_ms = duration_to_millis_ceil(window).max(1);
-        let bucket_ms = window_ms.div_ceil(BUCKETS_PER_WINDOW).max(1);
+        let bucket_ms = bucket_ms_for(window_ms);
         // Buckets that can hold a unit of (t − W, t]: at most ⌊(W − 1)/b⌋ + 2.
         let len = (window_ms - 1) / bucket_ms + 2;
         SlidingWindow {
@@ -86,6 +86,12 @@ impl SlidingWindow {
             slots: vec![Slot::default(); usize::try_from(len).unwrap_or(usize::MAX)]
                 .into_boxed_slice(),
         }
+    }
+
+    /// The bucket width used for a window of length `window`:
+    /// `⌈window / BUCKETS_PER_WINDOW⌉`, in whole milliseconds, at least one.
+    pub fn bucket_width_for(window: Duration) -> Duration {
+        Duration::from_millis(bucket_ms_for(duration_to_millis_ceil(window).max(1)))
     }
 
     /// The window length, in whole milliseconds.
@@ -268,6 +274,10 @@ impl SlidingWindow {
     }
 }
 
+fn bucket_ms_for(window_ms: u64) -> u64 {
+    window_ms.div_ceil(BUCKETS_PER_WINDOW).max(1)
+}
+
 /// The decision for a window that has counted nothing: only a limit of 0 or a
 /// quantity above the limit refuses, for one window.
 pub(crate) fn check_unused(
@@ -304,6 +314,12 @@ mod tests {
         assert_eq!(s.window(), Duration::from_millis(1));
         let s = w(30 * 86_400_000);
         assert_eq!(s.bucket_width(), Duration::from_secs(12 * 3600));
+        let s = w(1001);
+        assert_eq!(s.bucket_width(), Duration::from_millis(17));
+        assert_eq!(
+            SlidingWindow::bucket_width_for(Duration::from_micros(1_000_001)),
+            Duration::from_millis(17)
+        );
     }
 
     #[test]
