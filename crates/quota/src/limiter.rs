@@ -133,3 +133,73 @@ const EMPTY_CHECK: WindowCheck<'static> = WindowCheck {
     window: std::time::Duration::ZERO,
     limit: None,
 };
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{Quota, QuotaScope};
+
+    #[test]
+    fn refusals_of_the_same_target_merge_to_the_longest() {
+        let minute = Quota::new(
+            "minute",
+            QuotaScope::Project,
+            Some(1),
+            Duration::from_secs(60),
+        );
+        let hour = Quota::new(
+            "hour",
+            QuotaScope::Project,
+            Some(1),
+            Duration::from_secs(3600),
+        );
+        let limiter = Limiter::default();
+        let quotas = [minute.scoped("1"), hour.scoped("1")];
+        let now = UnixMillis(10_000_000);
+        limiter
+            .check_and_count(&quotas, &DataCategory::Error, 1, now)
+            .unwrap();
+        let limits = limiter
+            .check_and_count(&quotas, &DataCategory::Error, 1, now)
+            .unwrap_err();
+        assert_eq!(limits.to_header_value(), "3600::project:hour");
+        // After the minute, only the hour quota still refuses.
+        let later = UnixMillis(now.as_millis() + 60_000);
+        let limits = limiter
+            .check_and_count(&quotas, &DataCategory::Error, 1, later)
+            .unwrap_err();
+        assert_eq!(limits.to_header_value(), "3540::project:hour");
+    }
+
+    #[test]
+    fn many_quotas_and_category_filter() {
+        let scopes: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+        let quota = Quota::new("", QuotaScope::Key, Some(1), Duration::from_secs(1))
+            .with_categories([DataCategory::Span]);
+        let other = Quota::new("other", QuotaScope::Key, Some(0), Duration::from_secs(1))
+            .with_categories([DataCategory::Error]);
+        let mut quotas: Vec<_> = scopes.iter().map(|s| quota.scoped(s)).collect();
+        quotas.push(other.scoped("x"));
+        let limiter = Limiter::default();
+        let now = UnixMillis(5_000);
+        limiter
+            .check_and_count(&quotas, &DataCategory::Span, 1, now)
+            .unwrap();
+        let limits = limiter
+            .check_and_count(&quotas, &DataCategory::Span, 1, now)
+            .unwrap_err();
+        // Twelve refusals of one target, merged; no reason for an empty id.
+        assert_eq!(limits.to_header_value(), "1:span:key");
+        let limits = limiter
+            .check_and_count(&quotas, &DataCategory::Error, 1, now)
+            .unwrap_err();
+        assert_eq!(limits.to_header_value(), "1:error:key:other");
+        // The refused check left an empty counter behind; pruning drops it.
+        let counter = limiter.into_counter();
+        assert_eq!(counter.len(), 13);
+        assert_eq!(counter.prune(now), 1);
+        assert_eq!(counter.len(), 12);
+    }
+}
