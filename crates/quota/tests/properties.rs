@@ -118,8 +118,9 @@ proptest! {
         assert_window_bound(&admitted, w, limit)?;
     }
 
-    /// Several quotas checked together: each one's bound holds, and an event is
-    /// counted in all of them or none (the counters agree with what was admitted).
+    /// Several quotas checked together: each one's bound holds, an event is counted
+    /// in all of them or none (the counters agree with what was admitted), and a
+    /// refused event is admitted exactly when the longest retry-after has passed.
     #[test]
     fn several_quotas_stay_bounded_and_consistent(
         w1 in window_ms(),
@@ -138,11 +139,22 @@ proptest! {
         for (gap, quantity, is_error) in seq {
             now += gap;
             let category = if is_error { DataCategory::Error } else { DataCategory::Transaction };
-            if limiter.check_and_count(&quotas, &category, quantity, UnixMillis(now)).is_ok() {
-                in_a.push((now, quantity));
-                if is_error {
-                    in_b.push((now, quantity));
+            match limiter.check_and_count(&quotas, &category, quantity, UnixMillis(now)) {
+                Ok(()) => {
+                    in_a.push((now, quantity));
+                    if is_error {
+                        in_b.push((now, quantity));
+                    }
                 }
+                // Admitted again exactly when the longest retry-after has passed.
+                Err(limits) if quantity <= l1 && (!is_error || quantity <= l2) => {
+                    let at = UnixMillis(now).saturating_add(limits.longest().unwrap_or_default());
+                    let probe = copy(&limiter);
+                    let before = UnixMillis(at.as_millis() - 1);
+                    prop_assert!(probe.check_and_count(&quotas, &category, quantity, before).is_err());
+                    prop_assert!(probe.check_and_count(&quotas, &category, quantity, at).is_ok());
+                }
+                Err(_) => {}
             }
         }
         assert_window_bound(&in_a, w1, l1)?;
