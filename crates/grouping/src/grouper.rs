@@ -195,13 +195,17 @@ impl Grouper {
     fn built_in(&self, event: &Event) -> (Vec<Component>, &'static str) {
         let mut children = match self.config.strategy {
             Strategy::Default => {
-                let app = strategy::default_variant(event, Variant::App);
-                let mut system = strategy::default_variant(event, Variant::System);
+                let app = if strategy::has_in_app_frames(event) {
+                    strategy::default_variant(event, Variant::App)
+                } else {
+                    Component::ignored("app", "the event has no in-app frames")
+                };
                 if app.contributes {
-                    system.exclude("the app variant takes precedence");
+                    // The losing variant is only named, not computed.
+                    let system = Component::ignored("system", "the app variant takes precedence");
                     return (vec![app, system], "app");
                 }
-                vec![app, system]
+                vec![app, strategy::default_variant(event, Variant::System)]
             }
             Strategy::TypeAndValue => {
                 let c = strategy::type_and_value(event);
@@ -272,7 +276,7 @@ fn var_name(var: &Var<'_>) -> String {
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
+    crate::normalize::non_empty(s)
 }
 
 /// The value of a fingerprint variable, `None` when the event lacks it.

@@ -148,6 +148,19 @@ fn first_lines(message: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` trimmed, `None` when absent or blank. Trims only when needed (the
+/// common case has no surrounding white space).
+pub(crate) fn non_empty(s: Option<&str>) -> Option<&str> {
+    let s = s?;
+    let (first, last) = (*s.as_bytes().first()?, *s.as_bytes().last()?);
+    let s = if first.is_ascii_graphic() && last.is_ascii_graphic() {
+        s
+    } else {
+        s.trim()
+    };
+    (!s.is_empty()).then_some(s)
+}
+
 /// The first line of `text`, trimmed (used for titles).
 pub(crate) fn first_line(text: &str) -> &str {
     text.trim().lines().next().unwrap_or("").trim()
@@ -164,32 +177,22 @@ pub(crate) enum FunctionName {
     Ignored(&'static str),
 }
 
-/// Markers of generated classes and proxies whose names change from build to build.
-const GENERATED_MARKERS: &[&str] = &[
-    "$$EnhancerByCGLIB$$",
-    "$$EnhancerBySpringCGLIB$$",
-    "$$FastClassByCGLIB$$",
-    "$$FastClassBySpringCGLIB$$",
-    "$$Lambda$",
-    "$$Lambda/",
-    "$HibernateProxy$",
-    "$$_javassist",
-    "_$$_javassist",
-    "$$_jvst",
-    "EnhancerBy",
-    "HibernateProxy",
-    "GeneratedMethodAccessor",
-    "GeneratedConstructorAccessor",
-    "GeneratedSerializationConstructorAccessor",
-    "$Proxy",
-];
+/// Generated classes and proxies whose names change from build to build:
+/// CGLIB and Spring enhancers, javassist, Java lambdas, Hibernate proxies,
+/// reflection accessors, JDK dynamic proxies.
+static GENERATED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\$\$(?:EnhancerBy|FastClassBy|Lambda|_javassist|_jvst)",
+        r"|EnhancerBy|HibernateProxy|CGLIB\$|_javassist",
+        r"|Generated(?:Serialization)?(?:Method|Constructor)Accessor",
+        r"|(?:^|[.$])\$Proxy[0-9]",
+    ))
+    .ok()
+});
 
-/// Whether a class, module or function name is generated (proxies, CGLIB,
-/// javassist, lambdas, reflection accessors).
+/// Whether a class, module or function name is generated.
 pub(crate) fn is_generated_name(name: &str) -> bool {
-    GENERATED_MARKERS.iter().any(|m| name.contains(m))
-        || name.starts_with("$Proxy")
-        || name.contains("CGLIB$")
+    GENERATED.as_ref().is_some_and(|re| re.is_match(name))
 }
 
 /// Normalizes a function name for grouping.
@@ -200,7 +203,6 @@ pub(crate) fn is_generated_name(name: &str) -> bool {
 /// - Ruby blocks (`block in foo`, `block (2 levels) in foo`) become `block`;
 /// - generated class and proxy names become `<auto>`.
 pub(crate) fn normalize_function(name: &str) -> FunctionName {
-    let name = name.trim();
     if name.is_empty() {
         return FunctionName::Ignored("empty function name");
     }
@@ -260,7 +262,14 @@ pub(crate) fn normalize_filename(filename: &str) -> String {
     let f = filename.trim();
     let f = f.split(['?', '#']).next().unwrap_or(f);
     let base = f.rsplit(['/', '\\']).next().unwrap_or(f);
-    base.to_lowercase()
+    if base
+        .bytes()
+        .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
+    {
+        base.to_lowercase()
+    } else {
+        base.to_owned()
+    }
 }
 
 /// The maximum length of a context line that still counts.
@@ -295,8 +304,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_expression_compiles() {
+    fn the_expressions_compile() {
         assert!(PARAMETERIZE.is_some());
+        assert!(GENERATED.is_some());
+    }
+
+    #[test]
+    fn generated_names() {
+        for name in [
+            "com.sun.proxy.$Proxy12",
+            "jdk.proxy2.$Proxy47",
+            "Foo$$FastClassBySpringCGLIB$$1",
+            "Foo$$_jvst1a2_3",
+        ] {
+            assert!(is_generated_name(name), "{name}");
+        }
+        for name in [
+            "com.example.Foo$1",
+            "Foo$Inner",
+            "scala.Foo$$anonfun$bar",
+            "ProxyFactory",
+        ] {
+            assert!(!is_generated_name(name), "{name}");
+        }
     }
 
     #[track_caller]
@@ -415,7 +445,11 @@ mod tests {
     #[test]
     fn functions() {
         use FunctionName::*;
-        assert_eq!(normalize_function(" foo "), Keep("foo".into()));
+        assert_eq!(normalize_function("foo"), Keep("foo".into()));
+        assert_eq!(non_empty(Some(" foo ")), Some("foo"));
+        assert_eq!(non_empty(Some(" \t")), None);
+        assert_eq!(non_empty(Some("")), None);
+        assert_eq!(non_empty(Some("é ")), Some("é"));
         for anon in [
             "?",
             "<anonymous>",

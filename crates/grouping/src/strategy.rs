@@ -82,11 +82,32 @@ pub(crate) fn grouping_thread(threads: &[Thread]) -> Option<&Thread> {
 pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
     let platform = event.platform.as_deref().unwrap_or("");
     let mut candidates: Vec<Component> = Vec::with_capacity(4);
+    // The first candidate that contributes wins; the later ones are only named
+    // (building their trees would cost time and explain nothing more).
+    let mut winner: Option<&'static str> = None;
+    let mut consider = |name: &'static str, build: &mut dyn FnMut() -> Component| {
+        let c = match winner {
+            Some(w) => Component::ignored(name, format!("{w} takes precedence")),
+            None => {
+                let c = build();
+                if c.contributes {
+                    winner = Some(name);
+                }
+                c
+            }
+        };
+        candidates.push(c);
+    };
     if !event.exceptions.is_empty() {
-        candidates.push(chained_exception(event, variant, platform));
+        let name = if event.exceptions.len() == 1 {
+            "exception"
+        } else {
+            "chained-exception"
+        };
+        consider(name, &mut || chained_exception(event, variant, platform));
     }
     if !event.threads.is_empty() {
-        candidates.push(match grouping_thread(&event.threads) {
+        consider("threads", &mut || match grouping_thread(&event.threads) {
             Some(thread) => Component::parent(
                 "threads",
                 vec![match &thread.stacktrace {
@@ -101,10 +122,10 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
         });
     }
     if let Some(st) = &event.stacktrace {
-        candidates.push(stacktrace(st, variant, platform));
+        consider("stacktrace", &mut || stacktrace(st, variant, platform));
     }
     if let Some(message) = event.message() {
-        candidates.push(message_component(message));
+        consider("message", &mut || message_component(message));
     }
     if candidates.is_empty() {
         candidates.push(Component::ignored(
@@ -112,22 +133,25 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
             "the event has no exception, threads, stack trace or message",
         ));
     }
-    let mut winner: Option<Cow<'static, str>> = None;
-    for c in &mut candidates {
-        match &winner {
-            Some(w) if c.contributes => {
-                c.exclude(format!("{w} takes precedence"));
-            }
-            Some(_) => {}
-            None if c.contributes => winner = Some(c.name.clone()),
-            None => {}
-        }
-    }
     let mut root = Component::parent(variant.name(), candidates);
     if variant == Variant::App && root.contributes && !has_contributing_frame(&root) {
         root.exclude("no in-app frame contributes");
     }
     root
+}
+
+/// Whether any frame of the event is marked in-app (else the app variant
+/// cannot contribute and is not computed).
+pub(crate) fn has_in_app_frames(event: &Event) -> bool {
+    let in_app = |st: Option<&Stacktrace>| {
+        st.is_some_and(|st| st.frames.iter().any(|f| f.in_app == Some(true)))
+    };
+    event
+        .exceptions
+        .iter()
+        .any(|e| in_app(e.stacktrace.as_ref()))
+        || event.threads.iter().any(|t| in_app(t.stacktrace.as_ref()))
+        || in_app(event.stacktrace.as_ref())
 }
 
 /// The simple strategy: type and parameterized value of the primary exception,
@@ -160,7 +184,7 @@ pub(crate) fn type_and_value(event: &Event) -> Component {
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
+    crate::normalize::non_empty(s)
 }
 
 fn has_contributing_frame(c: &Component) -> bool {
@@ -243,10 +267,13 @@ fn exception(exc: &Exception, variant: Variant, platform: &str) -> Component {
         }
         None => Component::ignored("type", "the exception has no type"),
     };
-    let mut value = value_component(exc.value.as_deref());
-    if st.contributes {
-        value.exclude("the stack trace takes precedence");
-    }
+    let value = match non_empty(exc.value.as_deref()) {
+        // Not normalized: it does not count anyway.
+        Some(raw) if st.contributes => {
+            Component::leaf("value", raw).exclude_because("the stack trace takes precedence")
+        }
+        _ => value_component(exc.value.as_deref()),
+    };
     Component::parent("exception", vec![st, ty, value])
 }
 
@@ -278,13 +305,16 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
     let mut frames: Vec<Component> = Vec::with_capacity(st.frames.len());
     let mut any_in_app = false;
     for f in &st.frames {
-        let mut c = frame(f, event_platform);
-        let recursion = frames.last().is_some_and(|prev| same_frame(prev, &c));
         let in_app = f.in_app == Some(true);
         any_in_app |= in_app;
         if variant == Variant::App && !in_app {
-            c.exclude("not an in-app frame");
-        } else if recursion && c.contributes {
+            // Not expanded: its parts could not count in this variant.
+            frames.push(Component::ignored("frame", "not an in-app frame"));
+            continue;
+        }
+        let mut c = frame(f, event_platform);
+        let recursion = frames.last().is_some_and(|prev| same_frame(prev, &c));
+        if recursion && c.contributes {
             c.exclude("same as the previous frame (recursion)");
         }
         frames.push(c);
@@ -329,6 +359,10 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
 
     let abs_path = non_empty(f.abs_path.as_deref());
     let mut filename = match non_empty(f.filename.as_deref()).or(abs_path) {
+        // Not normalized: it does not count anyway.
+        Some(_) if module.contributes => {
+            Component::ignored("filename", "the module takes precedence")
+        }
         Some(name) => {
             let c = Component::leaf("filename", normalize_filename(name));
             if abs_path.is_some_and(is_url_or_pseudo_path) || is_url_or_pseudo_path(name) {
@@ -339,9 +373,6 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
         }
         None => Component::ignored("filename", "no file name"),
     };
-    if module.contributes && filename.contributes {
-        filename.exclude("the module takes precedence");
-    }
 
     let raw_name = non_empty(f.function.as_deref()).or(non_empty(f.raw_function.as_deref()));
     let function = match raw_name.map(normalize_function) {
