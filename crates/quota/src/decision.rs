@@ -161,6 +161,10 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// The most items [`RateLimits::parse`] accepts (merging is quadratic in the
+    /// number of items; real headers hold a handful).
+    pub const MAX_PARSED_ITEMS: usize = 256;
+
     /// An empty set (nothing limited).
     pub const fn new() -> Self {
         RateLimits { limits: Vec::new() }
@@ -239,10 +243,17 @@ impl RateLimits {
     /// Tolerant where SDKs are: whitespace around items and fields, empty items and
     /// empty categories are skipped, unknown categories and scopes are kept, fields
     /// after the fifth are ignored, and a retry-after may be fractional. An item
-    /// without a numeric retry-after or without a categories field is an error.
+    /// without a numeric retry-after or without a categories field is an error, and
+    /// so is a value of more than [`RateLimits::MAX_PARSED_ITEMS`] items.
     pub fn parse(value: &str) -> Result<RateLimits, QuotaError> {
         let mut limits = RateLimits::new();
-        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let items = value.split(',').map(str::trim).filter(|i| !i.is_empty());
+        for (n, item) in items.enumerate() {
+            if n == Self::MAX_PARSED_ITEMS {
+                return Err(QuotaError::TooManyItems {
+                    max: Self::MAX_PARSED_ITEMS,
+                });
+            }
             limits.add(RateLimit::parse_item(item)?);
         }
         Ok(limits)
@@ -417,7 +428,14 @@ mod tests {
                 ..
             })
         ));
+        let many = "1:error:key, ".repeat(RateLimits::MAX_PARSED_ITEMS);
+        assert_eq!(RateLimits::parse(&many).map(|l| l.len()), Ok(1));
+        assert_eq!(
+            RateLimits::parse(&format!("{many}1:error:key")),
+            Err(QuotaError::TooManyItems { max: 256 })
+        );
         assert!(parse_retry_after("1e999").is_err());
+        assert!(parse_retry_after(".").is_err());
         assert!(parse_retry_after("").is_err());
         assert!(parse_retry_after("1.2.3").is_err());
         assert_eq!(parse_retry_after("0"), Ok(Duration::ZERO));

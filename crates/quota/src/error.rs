@@ -31,6 +31,17 @@ pub enum QuotaError {
         field: &'static str,
     },
 
+    /// An `X-Sentry-Rate-Limits` value holds more items than
+    /// [`RateLimits::MAX_PARSED_ITEMS`](crate::RateLimits::MAX_PARSED_ITEMS).
+    #[error(
+        "X-Sentry-Rate-Limits holds more than {max} items; a real server sends a handful, \
+         so this value is refused rather than parsed"
+    )]
+    TooManyItems {
+        /// The maximum accepted.
+        max: usize,
+    },
+
     /// A quota's window is zero.
     #[error("quota {id:?} has a zero window; give it a window of at least one millisecond")]
     ZeroWindow {
