@@ -41,6 +41,8 @@ const PATTERNS: &[(&str, &str)] = &[
             r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2}\b)?)?",
             // RFC 2822: Tue, 31 Jan 2024 12:00:00 +0000
             r"|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}(?: (?:[+-][0-9]{4}|GMT|UTC))?",
+            // ctime: Wed Apr 17 22:31:45 2019
+            r"|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9]?[0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?: [0-9]{4})?\b",
             // Jan 31, 2024 / January 31 2024 (optionally with a time)
             r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* [0-9]{1,2},? [0-9]{4}(?: [0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?\b",
             // 31/01/2024, 01/31/24, 31.01.2024
@@ -395,6 +397,8 @@ mod tests {
         p("on 2024-01-31", "on <date>");
         p("on Tue, 31 Jan 2024 12:00:00 +0000 x", "on <date> x");
         p("on Jan 31, 2024 ok", "on <date> ok");
+        p("Wed Apr 17 22:31:45 2019: up", "<date>: up");
+        p("at Wed Apr  7 02:31:45 x", "at <date> x");
         p("on 31/01/2024 and 01/31/24", "on <date> and <date>");
         p("at 12:30:45.5 and 3:04 PM", "at <date> and <date>");
     }

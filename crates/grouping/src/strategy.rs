@@ -304,18 +304,27 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
     }
     let mut frames: Vec<Component> = Vec::with_capacity(st.frames.len());
     let mut any_in_app = false;
+    // The previous frame for the recursion check: frames ignored as a whole
+    // (JavaScript eval and native-code frames) are skipped.
+    let mut previous: Option<usize> = None;
     for f in &st.frames {
         let in_app = f.in_app == Some(true);
         any_in_app |= in_app;
         if variant == Variant::App && !in_app {
             // Not expanded: its parts could not count in this variant.
+            previous = Some(frames.len());
             frames.push(Component::ignored("frame", "not an in-app frame"));
             continue;
         }
         let mut c = frame(f, event_platform);
-        let recursion = frames.last().is_some_and(|prev| same_frame(prev, &c));
-        if recursion && c.contributes {
-            c.exclude("same as the previous frame (recursion)");
+        if c.hint.as_deref() != Some(LOW_QUALITY_JS) {
+            let recursion = previous
+                .and_then(|i| frames.get(i))
+                .is_some_and(|prev| same_frame(prev, &c));
+            if recursion && c.contributes {
+                c.exclude("same as the previous frame (recursion)");
+            }
+            previous = Some(frames.len());
         }
         frames.push(c);
     }
@@ -376,6 +385,17 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
 
     let raw_name = non_empty(f.function.as_deref()).or(non_empty(f.raw_function.as_deref()));
     let function = match raw_name.map(normalize_function) {
+        // JavaScript engines name the same function differently
+        // (`Foo.prototype.bar`, `Foo.bar`, `bar`): only the last segment counts.
+        Some(FunctionName::Keep(name)) if is_javascript(platform) && name.contains('.') => {
+            let last = name.rsplit('.').next().unwrap_or(&name);
+            if last.is_empty() {
+                Component::leaf("function", name)
+            } else {
+                Component::leaf("function", last)
+                    .with_hint("isolated the last segment of a JavaScript name")
+            }
+        }
         Some(FunctionName::Keep(name)) => Component::leaf("function", name),
         Some(FunctionName::Normalized(name, hint)) => {
             Component::leaf("function", name).with_hint(hint)

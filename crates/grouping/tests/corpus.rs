@@ -118,3 +118,27 @@ fn sentry_issue_assignments() {
     // a newly split issue fails, and so does one that starts to match.
     assert_eq!(split, SPLIT_BY_SCRUBBING);
 }
+
+/// Sentry's cross-browser fixtures: the same error thrown in Chrome, Edge,
+/// Firefox and Safari (function names `Foo.prototype.testMethod` /
+/// `Foo.testMethod` / `testMethod`, eval and native-code frames in different
+/// places) is one issue.
+#[test]
+fn the_same_javascript_error_in_four_browsers_is_one_issue() {
+    let Some(dir) = corpus_dir() else {
+        println!("skipped: PERISCOPE_CORPUS_DIR not set");
+        return;
+    };
+    let grouper = Grouper::new(GroupingConfig::default());
+    for prefix in ["javascript-xbrowser-", "javascript-xbrowser-http-"] {
+        let keys: BTreeSet<String> = ["chrome", "edge", "firefox", "safari"]
+            .iter()
+            .map(|browser| {
+                let path = dir.join("sentry").join(format!("{prefix}{browser}.json"));
+                let event = Event::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                grouper.group(&event).key
+            })
+            .collect();
+        assert_eq!(keys.len(), 1, "{prefix}*: {keys:?}");
+    }
+}

@@ -614,6 +614,44 @@ fn javascript_eval_and_native_code_frames_are_ignored() {
 }
 
 #[test]
+fn javascript_functions_keep_their_last_segment() {
+    for name in ["Foo.prototype.testMethod", "Foo.testMethod", "testMethod"] {
+        assert_eq!(
+            frame_values(
+                "javascript",
+                json!({"function": name, "abs_path": "https://x.io/a.js"})
+            ),
+            vec![pair("function", "testMethod")],
+            "{name}"
+        );
+    }
+    // Not for other platforms.
+    assert_eq!(
+        frame_values("python", json!({"function": "Foo.bar", "filename": "a.py"})),
+        vec![pair("filename", "a.py"), pair("function", "Foo.bar")]
+    );
+}
+
+#[test]
+fn an_ignored_frame_does_not_make_the_next_a_recursion() {
+    let js = |frames: Vec<Value>| {
+        json!({"platform": "javascript", "exception": {"values": [
+            {"type": "TypeError", "stacktrace": {"frames": frames}}
+        ]}})
+    };
+    let plain = js(vec![
+        json!({"function": "main", "filename": "a.js"}),
+        json!({"function": "aha", "filename": "a.js"}),
+    ]);
+    let with_native = js(vec![
+        json!({"function": "main", "filename": "a.js"}),
+        json!({"function": "aha", "abs_path": "[native code]"}),
+        json!({"function": "aha", "filename": "a.js"}),
+    ]);
+    assert_eq!(key(&plain), key(&with_native));
+}
+
+#[test]
 fn javascript_single_url_frame_without_function_is_ignored() {
     let e = |path: &str| {
         json!({"platform": "javascript", "exception": {"values": [
