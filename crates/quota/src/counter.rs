@@ -163,7 +163,7 @@ impl UsageBucket {
 /// uncontended single-window check-and-count is one hash, one lock and a few
 /// arithmetic operations.
 ///
-/// Memory: about 100 bytes plus 16 bytes per bucket (62 buckets at most) per live
+/// Memory: about 100 bytes plus 16 bytes per bucket (64 buckets at most) per live
 /// counter, so about 1 KiB. Counters of idle
 /// scopes stay until [`MemoryCounter::prune`] drops them; call it periodically (for
 /// example together with [`MemoryCounter::snapshot`]).

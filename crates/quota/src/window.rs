@@ -7,7 +7,7 @@ use crate::time::{UnixMillis, duration_to_millis_ceil};
 /// How many buckets a window is split into (the bucket width is the window divided
 /// by this, rounded up to whole milliseconds).
 ///
-/// A window therefore never holds more than `BUCKETS_PER_WINDOW + 1` buckets, and an
+/// A window therefore never counts more than `BUCKETS_PER_WINDOW + 1` buckets, and an
 /// event is remembered at most one bucket width (1/60 of the window) longer than
 /// the window: the limit is never exceeded in any window, and it may be enforced
 /// slightly longer than strictly needed.
@@ -58,7 +58,8 @@ pub struct SlidingWindow {
     head: u64,
     /// Sum of the counts of every bucket in the ring.
     total: u64,
-    /// Bucket `i` lives in `slots[i % len]`, for `i` in `head − len + 1 ..= head`.
+    /// Bucket `i` lives in `slots[i % len]`, for `i` in `head − len + 1 ..= head`;
+    /// `len` is a power of two.
     slots: Box<[Slot]>,
 }
 
@@ -75,8 +76,9 @@ impl SlidingWindow {
     pub fn new(window: Duration) -> Self {
         let window_ms = duration_to_millis_ceil(window).max(1);
         let bucket_ms = bucket_ms_for(window_ms);
-        // Buckets that can hold a unit of (t − W, t]: at most ⌊(W − 1)/b⌋ + 2.
-        let len = (window_ms - 1) / bucket_ms + 2;
+        // Buckets that can hold a unit of (t − W, t]: at most ⌊(W − 1)/b⌋ + 2, at
+        // most 61; rounded up to a power of two, so that a slot is found by a mask.
+        let len = ((window_ms - 1) / bucket_ms + 2).next_power_of_two();
         SlidingWindow {
             window_ms,
             bucket_ms,
@@ -250,8 +252,8 @@ impl SlidingWindow {
     }
 
     fn slot(&self, index: u64) -> usize {
-        // The remainder is below `slots.len()`, so it fits a usize.
-        (index % self.slots.len() as u64) as usize
+        // `slots.len()` is a power of two; the result is below it, so it fits a usize.
+        (index & (self.slots.len() as u64 - 1)) as usize
     }
 
     /// Makes `k` the newest bucket, clearing the buckets that fall out of the ring.
@@ -306,7 +308,7 @@ mod tests {
     fn shape() {
         let s = w(60_000);
         assert_eq!(s.bucket_width(), Duration::from_secs(1));
-        assert_eq!(s.slots.len(), 61);
+        assert_eq!(s.slots.len(), 64);
         let s = w(1);
         assert_eq!(s.bucket_width(), Duration::from_millis(1));
         assert_eq!(s.slots.len(), 2);
