@@ -212,7 +212,7 @@ pub(crate) fn normalize_function(name: &str) -> FunctionName {
     let last = name.rsplit('.').next().unwrap_or(name);
     if matches!(
         last,
-        "?" | "<anonymous>" | "<anonymous function>" | "Anonymous function" | "<lambda>"
+        "?" | "<anonymous>" | "<anonymous function>" | "Anonymous function"
     ) || matches!(name, "Anonymous function" | "<anonymous function>")
         || name.ends_with("/<")
     {
@@ -228,6 +228,34 @@ pub(crate) fn normalize_function(name: &str) -> FunctionName {
         return FunctionName::Normalized("<auto>".to_owned(), "generated name normalized");
     }
     FunctionName::Keep(name.to_owned())
+}
+
+/// Build-specific parts of native function names: MSVC's anonymous-namespace
+/// hashes (`?A0x1234abcd`), `` `anonymous namespace' `` spellings, and the
+/// `.cold` / `.cold.N` suffixes of hot/cold-split functions.
+static NATIVE_NOISE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"\?A0x[0-9a-fA-F]{8}|`anonymous namespace'|\.cold(?:\.[0-9]+)?$").ok()
+});
+
+/// Normalizes a native (C, C++, Objective-C, Swift) function name: anonymous
+/// namespaces become `(anonymous namespace)`, `.cold.N` suffixes are dropped.
+/// `None` when nothing changes.
+pub(crate) fn normalize_native_function(name: &str) -> Option<String> {
+    if !name.contains("?A0x") && !name.contains("anonymous namespace'") && !name.contains(".cold") {
+        return None;
+    }
+    let re = NATIVE_NOISE.as_ref()?;
+    let out = re.replace_all(name, |caps: &Captures<'_>| {
+        if caps[0].starts_with(".cold") {
+            ""
+        } else {
+            "(anonymous namespace)"
+        }
+    });
+    match out {
+        Cow::Owned(s) if !s.is_empty() => Some(s),
+        _ => None,
+    }
 }
 
 /// Whether `abs_path` points to a URL (`http:`, `https:`, `file:`, `webpack:`,
@@ -309,6 +337,30 @@ mod tests {
     fn the_expressions_compile() {
         assert!(PARAMETERIZE.is_some());
         assert!(GENERATED.is_some());
+        assert!(NATIVE_NOISE.is_some());
+    }
+
+    #[test]
+    fn native_names() {
+        assert_eq!(
+            normalize_native_function("?A0xc3a0617d::crash").as_deref(),
+            Some("(anonymous namespace)::crash")
+        );
+        assert_eq!(
+            normalize_native_function("crashpad::`anonymous namespace'::HandleAbortSignal")
+                .as_deref(),
+            Some("crashpad::(anonymous namespace)::HandleAbortSignal")
+        );
+        assert_eq!(
+            normalize_native_function("gpusGenerateCrashLog.cold.1").as_deref(),
+            Some("gpusGenerateCrashLog")
+        );
+        assert_eq!(
+            normalize_native_function("foo.cold").as_deref(),
+            Some("foo")
+        );
+        assert_eq!(normalize_native_function("std::vector<T>::push_back"), None);
+        assert_eq!(normalize_native_function("x.colder"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::component::Component;
 use crate::normalize::{
     FunctionName, MAX_CONTEXT_LINE, collapse_whitespace, context_line_platform, is_generated_name,
     is_native_code_path, is_url_or_pseudo_path, normalize_filename, normalize_function,
-    parameterize,
+    normalize_native_function, parameterize,
 };
 
 /// Which frames count: only in-app ones, or all of them.
@@ -394,6 +394,13 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
             } else {
                 Component::leaf("function", last)
                     .with_hint("isolated the last segment of a JavaScript name")
+            }
+        }
+        Some(FunctionName::Keep(name)) if is_native(platform) => {
+            match normalize_native_function(&name) {
+                Some(normalized) => Component::leaf("function", normalized)
+                    .with_hint("anonymous namespace or .cold suffix normalized"),
+                None => Component::leaf("function", name),
             }
         }
         Some(FunctionName::Keep(name)) => Component::leaf("function", name),

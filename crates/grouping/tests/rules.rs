@@ -671,6 +671,21 @@ fn javascript_single_url_frame_without_function_is_ignored() {
 }
 
 #[test]
+fn native_build_specific_names_are_normalized() {
+    let f = |name: &str| frame_values("native", json!({"function": name}));
+    assert_eq!(f("?A0xc3a0617d::crash"), f("?A0x0badf00d::crash"));
+    assert_eq!(
+        f("?A0xc3a0617d::crash"),
+        vec![pair("function", "(anonymous namespace)::crash")]
+    );
+    assert_eq!(
+        f("`anonymous namespace'::start"),
+        vec![pair("function", "(anonymous namespace)::start")]
+    );
+    assert_eq!(f("render.cold.1"), vec![pair("function", "render")]);
+}
+
+#[test]
 fn native_filename_yields_to_the_function() {
     assert_eq!(
         frame_values(
