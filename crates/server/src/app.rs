@@ -74,12 +74,11 @@ impl KeyCache {
         store: &Store,
         public_key: &str,
     ) -> Result<Option<ProjectInfo>, String> {
-        if let Ok(entries) = self.entries.read() {
-            if let Some((at, info)) = entries.get(public_key) {
-                if at.elapsed() < self.ttl {
-                    return Ok(info.clone());
-                }
-            }
+        if let Ok(entries) = self.entries.read()
+            && let Some((at, info)) = entries.get(public_key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(info.clone());
         }
         let store = store.clone();
         let key = public_key.to_owned();

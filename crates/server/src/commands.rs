@@ -354,10 +354,10 @@ pub fn render_issue(
             }
         }
     }
-    if event.exceptions.is_empty() {
-        if let Some(m) = event.message() {
-            let _ = writeln!(out, "\nMessage: {m}");
-        }
+    if event.exceptions.is_empty()
+        && let Some(m) = event.message()
+    {
+        let _ = writeln!(out, "\nMessage: {m}");
     }
     let grouper = Grouper::new(GroupingConfig::new(strategy.parse().unwrap_or_default()));
     let grouping = grouper.group(&event);

@@ -231,8 +231,7 @@ async fn ingest(
     };
     let Some(event_json) = event_json else {
         // An envelope without an error event (sessions, client reports, ...): counted, accepted.
-        return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))))
-            .map(IntoResponse::into_response);
+        return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response());
     };
     if event_json.len() > state.config.max_event_bytes {
         return Err(ApiError::too_large(format!(

@@ -265,13 +265,12 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
                 };
                 latencies.push(t.elapsed().as_micros() as u64);
                 *statuses.entry(status).or_default() += 1;
-                if status == 200 {
-                    if let Some(out) = &ids_out {
-                        if let Ok(mut w) = out.lock() {
-                            let _ = writeln!(w, "{id}");
-                            let _ = w.flush();
-                        }
-                    }
+                if status == 200
+                    && let Some(out) = &ids_out
+                    && let Ok(mut w) = out.lock()
+                {
+                    let _ = writeln!(w, "{id}");
+                    let _ = w.flush();
                 }
             }
             (statuses, latencies)

@@ -1,0 +1,219 @@
+//! Shared helpers of the end-to-end tests: run the real `periscope` binary.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_periscope");
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The event corpus folder, or `None` (the caller prints "skipped").
+pub fn corpus_dir() -> Option<PathBuf> {
+    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
+    let p = PathBuf::from(value);
+    Some(if p.is_relative() { Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p) } else { p })
+}
+
+/// Every `.json` file under `dir`, sorted.
+pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A `periscope serve` process with its own folder and database.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub env: Vec<(String, String)>,
+    pub child: Option<Child>,
+}
+
+impl Server {
+    /// A server on SQLite in a fresh temporary folder (not started yet).
+    pub fn sqlite() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("periscope.db");
+        let mut s = Server { dir, port: free_port(), env: Vec::new(), child: None };
+        s.set("SQLITE_PATH", db.to_str().unwrap());
+        s
+    }
+
+    /// A server on the given database URL.
+    pub fn with_database(url: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Server { dir, port: free_port(), env: Vec::new(), child: None };
+        s.set("DATABASE_URL", url);
+        s
+    }
+
+    pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("POSTGRES_ENABLED")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.port.to_string())
+            .env("PERISCOPE_LOG", "warn");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs a CLI command against the same database; panics on failure, returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "periscope {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a CLI command, returning (success, stdout, stderr).
+    pub fn cli_raw(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command().args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Creates a project; returns (id, dsn, public key).
+    pub fn create_project(&self, name: &str) -> (i64, String, String) {
+        let out = self.cli(&["project", "create", name, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let key = v["keys"][0]["public_key"].as_str().unwrap().to_owned();
+        (v["id"].as_i64().unwrap(), v["dsn"].as_str().unwrap().to_owned(), key)
+    }
+
+    /// Starts `periscope serve` and waits until `/health` answers.
+    pub fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(resp) = ureq_get(&format!("{}/health", self.base())) {
+                if resp == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking GET returning the status (used for readiness only).
+fn ureq_get(url: &str) -> Result<u16, String> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| e.to_string())?;
+    client.get(url).send().map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+}
+
+/// A blocking HTTP client for tests.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// The `X-Sentry-Auth` header for a key.
+pub fn auth_header(key: &str) -> String {
+    format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=periscope-tests/1.0")
+}
+
+/// The PostgreSQL URL for tests, or `None` (the caller prints "skipped").
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PERISCOPE_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+/// Creates a fresh PostgreSQL database for one test and returns its URL.
+pub fn fresh_postgres_database(base_url: &str, name_hint: &str) -> String {
+    let name = format!("periscope_e2e_{}_{}", name_hint, std::process::id());
+    let admin = base_url.to_owned();
+    let status = Command::new("psql")
+        .arg(&admin)
+        .arg("-q")
+        .arg("-c")
+        .arg(format!("DROP DATABASE IF EXISTS {name}"))
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {name}"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "could not create database {name}");
+    let (prefix, _) = admin.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
