@@ -63,7 +63,13 @@ impl WebhookNotifier {
         if !self.allow_private {
             let host = parsed.host_str().unwrap_or_default();
             let port = parsed.port_or_known_default().unwrap_or(80);
-            match ssrf::resolve_checked(host, port, false).await {
+            let checked =
+                tokio::time::timeout(self.timeout, ssrf::resolve_checked(host, port, false))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ResolveFailure::Lookup("DNS lookup timed out".to_owned()))
+                    });
+            match checked {
                 Ok(_) => {}
                 Err(ResolveFailure::NotPublic(ip)) => {
                     return Err(DeliveryError::Refused {
