@@ -75,6 +75,15 @@ impl Component {
         }
     }
 
+    /// Excludes a component that contributed, replacing any hint; keeps the
+    /// hint of one that was already excluded.
+    pub(crate) fn exclude_and_replace(&mut self, hint: &'static str) {
+        if self.contributes {
+            self.contributes = false;
+            self.hint = Some(Cow::Borrowed(hint));
+        }
+    }
+
     /// Marks this component as not contributing, replacing any previous hint.
     pub(crate) fn exclude_because(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.contributes = false;

@@ -231,17 +231,6 @@ impl Grouper {
     }
 }
 
-impl Component {
-    /// Excludes a component that contributed, replacing any hint; keeps the
-    /// hint of one that was already excluded.
-    fn exclude_and_replace(&mut self, hint: &'static str) {
-        if self.contributes {
-            self.contributes = false;
-            self.hint = Some(Cow::Borrowed(hint));
-        }
-    }
-}
-
 /// One fingerprint entry as a component, its variable resolved.
 fn fingerprint_part(event: &Event, part: &Part<'_>) -> Component {
     match part {

@@ -1,10 +1,12 @@
 //! The built-in strategies: they turn an event into component trees.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace, Thread};
 
 use crate::component::Component;
+use crate::hash::KeyHasher;
 use crate::normalize::{
     FunctionName, MAX_CONTEXT_LINE, collapse_whitespace, context_line_platform, is_generated_name,
     is_native_code_path, is_url_or_pseudo_path, normalize_filename, normalize_function,
@@ -40,15 +42,15 @@ pub(crate) fn grouping_exceptions(exceptions: &[Exception]) -> Vec<&Exception> {
     if !exceptions.iter().any(is_group) {
         return exceptions.iter().collect();
     }
+    let parents: HashSet<u64> = exceptions
+        .iter()
+        .filter_map(|e| e.mechanism.as_ref().and_then(|m| m.parent_id))
+        .collect();
     let is_parent = |e: &Exception| {
         e.mechanism
             .as_ref()
             .and_then(|m| m.exception_id)
-            .is_some_and(|id| {
-                exceptions
-                    .iter()
-                    .any(|o| o.mechanism.as_ref().and_then(|m| m.parent_id) == Some(id))
-            })
+            .is_some_and(|id| parents.contains(&id))
     };
     let leaves: Vec<&Exception> = exceptions
         .iter()
@@ -226,16 +228,16 @@ fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Compone
     let exceptions = grouping_exceptions(&event.exceptions);
     let dropped_groups = exceptions.len() != event.exceptions.len();
     let mut children: Vec<Component> = Vec::with_capacity(exceptions.len());
+    // Inside an exception group, identical leaves count once.
+    let mut seen: HashSet<String> = HashSet::new();
     for exc in exceptions {
         let mut c = exception(exc, variant, platform);
-        // Inside an exception group, identical leaves count once.
-        if dropped_groups
-            && c.contributes
-            && children
-                .iter()
-                .any(|o| o.contributes && o.contributing_values() == c.contributing_values())
-        {
-            c.exclude("same as an earlier exception of the group");
+        if dropped_groups && c.contributes {
+            let mut hasher = KeyHasher::new();
+            hasher.add_component(&c);
+            if !seen.insert(hasher.finish()) {
+                c.exclude("same as an earlier exception of the group");
+            }
         }
         children.push(c);
     }

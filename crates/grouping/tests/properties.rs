@@ -313,3 +313,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary text anywhere (Unicode, blanks, braces, `=`, quotes) never
+    /// panics, and the result is well-formed.
+    #[test]
+    fn arbitrary_text_never_panics(
+        texts in proptest::collection::vec("\\PC{0,40}|[ =\"'{}.:/@0-9a-f\\n\\t]{0,40}", 12),
+        in_app in any::<bool>(),
+    ) {
+        let t = |i: usize| texts[i].clone();
+        let event = json!({
+            "platform": t(0),
+            "message": t(1),
+            "transaction": t(2),
+            "fingerprint": [t(3), "{{ default }}", format!("{{{{ tags.{} }}}}", t(4))],
+            "exception": {"values": [{"type": t(5), "value": t(6), "stacktrace": {"frames": [
+                {"function": t(7), "module": t(8), "filename": t(9), "abs_path": t(10),
+                 "context_line": t(11), "in_app": in_app},
+                {"raw_function": t(6), "package": t(5), "platform": t(0), "in_app": !in_app}
+            ]}}]},
+        });
+        for strategy in GroupingStrategy::ALL {
+            let event = Event::from_slice(event.to_string().as_bytes()).unwrap();
+            let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
+            prop_assert_eq!(g.key.len(), 32);
+            prop_assert!(!g.title.is_empty());
+            let line: Value = serde_json::from_str(&g.to_json_line()).unwrap();
+            prop_assert_eq!(line["key"].as_str(), Some(g.key.as_str()));
+        }
+        for text in &texts {
+            let _ = periscope_grouping::parameterize(text);
+        }
+    }
+}

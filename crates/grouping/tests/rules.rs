@@ -789,3 +789,40 @@ fn grouper_is_send_and_sync() {
     check::<Grouper>();
     check::<Grouping>();
 }
+
+#[test]
+fn large_inputs_are_handled() {
+    // Many exception-group leaves, many frames, a long multi-line message.
+    let mut values = vec![json!({"type": "ExceptionGroup", "value": "g",
+        "mechanism": {"exception_id": 0, "is_exception_group": true}})];
+    for i in 1..3000u64 {
+        values.push(json!({"type": format!("E{}", i % 7), "value": "v",
+            "mechanism": {"exception_id": i, "parent_id": 0}}));
+    }
+    let g = group(&json!({"exception": {"values": values}}));
+    // Seven distinct leaves.
+    assert_eq!(
+        g.contributing_values()
+            .iter()
+            .filter(|(n, _)| *n == "type")
+            .count(),
+        7
+    );
+
+    let frames: Vec<Value> = (0..20_000)
+        .map(|i| frame(&format!("f{}", i % 3), true))
+        .collect();
+    let g = group(&exc_event("E", "v", frames));
+    assert_eq!(g.contributing_values().len(), 20_000 * 2 + 1);
+
+    let message = "line 1 with id 42\n".repeat(10_000);
+    let g = group(&json!({"message": message}));
+    assert_eq!(
+        g.contributing_values(),
+        vec![(
+            "message",
+            "line <int> with id <int>\nline <int> with id <int>..."
+        )]
+    );
+    assert!(g.title.chars().count() <= 257);
+}
