@@ -201,7 +201,8 @@ impl fmt::Display for Dsn {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Auth {
-    /// `sentry_key`: the project's public key (never empty).
+    /// `sentry_key`: the project's public key (never empty; its shape is not
+    /// checked, look it up).
     pub public_key: String,
     /// `sentry_version`, at most 7; `None` when not sent (and for DSNs).
     pub version: Option<u32>,

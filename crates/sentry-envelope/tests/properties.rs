@@ -196,7 +196,8 @@ const EVENT_KEYS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // 256 cases by default; set PROPTEST_CASES for a longer run.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn envelopes_round_trip(env in envelope()) {
