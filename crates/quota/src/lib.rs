@@ -49,7 +49,7 @@
 //! them, under all their locks, and counts either everywhere or nowhere.
 //!
 //! *Counts live behind a narrow trait.* One process keeps counts in memory; that is
-//! fast (about a hundred nanoseconds per check) and, with periodic snapshots saved
+//! fast (well under 200 ns per check of one quota) and, with periodic snapshots saved
 //! to a database, survives restarts. Several replicas would need a shared counter:
 //! it implements the same one method.
 //!
