@@ -391,7 +391,7 @@ impl<'de, T: FromMap> Deserialize<'de> for ObjList<T> {
 }
 
 fn read_obj_seq<'de, T: FromMap, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<T>, A::Error> {
-    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
+    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8).min(256));
     while let Some(Obj(t)) = seq.next_element::<Obj<T>>()? {
         out.extend(t);
     }
