@@ -108,6 +108,34 @@ impl Serialize for EventId {
     }
 }
 
+/// Strict: a string of 32 hex digits or a dashed UUID, else an error.
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let LEventIdStrict(id) = LEventIdStrict::deserialize(d)?;
+        Ok(id)
+    }
+}
+
+struct LEventIdStrict(EventId);
+
+impl<'de> Deserialize<'de> for LEventIdStrict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LEventIdStrict;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("32 hex digits or a dashed UUID")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LEventIdStrict, E> {
+                EventId::parse(v.trim())
+                    .map(LEventIdStrict)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Lenient: an invalid id is `None`.
 #[derive(Default)]
 pub(crate) struct LEventId(pub(crate) Option<EventId>);
@@ -226,6 +254,15 @@ impl From<DateTime<Utc>> for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// Strict: an RFC 3339 string or Unix seconds, else an error.
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        LTimestamp::deserialize(d)?
+            .0
+            .ok_or_else(|| de::Error::custom("expected an RFC 3339 time or Unix seconds"))
     }
 }
 
@@ -348,6 +385,15 @@ impl Serialize for Level {
     }
 }
 
+/// Strict: a level name or a Python logging number, else an error.
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        LLevel::deserialize(d)?
+            .0
+            .ok_or_else(|| de::Error::custom("expected a level name such as \"error\""))
+    }
+}
+
 /// Lenient: names, Python logging numbers; empty or other types are `None`.
 #[derive(Default)]
 pub(crate) struct LLevel(pub(crate) Option<Level>);
@@ -427,6 +473,24 @@ mod tests {
         assert!(Timestamp::from_unix_f64(1e300).is_none());
         assert!(Timestamp::parse("yesterday").is_none());
         assert!(Timestamp::parse("").is_none());
+    }
+
+    #[test]
+    fn strict_deserialize() {
+        let id: EventId = serde_json::from_str("\"fff1050314a3433a823cfedec50f312f\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"fff1050314a3433a823cfedec50f312f\""
+        );
+        assert!(serde_json::from_str::<EventId>("\"nope\"").is_err());
+        assert!(serde_json::from_str::<EventId>("5").is_err());
+        let t: Timestamp = serde_json::from_str("1739457265").unwrap();
+        let back: Timestamp = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(t, back);
+        assert!(serde_json::from_str::<Timestamp>("null").is_err());
+        let l: Level = serde_json::from_str("\"critical\"").unwrap();
+        assert_eq!(l, Level::Fatal);
+        assert!(serde_json::from_str::<Level>("[]").is_err());
     }
 
     #[test]
