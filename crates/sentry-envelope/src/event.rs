@@ -782,6 +782,12 @@ mod tests {
         assert!(ev(r#"{"exception":{}}"#).exceptions.is_empty());
         assert!(ev(r#"{"exception":"nope"}"#).exceptions.is_empty());
         assert!(ev(r#"{"exception":{"values":null}}"#).exceptions.is_empty());
+        assert_eq!(
+            ev(r#"{"exception":{"values":{"type":"A","value":"x"}}}"#),
+            values
+        );
+        let one_frame = ev(r#"{"stacktrace":{"frames":{"function":"f"}}}"#);
+        assert_eq!(one_frame.stacktrace.unwrap().frames.len(), 1);
         let dropped = ev(r#"{"exception":[{"module":"m"},null,3,{"value":"v"}]}"#);
         assert_eq!(dropped.exceptions.len(), 1);
         let split = ev(r#"{"exception":[{"type":"","value":"ValueError: boom"}]}"#);

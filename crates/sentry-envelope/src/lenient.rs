@@ -359,7 +359,7 @@ impl<'de, T: FromMap> Deserialize<'de> for Obj<T> {
 }
 
 /// A list of `T` objects: entries that are not objects (or that `finish`
-/// drops) are skipped. Anything but a list is empty.
+/// drops) are skipped. A lone object is a list of one; anything else is empty.
 pub(crate) struct ObjList<T>(pub(crate) Vec<T>);
 
 impl<T> Default for ObjList<T> {
@@ -379,12 +379,16 @@ impl<'de, T: FromMap> Deserialize<'de> for ObjList<T> {
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ObjList<T>, A::Error> {
                 read_obj_seq(seq).map(ObjList)
             }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjList<T>, A::Error> {
+                Ok(ObjList(
+                    read_map::<T, A>(map)?.finish().into_iter().collect(),
+                ))
+            }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<ObjList<T>, D::Error> {
                 d.deserialize_any(self)
             }
             absent_otherwise!(scalars);
             absent_otherwise!(null);
-            absent_otherwise!(map);
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
