@@ -23,10 +23,28 @@ impl KeyHasher {
         Self { inner }
     }
 
-    /// Adds one named value.
+    /// Adds one named value: a one-byte tag for the common component names
+    /// (else the length-prefixed name), then the length-prefixed value.
     pub(crate) fn add(&mut self, name: &str, value: &str) {
-        self.inner.update((name.len() as u64).to_le_bytes());
-        self.inner.update(name.as_bytes());
+        let tag: u8 = match name {
+            "function" => 1,
+            "module" => 2,
+            "filename" => 3,
+            "context-line" => 4,
+            "type" => 5,
+            "value" => 6,
+            "message" => 7,
+            "fingerprint" => 8,
+            "fallback" => 9,
+            _ => 0,
+        };
+        if tag == 0 {
+            self.inner.update([0]);
+            self.inner.update((name.len() as u64).to_le_bytes());
+            self.inner.update(name.as_bytes());
+        } else {
+            self.inner.update([tag]);
+        }
         self.inner.update((value.len() as u64).to_le_bytes());
         self.inner.update(value.as_bytes());
     }
@@ -69,5 +87,7 @@ mod tests {
         assert_eq!(k, key(&[("value", "ab"), ("value", "c")]));
         assert_ne!(k, key(&[("value", "a"), ("value", "bc")]));
         assert_ne!(key(&[("type", "x")]), key(&[("value", "x")]));
+        assert_ne!(key(&[("other", "x")]), key(&[("value", "x")]));
+        assert_ne!(key(&[("other", "x")]), key(&[("another", "x")]));
     }
 }

@@ -354,6 +354,9 @@ fn same_frame(a: &Component, b: &Component) -> bool {
     values(a).next().is_some() && values(a).eq(values(b))
 }
 
+/// The hint of a part the frame does not have (such parts are dropped).
+const ABSENT: &str = "absent";
+
 const LOW_QUALITY_JS: &str = "a JavaScript eval or native-code frame";
 
 fn frame(f: &Frame, event_platform: &str) -> Component {
@@ -365,7 +368,7 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
             Component::leaf("module", "<auto>").with_hint("generated name normalized")
         }
         Some(m) => Component::leaf("module", m),
-        None => Component::ignored("module", "no module"),
+        None => Component::ignored("module", ABSENT),
     };
 
     let abs_path = non_empty(f.abs_path.as_deref());
@@ -382,7 +385,7 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
                 c
             }
         }
-        None => Component::ignored("filename", "no file name"),
+        None => Component::ignored("filename", ABSENT),
     };
 
     let raw_name = non_empty(f.function.as_deref()).or(non_empty(f.raw_function.as_deref()));
@@ -410,7 +413,7 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
             Component::leaf("function", name).with_hint(hint)
         }
         Some(FunctionName::Ignored(hint)) => Component::ignored("function", hint),
-        None => Component::ignored("function", "no function name"),
+        None => Component::ignored("function", ABSENT),
     };
     if is_native(platform) && function.contributes && filename.contributes {
         filename.exclude("native file names are unstable; the function takes precedence");
@@ -418,7 +421,7 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
 
     let context_line = if context_line_platform(platform) {
         non_empty(f.context_line.as_deref()).map(|line| {
-            if line.chars().count() > MAX_CONTEXT_LINE {
+            if line.len() > MAX_CONTEXT_LINE && line.chars().nth(MAX_CONTEXT_LINE).is_some() {
                 Component::ignored("context-line", "the line is longer than 120 characters")
             } else {
                 Component::leaf("context-line", collapse_whitespace(line))
@@ -428,9 +431,9 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
         None
     };
 
-    parts.push(module);
-    parts.push(filename);
-    parts.push(function);
+    // Parts the frame does not have are left out of the tree.
+    let present = |c: &Component| c.hint.as_deref() != Some(ABSENT);
+    parts.extend([module, filename, function].into_iter().filter(present));
     parts.extend(context_line);
     let mut c = Component::parent("frame", parts);
     if is_javascript(platform)
