@@ -66,21 +66,13 @@ impl Component {
         }
     }
 
-    /// Marks this component as not contributing, with the reason (kept if one
-    /// is already set).
+    /// Marks this component as not contributing, with the reason. A component
+    /// that was already excluded keeps its own reason; the hint of one that
+    /// contributed (a normalization note) is replaced.
     pub fn exclude(&mut self, hint: impl Into<Cow<'static, str>>) {
-        self.contributes = false;
-        if self.hint.is_none() {
-            self.hint = Some(hint.into());
-        }
-    }
-
-    /// Excludes a component that contributed, replacing any hint; keeps the
-    /// hint of one that was already excluded.
-    pub(crate) fn exclude_and_replace(&mut self, hint: &'static str) {
         if self.contributes {
             self.contributes = false;
-            self.hint = Some(Cow::Borrowed(hint));
+            self.hint = Some(hint.into());
         }
     }
 

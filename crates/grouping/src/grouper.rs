@@ -138,7 +138,7 @@ impl Grouper {
                 );
                 let mut children = vec![fp];
                 children.extend(built_in.into_iter().map(|mut c| {
-                    c.exclude_and_replace("the custom fingerprint takes precedence");
+                    c.exclude("the custom fingerprint takes precedence");
                     c
                 }));
                 ("custom-fingerprint", children)
