@@ -32,6 +32,10 @@ pub enum StoreError {
     /// A referenced row does not exist (for example the project of an event).
     #[error("not found: {0}")]
     NotFound(String),
+    /// An ingested event names a project that does not exist (deleted meanwhile?):
+    /// the batch was not written; retry it without that project's events.
+    #[error("project {0} does not exist")]
+    UnknownProject(i64),
     /// A stored payload could not be decompressed.
     #[error("stored payload is corrupt: {0}")]
     CorruptPayload(String),

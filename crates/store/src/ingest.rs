@@ -26,12 +26,12 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
 use crate::model::{IngestOutcome, NewEvent};
-use crate::ops::{CounterRow, evict_oldest, ms, placeholders};
+use crate::ops::{CounterRow, IdRow, evict_oldest, ms, placeholders};
 use crate::release::release_is_newer;
 use crate::sql::{Exec, Q};
 
 /// Rows per multi-row INSERT (fixed, so the statement is prepared once).
-const CHUNK: usize = 64;
+const CHUNK: usize = 128;
 /// Longest tag key or value indexed for search (longer ones are cut).
 const MAX_TAG_LEN: usize = 200;
 
@@ -46,6 +46,10 @@ pub(crate) struct Prepared {
 struct UpsertRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = Text)]
+    grouping_key: String,
     #[diesel(sql_type = BigInt)]
     event_count: i64,
     #[diesel(sql_type = Text)]
@@ -74,15 +78,29 @@ struct IssueIdRow {
     issue_id: i64,
 }
 
-const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation) \
-VALUES (?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?) \
-ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
+const UPSERT_HEAD: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation) VALUES ";
+const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?)";
+const UPSERT_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
 event_count = issues.event_count + excluded.event_count, \
 title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
 first_seen = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.first_seen ELSE issues.first_seen END, \
 last_seen = CASE WHEN excluded.last_seen > issues.last_seen THEN excluded.last_seen ELSE issues.last_seen END, \
 grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation) \
-RETURNING id, event_count, status, resolved_in_release, muted_until, unmute_at_count";
+RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count";
+
+/// `head (row), (row), … tail` with `n` rows.
+fn multi_row(head: &str, row: &str, tail: &str, n: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + n * (row.len() + 2) + tail.len());
+    sql.push_str(head);
+    for j in 0..n {
+        if j > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
 
 const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
 const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
@@ -123,6 +141,24 @@ pub(crate) fn ingest_batch<C: Exec>(
         n
     ];
 
+    // Every project must exist (one query; the foreign keys would reject the
+    // batch anyway, but without saying which project).
+    let projects: BTreeSet<i64> = batch.iter().map(|p| p.event.project_id).collect();
+    let mut q = Q::dynamic(format!(
+        "SELECT id FROM projects WHERE id IN ({})",
+        placeholders(projects.len())
+    ));
+    if projects.len() == 1 {
+        q = q.cached();
+    }
+    for &id in &projects {
+        q.push(id);
+    }
+    let found: BTreeSet<i64> = c.rows::<IdRow>(q)?.into_iter().map(|r| r.id).collect();
+    if let Some(&missing) = projects.difference(&found).next() {
+        return Err(StoreError::UnknownProject(missing));
+    }
+
     // Duplicates inside the batch: later copies point at the first one.
     let mut first_copy: HashMap<(i64, &str), usize> = HashMap::with_capacity(n);
     let mut copy_of: Vec<Option<usize>> = vec![None; n];
@@ -146,42 +182,51 @@ pub(crate) fn ingest_batch<C: Exec>(
                 .push(i);
         }
     }
+    let groups: Vec<((i64, &str), Vec<usize>)> = groups.into_iter().collect();
     let mut upserted: Vec<(Vec<usize>, UpsertRow)> = Vec::with_capacity(groups.len());
     let mut issue_of = vec![0i64; n];
-    for ((project_id, key), members) in groups {
-        let last = &batch[members[members.len() - 1]].event;
-        let first_seen = members
-            .iter()
-            .map(|&i| ms(batch[i].event.timestamp))
-            .min()
-            .unwrap_or(now);
-        let last_seen = members
-            .iter()
-            .map(|&i| ms(batch[i].event.timestamp))
-            .max()
-            .unwrap_or(now);
-        let explanation = members
-            .iter()
-            .rev()
-            .find_map(|&i| batch[i].event.grouping_explanation.as_deref());
-        let row: Option<UpsertRow> = c.row(
-            Q::new(UPSERT_ISSUE)
-                .bind(project_id)
-                .bind(key)
-                .bind(last.title.as_str())
-                .bind(last.culprit.as_deref())
-                .bind(last.level.as_str())
-                .bind(members.len() as i64)
-                .bind(first_seen)
-                .bind(last_seen)
-                .bind(now)
-                .bind(explanation),
-        )?;
-        let row = row.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?;
-        for &i in &members {
-            issue_of[i] = row.id;
+    for chunk in groups.chunks(CHUNK) {
+        let mut q = Q::dynamic(multi_row(UPSERT_HEAD, UPSERT_ROW, UPSERT_TAIL, chunk.len()));
+        if chunk.len() == CHUNK {
+            q = q.cached();
         }
-        upserted.push((members, row));
+        for ((project_id, key), members) in chunk {
+            let last = &batch[members[members.len() - 1]].event;
+            let times = || members.iter().map(|&i| ms(batch[i].event.timestamp));
+            let explanation = members
+                .iter()
+                .rev()
+                .find_map(|&i| batch[i].event.grouping_explanation.as_deref());
+            q.push(*project_id);
+            q.push(*key);
+            q.push(last.title.as_str());
+            q.push(last.culprit.as_deref());
+            q.push(last.level.as_str());
+            q.push(members.len() as i64);
+            q.push(times().min().unwrap_or(now));
+            q.push(times().max().unwrap_or(now));
+            q.push(now);
+            q.push(explanation);
+        }
+        let rows: Vec<UpsertRow> = c.rows(q)?;
+        let position: HashMap<(i64, &str), usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, (k, _))| (*k, j))
+            .collect();
+        let mut slots: Vec<Option<UpsertRow>> = (0..chunk.len()).map(|_| None).collect();
+        for r in rows {
+            if let Some(&j) = position.get(&(r.project_id, r.grouping_key.as_str())) {
+                slots[j] = Some(r);
+            }
+        }
+        for ((_, members), slot) in chunk.iter().zip(slots) {
+            let row = slot.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?;
+            for &i in members {
+                issue_of[i] = row.id;
+            }
+            upserted.push((members.clone(), row));
+        }
     }
 
     // 2. Events, sorted by (project, event id).
@@ -192,15 +237,7 @@ pub(crate) fn ingest_batch<C: Exec>(
     });
     let mut row_id: Vec<Option<i64>> = vec![None; n];
     for chunk in order.chunks(CHUNK) {
-        let mut sql = String::with_capacity(EVENT_INSERT_HEAD.len() + chunk.len() * 50 + 80);
-        sql.push_str(EVENT_INSERT_HEAD);
-        for j in 0..chunk.len() {
-            if j > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(EVENT_ROW);
-        }
-        sql.push_str(EVENT_INSERT_TAIL);
+        let sql = multi_row(EVENT_INSERT_HEAD, EVENT_ROW, EVENT_INSERT_TAIL, chunk.len());
         let mut q = Q::dynamic(sql);
         if chunk.len() == CHUNK {
             q = q.cached();
@@ -375,14 +412,12 @@ pub(crate) fn ingest_batch<C: Exec>(
     // 4. Tag index.
     let tags: Vec<_> = tags.into_iter().collect();
     for chunk in tags.chunks(CHUNK) {
-        let mut sql = String::from("INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ");
-        for j in 0..chunk.len() {
-            if j > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?, ?)");
-        }
-        sql.push_str(" ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING");
+        let sql = multi_row(
+            "INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ",
+            "(?, ?, ?)",
+            " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING",
+            chunk.len(),
+        );
         let mut q = Q::dynamic(sql);
         if chunk.len() == CHUNK {
             q = q.cached();

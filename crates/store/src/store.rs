@@ -182,11 +182,11 @@ impl Store {
     }
 
     fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>> {
+        let level = self.compression_level;
         events
             .into_iter()
             .map(|event| {
-                let compressed = zstd::bulk::compress(&event.payload, self.compression_level)
-                    .map_err(|e| StoreError::Config(format!("zstd compression failed: {e}")))?;
+                let compressed = compress(&event.payload, level)?;
                 let tags_json = serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into());
                 Ok(Prepared {
                     event,
@@ -196,6 +196,27 @@ impl Store {
             })
             .collect()
     }
+}
+
+thread_local! {
+    /// A zstd context per thread and level: creating one costs more than
+    /// compressing a 5 KB event, so it is reused.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(payload: &[u8], level: i32) -> Result<Vec<u8>> {
+    let fail = |e: std::io::Error| StoreError::Config(format!("zstd compression failed: {e}"));
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(fail)?));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(payload).map_err(fail),
+            None => zstd::bulk::compress(payload, level).map_err(fail),
+        }
+    })
 }
 
 fn sqlite_pool(

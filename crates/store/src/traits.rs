@@ -47,7 +47,9 @@ pub trait IngestStore {
     /// regression or an unmute — exactly once per issue transition, even with
     /// concurrent writers in several processes. Applies the project's
     /// `max_events` cap. `now` is the commit time used for alerts, mutes and status
-    /// changes. Fails as a whole (nothing written) if any event's project is missing.
+    /// changes. If an event names a project that does not exist, nothing is written
+    /// and [`StoreError::UnknownProject`](crate::StoreError::UnknownProject) names
+    /// it (drop that project's events and retry the rest).
     fn ingest_batch(&self, events: Vec<NewEvent>, now: DateTime<Utc>)
     -> Result<Vec<IngestOutcome>>;
 }

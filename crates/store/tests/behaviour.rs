@@ -203,7 +203,10 @@ fn ingest_groups_counts_and_keeps_payloads() {
 
         // An event for a missing project fails the whole batch.
         let bad = store.ingest_batch(vec![event(p, "C", 1), event(987_654, "C", 1)], at(50));
-        assert!(bad.is_err());
+        assert!(
+            matches!(bad, Err(StoreError::UnknownProject(987_654))),
+            "{bad:?}"
+        );
         assert_eq!(all_issues(store, p).len(), 2);
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
         assert!(store.ingest_batch(Vec::new(), at(50)).unwrap().is_empty());
@@ -516,8 +519,8 @@ fn evict_expired_applies_count_cap_lowered_later() {
 fn pagination_has_no_duplicates_or_gaps() {
     each_backend(|_, store| {
         let p = project(store, "pages");
-        // 120 issues, many sharing the same last_seen.
-        let events: Vec<_> = (0..120)
+        // 150 issues (more than one multi-row chunk), many sharing the same last_seen.
+        let events: Vec<_> = (0..150)
             .map(|i| event(p, &format!("key-{i}"), i / 10))
             .collect();
         store.ingest_batch(events, at(100)).unwrap();
@@ -542,9 +545,9 @@ fn pagination_has_no_duplicates_or_gaps() {
                 None => break,
             }
         }
-        assert_eq!(seen.len(), 120);
+        assert_eq!(seen.len(), 150);
         let unique: HashSet<_> = seen.iter().map(|s| s.1).collect();
-        assert_eq!(unique.len(), 120);
+        assert_eq!(unique.len(), 150);
         let mut sorted = seen.clone();
         sorted.sort_by(|a, b| b.cmp(a));
         assert_eq!(seen, sorted, "newest first, ties by id");
