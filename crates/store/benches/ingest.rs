@@ -20,10 +20,10 @@ use periscope_store::{Backend, IngestStore, NewEvent, ProjectStore, Store, Store
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-/// A realistic ~5 KB Sentry event: a stack trace of 24 frames, contexts, tags.
+/// A realistic ~5 KB Sentry event: a stack trace of 12 frames, contexts, tags.
 fn payload(event_id: &str, key: usize) -> Vec<u8> {
     let mut frames = String::new();
-    for f in 0..24 {
+    for f in 0..12 {
         if f > 0 {
             frames.push(',');
         }

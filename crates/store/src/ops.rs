@@ -908,19 +908,25 @@ struct UsageRow {
     usage_count: i64,
 }
 
-pub(crate) fn add_usage<C: Exec>(c: &mut C, deltas: &[UsageDelta]) -> Result<()> {
+/// Adds (`add = true`) or sets each counter.
+pub(crate) fn write_usage<C: Exec>(c: &mut C, deltas: &[UsageDelta], add: bool) -> Result<()> {
     // Merge and sort so concurrent writers lock rows in the same order.
     let mut merged: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
     for d in deltas {
-        *merged.entry((d.key.as_str(), d.bucket_start)).or_default() += d.count;
+        let slot = merged.entry((d.key.as_str(), d.bucket_start)).or_default();
+        if add {
+            *slot += d.count;
+        } else {
+            *slot = d.count;
+        }
     }
+    let sql = if add {
+        "INSERT INTO usage_counters (usage_key, bucket_start, usage_count) VALUES (?, ?, ?) ON CONFLICT (usage_key, bucket_start) DO UPDATE SET usage_count = usage_counters.usage_count + excluded.usage_count"
+    } else {
+        "INSERT INTO usage_counters (usage_key, bucket_start, usage_count) VALUES (?, ?, ?) ON CONFLICT (usage_key, bucket_start) DO UPDATE SET usage_count = excluded.usage_count"
+    };
     for ((key, bucket), count) in merged {
-        c.exec(
-            Q::new("INSERT INTO usage_counters (usage_key, bucket_start, usage_count) VALUES (?, ?, ?) ON CONFLICT (usage_key, bucket_start) DO UPDATE SET usage_count = usage_counters.usage_count + excluded.usage_count")
-                .bind(key)
-                .bind(bucket)
-                .bind(count),
-        )?;
+        c.exec(Q::new(sql).bind(key).bind(bucket).bind(count))?;
     }
     Ok(())
 }

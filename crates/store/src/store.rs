@@ -407,7 +407,14 @@ impl UsageStore for Store {
         if deltas.is_empty() {
             return Ok(());
         }
-        with_tx!(self, |c| ops::add_usage(c, deltas))
+        with_tx!(self, |c| ops::write_usage(c, deltas, true))
+    }
+
+    fn set_usage(&self, values: &[UsageDelta]) -> Result<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        with_tx!(self, |c| ops::write_usage(c, values, false))
     }
 
     fn load_usage(&self, since_bucket: i64) -> Result<Vec<UsageDelta>> {

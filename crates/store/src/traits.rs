@@ -124,6 +124,9 @@ pub trait AlertStore {
 pub trait UsageStore {
     /// Adds each delta to its `(key, bucket_start)` counter (one transaction).
     fn add_usage(&self, deltas: &[UsageDelta]) -> Result<()>;
+    /// Sets each `(key, bucket_start)` counter to the delta's `count` (for saving
+    /// absolute snapshots, e.g. `periscope_quota::MemoryCounter::snapshot`).
+    fn set_usage(&self, values: &[UsageDelta]) -> Result<()>;
     /// Every counter with `bucket_start >= since_bucket`.
     fn load_usage(&self, since_bucket: i64) -> Result<Vec<UsageDelta>>;
     /// Deletes counters with `bucket_start < before_bucket`; returns how many.

@@ -782,10 +782,22 @@ fn usage_counters() {
             vec![d("p:1:m", 60, 10), d("p:1:m", 120, 1)]
         );
         assert_eq!(store.load_usage(0).unwrap().len(), 3);
-        assert_eq!(store.prune_usage(100).unwrap(), 2);
+        store
+            .set_usage(&[d("p:1:m", 120, 40), d("p:1:h", 0, 9)])
+            .unwrap();
+        assert_eq!(
+            store.load_usage(0).unwrap(),
+            vec![
+                d("global", 0, 7),
+                d("p:1:h", 0, 9),
+                d("p:1:m", 60, 10),
+                d("p:1:m", 120, 40)
+            ]
+        );
+        assert_eq!(store.prune_usage(100).unwrap(), 3);
         assert_eq!(
             store.load_usage(i64::MIN).unwrap(),
-            vec![d("p:1:m", 120, 1)]
+            vec![d("p:1:m", 120, 40)]
         );
     });
 }
