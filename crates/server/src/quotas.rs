@@ -170,19 +170,16 @@ impl Quotas {
             else {
                 continue;
             };
-            let window = Duration::from_millis(window_ms);
             // The bucket's last unit is not stored: assume the end of the bucket, which
             // keeps the count in the window for as long as it can have been (never
             // admits more than the limit after a restart).
-            let width = (window_ms / periscope_quota::BUCKETS_PER_WINDOW).max(1);
-            buckets.push(UsageBucket {
-                quota_id: quota_id.to_owned(),
-                scope_key: scope_key.to_owned(),
-                window,
-                start: UnixMillis(start),
-                last: UnixMillis(start.saturating_add(width - 1)),
+            buckets.push(UsageBucket::assuming_last_at_end(
+                quota_id,
+                scope_key,
+                Duration::from_millis(window_ms),
+                UnixMillis(start),
                 count,
-            });
+            ));
         }
         self.limiter.counter().restore(buckets)
     }
