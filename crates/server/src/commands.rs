@@ -227,30 +227,12 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
             Ok(())
         }
         IssueCommand::Show { id } => {
-            let issue = store
-                .get_issue(id)
+            let detail = issue_detail(&store, id)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no issue {id}"))?;
-            let project = store
-                .get_project(issue.project_id)
-                .map_err(|e| e.to_string())?;
-            let latest = store.list_events(id, None, 1).map_err(|e| e.to_string())?;
-            let event = match latest.items.first() {
-                Some(s) => store
-                    .get_event(issue.project_id, &s.event_id)
-                    .map_err(|e| e.to_string())?,
-                None => None,
-            };
-            let strategy = project
-                .map(|p| p.settings.grouping_strategy)
-                .unwrap_or_default();
             print!(
                 "{}",
-                render_issue(
-                    &issue,
-                    event.as_ref().map(|e| e.payload.as_slice()),
-                    &strategy
-                )
+                render_issue(&detail.issue, detail.latest.as_ref(), &detail.strategy)
             );
             Ok(())
         }
@@ -282,13 +264,59 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
     }
 }
 
+/// An issue with what `issue show` and `GET /api/admin/issues/{id}` display.
+#[derive(Debug, Clone)]
+pub struct IssueDetail {
+    /// The issue.
+    pub issue: periscope_store::Issue,
+    /// Its latest stored event, with the payload.
+    pub latest: Option<periscope_store::StoredEvent>,
+    /// Its project's grouping strategy name.
+    pub strategy: String,
+}
+
+/// Loads an issue, its latest stored event and its project's grouping strategy
+/// (`None` when the issue does not exist). Blocking.
+pub fn issue_detail(
+    store: &Store,
+    id: i64,
+) -> Result<Option<IssueDetail>, periscope_store::StoreError> {
+    let Some(issue) = store.get_issue(id)? else {
+        return Ok(None);
+    };
+    let project = store.get_project(issue.project_id)?;
+    let latest = store.list_events(id, None, 1)?;
+    let latest = match latest.items.first() {
+        Some(s) => store.get_event(issue.project_id, &s.event_id)?,
+        None => None,
+    };
+    let strategy = project
+        .map(|p| p.settings.grouping_strategy)
+        .unwrap_or_default();
+    Ok(Some(IssueDetail {
+        issue,
+        latest,
+        strategy,
+    }))
+}
+
+/// The grouping of a stored payload with a project's strategy (unknown names use
+/// the default): the explanation shown for an issue, recomputed from its latest
+/// event (grouping is deterministic). `None` when the payload is not an event.
+pub fn regroup(payload: &[u8], strategy: &str) -> Option<periscope_grouping::Grouping> {
+    let event = Event::from_slice(payload).ok()?;
+    let grouper = Grouper::new(GroupingConfig::new(strategy.parse().unwrap_or_default()));
+    Some(grouper.group(&event))
+}
+
 /// The text of `periscope issue show`: counts, the latest event's stack trace and the
 /// grouping explanation (recomputed from the latest event, which is deterministic).
 pub fn render_issue(
     issue: &periscope_store::Issue,
-    payload: Option<&[u8]>,
+    latest: Option<&periscope_store::StoredEvent>,
     strategy: &str,
 ) -> String {
+    let payload = latest.map(|e| e.payload.as_slice());
     let mut out = String::new();
     let _ = writeln!(out, "Issue {}: {}", issue.id, issue.title);
     if let Some(c) = &issue.culprit {
@@ -319,7 +347,9 @@ pub fn render_issue(
     let _ = writeln!(
         out,
         "\nLatest event {}",
-        event.event_id.map(|e| e.to_string()).unwrap_or_default()
+        latest
+            .map(|e| e.summary.event_id.as_str())
+            .unwrap_or_default()
     );
     for exc in &event.exceptions {
         let _ = writeln!(
@@ -359,8 +389,10 @@ pub fn render_issue(
     {
         let _ = writeln!(out, "\nMessage: {m}");
     }
-    let grouper = Grouper::new(GroupingConfig::new(strategy.parse().unwrap_or_default()));
-    let grouping = grouper.group(&event);
+    let grouping = match payload.and_then(|p| regroup(p, strategy)) {
+        Some(g) => g,
+        None => return out,
+    };
     let _ = writeln!(out, "\nGrouping ({} variant):", grouping.variant);
     let _ = writeln!(
         out,

@@ -17,5 +17,6 @@ pub mod decode;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod quotas;
 pub mod stress;
