@@ -37,8 +37,22 @@
 //!    and, for script platforms, context line — never by line number, so a
 //!    deploy that shifts lines keeps its issues.
 //!
+//! Two more facts of Sentry's implementation are applied because the corpus
+//! shows they matter: JavaScript function names count by their last segment
+//! (`Foo.prototype.bar` = `bar`, so one error is one issue across browsers), and
+//! native names lose build-specific noise (MSVC anonymous-namespace hashes,
+//! `.cold.N` suffixes). The crate README lists every rule with examples.
+//!
 //! The [`Strategy::TypeAndValue`] strategy (type and parameterized value, else
 //! message) is the simple alternative a project can choose.
+//!
+//! # Cost
+//!
+//! Only the winning path is computed in full: once a strategy contributes, the
+//! later ones are only named in the tree; the app variant is skipped for events
+//! without in-app frames, and the system variant is only named when the app
+//! variant wins. Grouping the 190-event corpus runs at tens of thousands of
+//! events per second on one core (`cargo bench`).
 //!
 //! # Example
 //!
