@@ -145,6 +145,7 @@ pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Re
     };
     let policy = RetryPolicy {
         timeout: Duration::from_secs(15),
+        base_delay: Duration::from_millis(state.config.alert_retry_base_ms),
         ..RetryPolicy::default()
     };
     let mut caps: HashMap<i64, RateCapState> = HashMap::new();

@@ -66,6 +66,8 @@ pub struct Config {
     pub key_cache_ttl: Duration,
     /// How often the notifier looks for due alert deliveries.
     pub notifier_interval_ms: u64,
+    /// The first retry delay of a failed alert delivery (doubled per attempt).
+    pub alert_retry_base_ms: u64,
     /// Most items accepted in one envelope.
     pub max_envelope_items: usize,
 }
@@ -272,6 +274,10 @@ impl Config {
             notifier_interval_ms: positive(
                 "PERISCOPE_NOTIFIER_INTERVAL_MS",
                 parse_num(lookup, "PERISCOPE_NOTIFIER_INTERVAL_MS", 1000)?,
+            )? as u64,
+            alert_retry_base_ms: positive(
+                "PERISCOPE_ALERT_RETRY_BASE_MS",
+                parse_num(lookup, "PERISCOPE_ALERT_RETRY_BASE_MS", 30_000)?,
             )? as u64,
             max_envelope_items: positive(
                 "PERISCOPE_MAX_ENVELOPE_ITEMS",
