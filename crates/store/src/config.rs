@@ -32,13 +32,15 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     /// SQLite only: how long a writer waits for the database lock before failing.
     pub busy_timeout: Duration,
+    /// SQLite only: page cache per connection, in KiB (allocated as used).
+    pub sqlite_cache_kib: u32,
     /// zstd level used to compress event payloads (1 = fastest, 19 = smallest).
     pub compression_level: i32,
 }
 
 impl StoreConfig {
     /// A configuration for `backend` with the defaults: 8 connections, 30 s to
-    /// connect, 5 s SQLite busy timeout, zstd level 1 (fast; JSON still
+    /// connect, 5 s SQLite busy timeout, 32 MiB SQLite page cache per connection, zstd level 1 (fast; JSON still
     /// shrinks 5–10×).
     pub fn new(backend: Backend) -> Self {
         StoreConfig {
@@ -46,6 +48,7 @@ impl StoreConfig {
             pool_size: 8,
             connect_timeout: Duration::from_secs(30),
             busy_timeout: Duration::from_secs(5),
+            sqlite_cache_kib: 32 * 1024,
             compression_level: 1,
         }
     }

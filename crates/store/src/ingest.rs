@@ -144,9 +144,17 @@ pub(crate) fn ingest_batch<C: Exec>(
     // Every project must exist (one query; the foreign keys would reject the
     // batch anyway, but without saying which project).
     let projects: BTreeSet<i64> = batch.iter().map(|p| p.event.project_id).collect();
+    // On PostgreSQL the rows are also share-locked (as the foreign keys would
+    // do later), so that a concurrent project deletion waits for this batch, or
+    // this batch sees the project gone, instead of the two deadlocking.
     let mut q = Q::dynamic(format!(
-        "SELECT id FROM projects WHERE id IN ({})",
-        placeholders(projects.len())
+        "SELECT id FROM projects WHERE id IN ({}){}",
+        placeholders(projects.len()),
+        if c.is_postgres() {
+            " FOR KEY SHARE"
+        } else {
+            ""
+        }
     ));
     if projects.len() == 1 {
         q = q.cached();

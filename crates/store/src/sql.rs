@@ -193,8 +193,7 @@ impl<T: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static> Row for T {}
 /// What the store logic needs from a connection; implemented for both backends so
 /// the logic is written once.
 pub(crate) trait Exec {
-    /// True on PostgreSQL (for the rare dialect difference).
-    #[allow(dead_code)]
+    /// True on PostgreSQL (for the rare dialect difference: row locks).
     fn is_postgres(&self) -> bool;
     /// Runs a statement, returns the number of affected rows.
     fn exec(&mut self, q: Q<'_>) -> Result<usize, StoreError>;

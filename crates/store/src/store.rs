@@ -61,6 +61,7 @@ impl fmt::Debug for Store {
 #[derive(Debug)]
 struct SqliteSetup {
     busy_timeout_ms: u128,
+    cache_kib: u32,
 }
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
@@ -69,8 +70,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
         conn: &mut SqliteConnection,
     ) -> std::result::Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout_ms
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+            self.busy_timeout_ms, self.cache_kib
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -228,6 +229,7 @@ fn sqlite_pool(
         .connection_timeout(config.connect_timeout)
         .connection_customizer(Box::new(SqliteSetup {
             busy_timeout_ms: config.busy_timeout.as_millis(),
+            cache_kib: config.sqlite_cache_kib,
         }));
     if memory {
         // One private database per connection: keep exactly one, forever.

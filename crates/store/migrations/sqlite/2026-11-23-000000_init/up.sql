@@ -68,7 +68,8 @@ CREATE TABLE events (
     UNIQUE (project_id, event_id)
 );
 CREATE INDEX events_issue ON events(issue_id, occurred_at, id);
-CREATE INDEX events_evict ON events(project_id, keep, id);
+-- Partial: only the evictable events (not first or re-opening ones).
+CREATE INDEX events_evict ON events(project_id, id) WHERE keep = FALSE;
 CREATE INDEX events_age ON events(project_id, received_at);
 
 CREATE TABLE destinations (
