@@ -926,3 +926,48 @@ fn in_memory_sqlite_works() {
     // Several calls reuse the one connection (the database must persist).
     assert_eq!(all_issues(&store, p.id).len(), 1);
 }
+
+#[test]
+fn concurrent_notifiers_never_claim_the_same_delivery() {
+    each_backend(|db, store| {
+        let p = project(store, "notifiers");
+        store
+            .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
+            .unwrap();
+        let events: Vec<_> = (0..24).map(|i| event(p, &format!("n{i}"), i)).collect();
+        store.ingest_batch(events, at(30)).unwrap();
+        let barrier = std::sync::Barrier::new(4);
+        let claimed: Vec<i64> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        let own = db.open();
+                        barrier.wait();
+                        let mut ids = Vec::new();
+                        for _ in 0..4 {
+                            for c in own.claim_deliveries(at(40), 5, at(100)).unwrap() {
+                                ids.push(c.delivery_id);
+                            }
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let unique: HashSet<i64> = claimed.iter().copied().collect();
+        assert_eq!(unique.len(), claimed.len(), "a delivery was claimed twice");
+        assert_eq!(unique.len(), 24);
+        let alerts = store.list_alerts(p, 100).unwrap();
+        assert_eq!(alerts.len(), 24);
+        assert!(
+            alerts
+                .iter()
+                .all(|a| a.deliveries.len() == 1 && a.deliveries[0].attempts == 1)
+        );
+    });
+}
