@@ -860,3 +860,116 @@ async fn delete_destination(
 async fn openapi(State(state): State<AppState>) -> axum::Json<Value> {
     axum::Json(crate::openapi::document(&state.config.base_url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn admin_key_checks() {
+        assert!(check_key(Some("k3y"), Some(&hv("Bearer k3y"))).is_ok());
+        assert!(check_key(Some("k3y"), Some(&hv("bearer  k3y "))).is_ok());
+        for bad in ["Bearer k3", "Bearer k3yy", "Basic k3y", "k3y", "Bearer", ""] {
+            let e = check_key(Some("k3y"), Some(&hv(bad))).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{bad:?}");
+        }
+        assert!(check_key(Some("k3y"), None).is_err());
+        let off = check_key(None, Some(&hv("Bearer k3y"))).unwrap_err();
+        assert!(off.detail.contains("API_SECRET_KEY_ADMIN"));
+    }
+
+    fn action(body: Value) -> Result<IssueAction, ApiError> {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        serde_json::from_value::<PatchIssue>(body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+            .action(now)
+    }
+
+    #[test]
+    fn issue_patches() {
+        assert_eq!(
+            action(json!({"status": "resolved"})).unwrap(),
+            IssueAction::Resolve
+        );
+        assert_eq!(
+            action(json!({"status": "resolved", "resolved_in_release": " 1.2 "})).unwrap(),
+            IssueAction::ResolveInRelease("1.2".into())
+        );
+        assert_eq!(
+            action(json!({"status": "muted", "mute_until_count": 5})).unwrap(),
+            IssueAction::MuteForEvents(5)
+        );
+        match action(json!({"status": "muted", "mute_for_seconds": 60})).unwrap() {
+            IssueAction::MuteUntil(t) => assert_eq!(t.to_rfc3339(), "2026-01-01T00:01:00+00:00"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            action(json!({"status": "muted"})).unwrap(),
+            IssueAction::Mute
+        );
+        assert_eq!(
+            action(json!({"status": "unresolved"})).unwrap(),
+            IssueAction::Reopen
+        );
+        for bad in [
+            json!({"status": "muted", "mute_for_seconds": u64::MAX}),
+            json!({"status": "muted", "mute_until_count": 0}),
+            json!({"status": "muted", "resolved_in_release": "1"}),
+            json!({"status": "gone"}),
+        ] {
+            assert_eq!(action(bad).unwrap_err().status, StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn project_patches_keep_absent_fields_and_clear_nulls() {
+        let mut settings = ProjectSettings {
+            quota_per_hour: Some(10),
+            quota_per_day: Some(100),
+            ..ProjectSettings::default()
+        };
+        let patch: PatchProject =
+            serde_json::from_value(json!({"quota_per_hour": null, "grouping_strategy": "sentry"}))
+                .unwrap();
+        let (name, s) = patch.apply(settings.clone()).unwrap();
+        assert_eq!(name, None);
+        assert_eq!(s.quota_per_hour, None);
+        assert_eq!(s.quota_per_day, Some(100));
+        assert_eq!(s.grouping_strategy, "default");
+        settings.quota_per_hour = None;
+        assert_eq!(s, settings);
+    }
+
+    #[test]
+    fn event_ids() {
+        assert_eq!(
+            normalize_event_id("01234567-89AB-CDEF-0123-456789ABCDEF").unwrap(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert!(normalize_event_id("xyz").is_err());
+        assert!(normalize_event_id(&"0".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn openapi_document_is_consistent() {
+        let doc = crate::openapi::document("http://localhost:8000");
+        let paths = doc["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 10);
+        let text = doc.to_string();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("#/components/schemas/") {
+            rest = &rest[at + 21..];
+            let name = &rest[..rest.find('"').unwrap()];
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "dangling $ref {name}"
+            );
+        }
+    }
+}

@@ -586,3 +586,115 @@ fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible() {
     let health = http().get(format!("{}/health", s.base())).send().unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
+
+/// Sends one exception event with a release through the store endpoint.
+fn send_release(s: &Server, project: i64, key: &str, release: &str) {
+    let resp = http()
+        .post(format!("{}/api/{project}/store/", s.base()))
+        .header("x-sentry-auth", auth_header(key))
+        .json(&json!({
+            "level": "error",
+            "release": release,
+            "exception": {"values": [{"type": "LifecycleError", "value": "it broke"}]},
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[test]
+fn resolve_in_release_and_unmutes_alert_once_each() {
+    let s = server(&[]);
+    let (hook_url, received) = webhook_server();
+    let (project, _, key) = project(&s, "lifecycle");
+    add_destination(
+        &s,
+        project,
+        json!({"type": "generic_webhook", "url": hook_url}),
+    );
+    let kinds = || -> Vec<String> {
+        alerts(&s, project)
+            .iter()
+            .rev()
+            .map(|a| a["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let patch = |body: Value| {
+        let issue = issue_count(&s, project).0;
+        let (status, v) = call(
+            &s,
+            "PATCH",
+            &format!("/api/admin/issues/{issue}"),
+            Some(body),
+        );
+        assert_eq!(status, 200, "{v}");
+        v["issue"].clone()
+    };
+    send_release(&s, project, &key, "shop@1.0.0");
+    assert_eq!(kinds(), ["new_issue"]);
+
+    // Resolved in 1.2.0: events from 1.1.0 and 1.2.0 do not re-open it, 1.10.0 does.
+    let issue = patch(json!({"status": "resolved", "resolved_in_release": "shop@1.2.0"}));
+    assert_eq!(issue["resolved_in_release"], "shop@1.2.0");
+    send_release(&s, project, &key, "shop@1.1.0");
+    send_release(&s, project, &key, "shop@1.2.0");
+    assert_eq!(kinds(), ["new_issue"]);
+    let (_, v) = call(
+        &s,
+        "GET",
+        &format!("/api/admin/issues/{}", issue["id"]),
+        None,
+    );
+    assert_eq!(v["issue"]["status"], "resolved");
+    send_release(&s, project, &key, "shop@1.10.0");
+    assert_eq!(kinds(), ["new_issue", "regression"]);
+    send_release(&s, project, &key, "shop@1.11.0");
+    assert_eq!(
+        kinds(),
+        ["new_issue", "regression"],
+        "one alert per transition"
+    );
+
+    // Muted until three more events: the third unmutes, once.
+    patch(json!({"status": "muted", "mute_until_count": 3}));
+    send_release(&s, project, &key, "shop@1.11.0");
+    send_release(&s, project, &key, "shop@1.11.0");
+    assert_eq!(kinds(), ["new_issue", "regression"]);
+    send_release(&s, project, &key, "shop@1.11.0");
+    send_release(&s, project, &key, "shop@1.11.0");
+    assert_eq!(kinds(), ["new_issue", "regression", "unmute"]);
+
+    // Muted for one second: the first event after it unmutes.
+    patch(json!({"status": "muted", "mute_for_seconds": 1}));
+    send_release(&s, project, &key, "shop@1.11.0");
+    assert_eq!(kinds(), ["new_issue", "regression", "unmute"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    send_release(&s, project, &key, "shop@1.11.0");
+    assert_eq!(kinds(), ["new_issue", "regression", "unmute", "unmute"]);
+
+    // A mute with no end never alerts.
+    patch(json!({"status": "muted"}));
+    send_release(&s, project, &key, "shop@2.0.0");
+    assert_eq!(kinds().len(), 4);
+
+    // Each of the four alerts reached the webhook exactly once.
+    wait_for("four webhook deliveries", || {
+        (received.lock().unwrap().len() >= 4).then_some(())
+    });
+    wait_for("all delivered", || {
+        alerts(&s, project)
+            .iter()
+            .all(|a| a["deliveries"][0]["state"] == "delivered")
+            .then_some(())
+    });
+    let got: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.json()["alert"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    // Deliveries run concurrently: the arrival order is not the alert order.
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, ["new_issue", "regression", "unmute", "unmute"]);
+}
