@@ -175,8 +175,14 @@ async fn ingest(
     let now = Utc::now();
     let (event_json, header_event_id) = match endpoint {
         Endpoint::Store => {
-            let json = periscope_sentry_envelope::decode_store_body(&decoded, limit)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let json = periscope_sentry_envelope::decode_store_body(&decoded, limit).map_err(
+                |e| match e {
+                    periscope_sentry_envelope::Error::StoreBodyTooLarge { .. } => {
+                        ApiError::too_large(e.to_string())
+                    }
+                    other => ApiError::bad_request(other.to_string()),
+                },
+            )?;
             (Some(Bytes::from(json.into_owned())), None)
         }
         Endpoint::Security => {

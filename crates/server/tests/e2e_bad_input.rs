@@ -1,0 +1,656 @@
+//! Bad input against the real binary: each malformed, oversized, hostile or
+//! unauthenticated request gets its documented status, the server keeps serving, the
+//! events stored before are intact, and nothing of the bad requests is stored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+
+use common::{Server, auth_header, event_envelope, gzip, http, post, small_event, stored_event};
+
+/// Limits small enough to test cheaply.
+const MAX_EVENT: usize = 64 * 1024;
+const MAX_ENVELOPE: usize = 256 * 1024;
+
+/// Where a case is sent.
+#[derive(Clone, Copy)]
+enum To {
+    Store,
+    Envelope,
+    Security,
+    /// The store endpoint of a project that does not exist.
+    UnknownProject,
+    /// The store endpoint of the second project (the key is the first one's).
+    OtherProject,
+    /// `/api/abc/store/`.
+    TextProjectId,
+}
+
+struct Case {
+    name: &'static str,
+    to: To,
+    /// `None`: no credentials at all; `Some(h)`: this `X-Sentry-Auth` value.
+    auth: Option<String>,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn cases(key: &str) -> Vec<Case> {
+    let auth = Some(auth_header(key));
+    let (_, good) = small_event("never-stored");
+    let bomb = gzip(&vec![b' '; 64 << 20]);
+    assert!(bomb.len() < MAX_EVENT, "the bomb is small: {}", bomb.len());
+    let envelope_bomb = gzip(&vec![b'\n'; 64 << 20]);
+    let legacy_bomb = base64(&zlib(&vec![b'{'; 32 << 20])).into_bytes();
+    assert!(legacy_bomb.len() < MAX_EVENT, "{}", legacy_bomb.len());
+    let oversized = {
+        let pad = "x".repeat(MAX_EVENT);
+        serde_json::to_vec(&serde_json::json!({"message": "big", "extra": {"pad": pad}})).unwrap()
+    };
+    let oversized_envelope = {
+        let pad = "y".repeat(MAX_ENVELOPE);
+        let payload =
+            serde_json::to_vec(&serde_json::json!({"message": "big", "extra": {"pad": pad}}))
+                .unwrap();
+        event_envelope(&common::new_event_id(), &payload)
+    };
+    let oversized_event_in_envelope = {
+        let pad = "z".repeat(MAX_EVENT + 1000);
+        let payload =
+            serde_json::to_vec(&serde_json::json!({"message": "big", "extra": {"pad": pad}}))
+                .unwrap();
+        event_envelope(&common::new_event_id(), &payload)
+    };
+    let two_events = {
+        let mut e = event_envelope(&common::new_event_id(), &good);
+        e.extend_from_slice(
+            format!("{{\"type\":\"event\",\"length\":{}}}\n", good.len()).as_bytes(),
+        );
+        e.extend_from_slice(&good);
+        e.push(b'\n');
+        e
+    };
+    let truncated_envelope = {
+        let e = event_envelope(&common::new_event_id(), &good);
+        e[..e.len() - 40].to_vec()
+    };
+    let event_and_transaction = {
+        let mut e = event_envelope(&common::new_event_id(), &good);
+        let tx = br#"{"type":"transaction","transaction":"/"}"#;
+        e.extend_from_slice(
+            format!("{{\"type\":\"transaction\",\"length\":{}}}\n", tx.len()).as_bytes(),
+        );
+        e.extend_from_slice(tx);
+        e
+    };
+    let deep = {
+        let mut v = b"{\"extra\":".to_vec();
+        v.extend(std::iter::repeat_n(b'[', 20_000));
+        v.extend(std::iter::repeat_n(b']', 20_000));
+        v.push(b'}');
+        v
+    };
+    let too_many_items = {
+        let mut e = b"{}\n".to_vec();
+        for _ in 0..2000 {
+            e.extend_from_slice(b"{\"type\":\"client_report\"}\n{}\n");
+        }
+        e
+    };
+    let text = |s: &str| s.as_bytes().to_vec();
+    let c = |name, to, auth: &Option<String>, body: Vec<u8>, status| Case {
+        name,
+        to,
+        auth: auth.clone(),
+        headers: Vec::new(),
+        body,
+        status,
+    };
+    let with = |mut case: Case, k: &'static str, v: &str| {
+        case.headers.push((k, v.to_owned()));
+        case
+    };
+    vec![
+        c(
+            "invalid JSON",
+            To::Store,
+            &auth,
+            text("{\"message\": \"unterminated"),
+            400,
+        ),
+        c(
+            "invalid JSON, not an object",
+            To::Store,
+            &auth,
+            text("{]"),
+            400,
+        ),
+        c(
+            "a list instead of an object",
+            To::Store,
+            &auth,
+            text("[]"),
+            400,
+        ),
+        c(
+            "a string instead of an object",
+            To::Store,
+            &auth,
+            text("\"x\""),
+            400,
+        ),
+        c("a number", To::Store, &auth, text("42"), 400),
+        c(
+            "JSON nested 20000 deep",
+            To::Store,
+            &auth,
+            deep.clone(),
+            400,
+        ),
+        c("empty store body", To::Store, &auth, Vec::new(), 400),
+        c("only blanks", To::Store, &auth, text("  \n "), 400),
+        c(
+            "legacy body that is not base64",
+            To::Store,
+            &auth,
+            text("not-base64!!"),
+            400,
+        ),
+        c(
+            "legacy base64+zlib bomb",
+            To::Store,
+            &auth,
+            legacy_bomb,
+            413,
+        ),
+        c("empty envelope body", To::Envelope, &auth, Vec::new(), 400),
+        c(
+            "envelope header not JSON",
+            To::Envelope,
+            &auth,
+            text("nonsense\n{\"type\":\"event\"}\n{}"),
+            400,
+        ),
+        c(
+            "truncated envelope",
+            To::Envelope,
+            &auth,
+            truncated_envelope,
+            400,
+        ),
+        c(
+            "envelope with two events",
+            To::Envelope,
+            &auth,
+            two_events,
+            400,
+        ),
+        c(
+            "envelope with an event and a transaction",
+            To::Envelope,
+            &auth,
+            event_and_transaction,
+            400,
+        ),
+        c(
+            "envelope item without a type",
+            To::Envelope,
+            &auth,
+            text("{}\n{\"length\":2}\n{}\n"),
+            400,
+        ),
+        c(
+            "envelope event that is not JSON",
+            To::Envelope,
+            &auth,
+            text("{}\n{\"type\":\"event\"}\nnot json\n"),
+            400,
+        ),
+        c(
+            "envelope event that is a list",
+            To::Envelope,
+            &auth,
+            text("{}\n{\"type\":\"event\"}\n[1,2]\n"),
+            400,
+        ),
+        c(
+            "envelope event nested 20000 deep",
+            To::Envelope,
+            &auth,
+            {
+                let mut e = text("{}\n{\"type\":\"event\"}\n");
+                e.extend_from_slice(&deep);
+                e
+            },
+            400,
+        ),
+        c(
+            "envelope with too many items",
+            To::Envelope,
+            &auth,
+            too_many_items,
+            400,
+        ),
+        c(
+            "binary garbage envelope",
+            To::Envelope,
+            &auth,
+            vec![0xff, 0xfe, 0x00, 0x01, 0x80, b'\n', 0x00],
+            400,
+        ),
+        c(
+            "oversized store body",
+            To::Store,
+            &auth,
+            oversized.clone(),
+            413,
+        ),
+        c(
+            "oversized envelope",
+            To::Envelope,
+            &auth,
+            oversized_envelope,
+            413,
+        ),
+        c(
+            "oversized event inside an envelope",
+            To::Envelope,
+            &auth,
+            oversized_event_in_envelope,
+            413,
+        ),
+        with(
+            c("gzip bomb to store", To::Store, &auth, bomb.clone(), 413),
+            "content-encoding",
+            "gzip",
+        ),
+        with(
+            c(
+                "gzip bomb to envelope",
+                To::Envelope,
+                &auth,
+                envelope_bomb,
+                413,
+            ),
+            "content-encoding",
+            "gzip",
+        ),
+        with(
+            c(
+                "gzip that is not gzip",
+                To::Store,
+                &auth,
+                text("{\"message\":\"plain\"}"),
+                400,
+            ),
+            "content-encoding",
+            "gzip",
+        ),
+        with(
+            c(
+                "truncated gzip",
+                To::Store,
+                &auth,
+                gzip(&good)[..20].to_vec(),
+                400,
+            ),
+            "content-encoding",
+            "gzip",
+        ),
+        with(
+            c("unknown encoding", To::Store, &auth, good.clone(), 415),
+            "content-encoding",
+            "lzma",
+        ),
+        with(
+            c("two encodings", To::Store, &auth, good.clone(), 415),
+            "content-encoding",
+            "gzip, br",
+        ),
+        c("missing key", To::Store, &None, good.clone(), 401),
+        c(
+            "missing key on an envelope",
+            To::Envelope,
+            &None,
+            event_envelope(&common::new_event_id(), &good),
+            401,
+        ),
+        c(
+            "malformed auth header",
+            To::Store,
+            &Some("garbage".into()),
+            good.clone(),
+            401,
+        ),
+        c(
+            "auth header without a key",
+            To::Store,
+            &Some("Sentry sentry_version=7".into()),
+            good.clone(),
+            401,
+        ),
+        c(
+            "sentry_version 8",
+            To::Store,
+            &Some(format!("Sentry sentry_key={key}, sentry_version=8")),
+            good.clone(),
+            400,
+        ),
+        c(
+            "wrong key",
+            To::Store,
+            &Some(auth_header("0123456789abcdef0123456789abcdef")),
+            good.clone(),
+            403,
+        ),
+        c(
+            "wrong key on an envelope",
+            To::Envelope,
+            &Some(auth_header("0123456789abcdef0123456789abcdef")),
+            event_envelope(&common::new_event_id(), &good),
+            403,
+        ),
+        c(
+            "unknown project",
+            To::UnknownProject,
+            &auth,
+            good.clone(),
+            403,
+        ),
+        c(
+            "another project's key",
+            To::OtherProject,
+            &auth,
+            good.clone(),
+            403,
+        ),
+        c(
+            "project id that is not a number",
+            To::TextProjectId,
+            &auth,
+            good.clone(),
+            400,
+        ),
+        with(
+            c(
+                "query key and header key differ",
+                To::Store,
+                &auth,
+                good.clone(),
+                401,
+            ),
+            "x-query",
+            "sentry_key=0123456789abcdef0123456789abcdef&sentry_version=7",
+        ),
+        c(
+            "CSP endpoint with a non-report",
+            To::Security,
+            &auth,
+            text("{\"hello\":1}"),
+            400,
+        ),
+        c(
+            "CSP endpoint with invalid JSON",
+            To::Security,
+            &auth,
+            text("{"),
+            400,
+        ),
+    ]
+}
+
+#[test]
+fn bad_input_table() {
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_MAX_EVENT_BYTES", &MAX_EVENT.to_string());
+    server.set("PERISCOPE_MAX_ENVELOPE_BYTES", &MAX_ENVELOPE.to_string());
+    server.set("PERISCOPE_MAX_ENVELOPE_ITEMS", "100");
+    let (project, _dsn, key) = server.create_project("bad-input");
+    let (other, _, _) = server.create_project("other");
+    server.start();
+    let client = http();
+    let store = server.store();
+
+    // Events stored before the bad input.
+    let mut earlier = Vec::new();
+    for group in ["before-a", "before-b"] {
+        let (id, body) = small_event(group);
+        let a = post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth_header(&key))],
+            body.clone(),
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        earlier.push((id, body));
+    }
+    let issues_before = server.issues(project);
+    assert_eq!(issues_before.len(), 2);
+
+    let mut failures = Vec::new();
+    for case in cases(&key) {
+        let mut url = match case.to {
+            To::Store => server.store_url(project),
+            To::Envelope => server.envelope_url(project),
+            To::Security => format!("{}/api/{project}/security/", server.base()),
+            To::UnknownProject => server.store_url(987_654),
+            To::OtherProject => server.store_url(other),
+            To::TextProjectId => format!("{}/api/abc/store/", server.base()),
+        };
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        if let Some(a) = &case.auth {
+            headers.push(("x-sentry-auth", a.clone()));
+        }
+        for (k, v) in &case.headers {
+            if *k == "x-query" {
+                url = format!("{url}?{v}");
+            } else {
+                headers.push((k, v.clone()));
+            }
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = post(&client, &url, &refs, case.body);
+        if answer.status != case.status {
+            failures.push(format!(
+                "{}: expected {}, got {} {}",
+                case.name, case.status, answer.status, answer.body
+            ));
+        } else {
+            let detail: serde_json::Value =
+                serde_json::from_str(&answer.body).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: the answer is not JSON ({e}): {}",
+                        case.name, answer.body
+                    )
+                });
+            assert!(
+                detail["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{}: no detail in {}",
+                case.name,
+                answer.body
+            );
+        }
+        assert!(
+            server.is_running(),
+            "the server died on {:?}: {}",
+            case.name,
+            server.log()
+        );
+        assert!(
+            server.healthy(),
+            "the server stopped serving after {:?}",
+            case.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "unexpected answers:\n{}",
+        failures.join("\n")
+    );
+
+    // A GET on an ingest endpoint is refused, not served.
+    let get = client.get(server.store_url(project)).send().unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+
+    // Earlier events intact, byte for byte; nothing of the bad input stored.
+    for (id, body) in &earlier {
+        let stored = stored_event(&store, project, id).expect("an earlier event vanished");
+        assert_eq!(&stored.payload, body);
+    }
+    let issues_after = server.issues(project);
+    assert_eq!(
+        issues_after.len(),
+        2,
+        "bad input created issues: {:?}",
+        issues_after.iter().map(|i| &i.title).collect::<Vec<_>>()
+    );
+    assert_eq!(issues_after.iter().map(|i| i.count).sum::<u64>(), 2);
+    assert!(server.issues(other).is_empty());
+
+    // And it still takes good events.
+    let (id, body) = small_event("after");
+    let a = post(
+        &client,
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth_header(&key))],
+        body,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(stored_event(&store, project, &id).is_some());
+    server.stop();
+}
+
+/// Tolerated shapes: odd but valid input is accepted, not refused.
+#[test]
+fn tolerated_input() {
+    let mut server = Server::sqlite();
+    let (project, _dsn, key) = server.create_project("tolerant");
+    server.start();
+    let client = http();
+    let auth = auth_header(&key);
+    let store = server.store();
+    let ok_store = [
+        r#"{"message": null, "exception": {}, "tags": [["a", "b"], ["c", 1]], "user": {"id": 42}}"#,
+        r#"{"level": "critical", "timestamp": "2026-01-02T03:04:05", "fingerprint": ["x", 1, null, true]}"#,
+        r#"{"exception": "boom", "level": 7, "tags": 5, "breadcrumbs": "nope"}"#,
+        "\u{feff}{\"message\": \"with a byte-order mark\"}",
+        r#"{"event_id": "not-an-id", "message": "bad id"}"#,
+        r#"{"timestamp": 99999999999999, "message": "far future"}"#,
+    ];
+    for body in ok_store {
+        let a = post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth)],
+            body.as_bytes().to_vec(),
+        );
+        assert_eq!(a.status, 200, "{body}: {}", a.body);
+        let id = a.id().expect("an id");
+        assert!(
+            stored_event(&store, project, &id).is_some(),
+            "{body} answered 200 but is not stored"
+        );
+    }
+    // An envelope without an event, and one of only unknown / non-event items.
+    for body in [
+        "{}\n".to_owned(),
+        "{}".to_owned(),
+        "{}\n{\"type\":\"client_report\"}\n{\"discarded_events\":[]}\n{\"type\":\"session\"}\n{\"sid\":\"x\"}\n{\"type\":\"whatever_new\",\"length\":3}\nabc\n".to_owned(),
+    ] {
+        let a = post(&client, &server.envelope_url(project), &[("x-sentry-auth", &auth)], body.clone().into_bytes());
+        assert_eq!(a.status, 200, "{body:?}: {}", a.body);
+        assert_eq!(a.body.trim(), "{}");
+    }
+    // Credentials in the query string and in the envelope header's DSN.
+    let (id, body) = small_event("query");
+    let a = post(
+        &client,
+        &format!(
+            "{}?sentry_key={key}&sentry_version=7",
+            server.store_url(project)
+        ),
+        &[],
+        body,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.id().as_deref(), Some(id.as_str()));
+    let (id, payload) = small_event("dsn-header");
+    let mut env = format!(
+        "{{\"event_id\":\"{id}\",\"dsn\":\"http://{key}@127.0.0.1:{}/{project}\"}}\n",
+        server.port
+    )
+    .into_bytes();
+    env.extend_from_slice(b"{\"type\":\"event\"}\n");
+    env.extend_from_slice(&payload);
+    let a = post(
+        &client,
+        &server.envelope_url(project),
+        &[("content-type", "text/plain;charset=UTF-8")],
+        env,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(stored_event(&store, project, &id).is_some());
+    // The same event id twice: 200 both times, stored and counted once.
+    let (id, body) = small_event("twice");
+    for _ in 0..2 {
+        let a = post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth)],
+            body.clone(),
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let twice: Vec<_> = server
+        .issues(project)
+        .into_iter()
+        .filter(|i| i.title.contains("twice"))
+        .collect();
+    assert_eq!(twice.len(), 1);
+    assert_eq!(twice[0].count, 1, "a repeated event id is counted once");
+    assert!(stored_event(&store, project, &id).is_some());
+    // CORS pre-flight of a browser SDK.
+    let pre = client
+        .request(reqwest::Method::OPTIONS, server.store_url(project))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "x-sentry-auth, content-type",
+        )
+        .send()
+        .unwrap();
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    server.stop();
+}

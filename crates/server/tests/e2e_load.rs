@@ -1,0 +1,472 @@
+//! The real binary under pressure: overload (503 with `Retry-After`, bounded memory,
+//! every 200 stored), a kill -9 during a stress run (every acknowledged event is in
+//! the database after the restart), quotas (429 with the rate-limit headers, nothing
+//! over the limit stored) and scale-out (two servers on one PostgreSQL database, one
+//! issue per error, exact counts).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use periscope_store::{AlertKind, AlertStore, IssueStore};
+
+use common::{
+    BIN, Server, auth_header, fresh_postgres_database, http, metric, post, postgres_url,
+    small_event, stored_event,
+};
+
+/// Peak resident memory of a process in KiB (`VmHWM`), if readable.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Holds SQLite's write lock on `db` for `seconds` from another process (python3's
+/// sqlite3 module); returns the child once the lock is taken, or `None` without python3.
+fn hold_sqlite_write_lock(db: &std::path::Path, seconds: f64) -> Option<std::process::Child> {
+    let python = std::env::var("PERISCOPE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n\
+                  c.execute('BEGIN IMMEDIATE')\n\
+                  print('locked', flush=True)\n\
+                  time.sleep(float(sys.argv[2]))\n\
+                  c.execute('COMMIT')\n";
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(db)
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .ok()?;
+    if line.trim() == "locked" {
+        Some(child)
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+#[test]
+fn overload_answers_503_and_loses_nothing() {
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_BUS_CAPACITY", "2");
+    server.set("PERISCOPE_BATCH_SIZE", "2");
+    let (project, _dsn, key) = server.create_project("overload");
+    server.start();
+    let db = server.dir.path().join("periscope.db");
+    let auth = auth_header(&key);
+
+    // The digest writer blocked by another process's write lock: the bus fills at
+    // once and every further request must be refused, not queued.
+    let lock = hold_sqlite_write_lock(&db, 1.5);
+    if lock.is_none() {
+        println!("note: python3 with sqlite3 not available; overload without a held lock only");
+    }
+    let rounds = if lock.is_some() { 1 } else { 3 };
+    let mut answers: Vec<(String, u16, String)> = Vec::new();
+    for _ in 0..rounds {
+        let round: Vec<(String, u16, String)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|t| {
+                    let server = &server;
+                    let auth = auth.clone();
+                    s.spawn(move || {
+                        let client = http();
+                        (0..8)
+                            .map(|i| {
+                                let (id, body) =
+                                    small_event(&format!("overload-{}", (t * 8 + i) % 5));
+                                let a = post(
+                                    &client,
+                                    &server.store_url(project),
+                                    &[("x-sentry-auth", &auth)],
+                                    body,
+                                );
+                                if a.status == 200 {
+                                    assert_eq!(a.id().as_deref(), Some(id.as_str()));
+                                }
+                                (id, a.status, a.header("retry-after"))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        answers.extend(round);
+    }
+    if let Some(mut child) = lock {
+        assert!(child.wait().unwrap().success(), "the lock holder failed");
+    }
+    let ok: Vec<&String> = answers
+        .iter()
+        .filter(|a| a.1 == 200)
+        .map(|a| &a.0)
+        .collect();
+    let refused: Vec<&(String, u16, String)> = answers.iter().filter(|a| a.1 == 503).collect();
+    let other: Vec<_> = answers
+        .iter()
+        .filter(|a| a.1 != 200 && a.1 != 503)
+        .collect();
+    println!(
+        "overload: {} accepted, {} refused with 503",
+        ok.len(),
+        refused.len()
+    );
+    assert!(other.is_empty(), "only 200 and 503 expected: {other:?}");
+    for (_, _, retry_after) in &refused {
+        let secs: u64 = retry_after
+            .parse()
+            .unwrap_or_else(|_| panic!("503 without a Retry-After: {retry_after:?}"));
+        assert!((1..=60).contains(&secs));
+    }
+    if answers.len() == 128 {
+        // With the writer blocked, at most a handful fit in the bus.
+        assert!(
+            refused.len() >= 64,
+            "only {} of 128 refused while the writer was blocked",
+            refused.len()
+        );
+    } else {
+        assert!(!refused.is_empty() || !ok.is_empty());
+    }
+    assert!(!ok.is_empty(), "nothing accepted");
+    assert!(
+        server.is_running() && server.healthy(),
+        "the server did not survive: {}",
+        server.log()
+    );
+
+    // Every acknowledged event is stored; nothing refused was.
+    let store = server.store();
+    for id in &ok {
+        assert!(
+            stored_event(&store, project, id).is_some(),
+            "event {id} was answered 200 but is not stored"
+        );
+    }
+    for (id, _, _) in &refused {
+        assert!(
+            stored_event(&store, project, id).is_none(),
+            "event {id} was refused but stored"
+        );
+    }
+    let counted: u64 = server.issues(project).iter().map(|i| i.count).sum();
+    assert_eq!(counted, ok.len() as u64);
+    let metrics = server.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "periscope_events_rejected_total{reason=\"overloaded\"}"
+        ),
+        Some(refused.len() as f64),
+        "{metrics}"
+    );
+    assert_eq!(metric(&metrics, "periscope_bus_depth"), Some(0.0));
+
+    // Memory stayed bounded (generous: the binary alone is ~10-20 MB).
+    if let Some(kib) = peak_rss_kib(server.pid().unwrap()) {
+        assert!(kib < 200 * 1024, "peak RSS {kib} KiB");
+    }
+    // And it serves normally once the pressure is gone.
+    let (id, body) = small_event("after-overload");
+    let a = post(
+        &http(),
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth)],
+        body,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(stored_event(&store, project, &id).is_some());
+    server.stop();
+}
+
+#[test]
+fn kill_9_during_stress_loses_no_acknowledged_event() {
+    let mut server = Server::sqlite();
+    let (project, dsn, _key) = server.create_project("crash");
+    server.start();
+    let ids_file = server.dir.path().join("acknowledged.txt");
+    let mut stress = Command::new(BIN)
+        .args([
+            "stress",
+            "--dsn",
+            &dsn,
+            "--concurrency",
+            "8",
+            "--requests",
+            "1000000",
+            "--seconds",
+            "60",
+            "--distinct",
+            "20",
+        ])
+        .arg("--ids-out")
+        .arg(&ids_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let acknowledged = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.len() == 32)
+            .map(str::to_owned)
+            .collect()
+    };
+    // Let it get going, then kill -9 the server in the middle of the run.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged(&ids_file).len() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stress.kill();
+    let _ = stress.wait();
+    let ids = acknowledged(&ids_file);
+    println!("kill -9 after {} acknowledged events", ids.len());
+    assert!(
+        ids.len() >= 300,
+        "the stress run got only {} acknowledgements",
+        ids.len()
+    );
+
+    // Restart on the same database: every acknowledged event is there.
+    server.start();
+    let store = server.store();
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| stored_event(&store, project, id).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        ids.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let counted: u64 = server.issues(project).iter().map(|i| i.count).sum();
+    assert!(
+        counted >= ids.len() as u64,
+        "issues count {counted} events, {} acknowledged",
+        ids.len()
+    );
+    // The restarted server takes events.
+    let (_, body) = small_event("after-crash");
+    let key = dsn.split("://").nth(1).unwrap().split('@').next().unwrap();
+    let a = post(
+        &http(),
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth_header(key))],
+        body,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    server.stop();
+}
+
+#[test]
+fn quota_answers_429_with_headers_and_stores_nothing_over() {
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_QUOTA_PROJECT_PER_MINUTE", "5");
+    let (project, _dsn, key) = server.create_project("quota");
+    let (other, _dsn, other_key) = server.create_project("quota-other");
+    server.start();
+    let client = http();
+    let auth = auth_header(&key);
+    let mut answers = Vec::new();
+    for i in 0..8 {
+        let (id, body) = small_event(&format!("quota-{}", i % 2));
+        let a = if i % 2 == 0 {
+            post(
+                &client,
+                &server.store_url(project),
+                &[("x-sentry-auth", &auth)],
+                body,
+            )
+        } else {
+            post(
+                &client,
+                &server.envelope_url(project),
+                &[("x-sentry-auth", &auth)],
+                common::event_envelope(&id, &body),
+            )
+        };
+        answers.push((id, a));
+    }
+    let statuses: Vec<u16> = answers.iter().map(|(_, a)| a.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    for (_, a) in &answers[5..] {
+        let retry: u64 = a
+            .header("retry-after")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        let limits = a.header("x-sentry-rate-limits");
+        // `retry_after:categories:scope:reason_code`
+        let parts: Vec<&str> = limits.split(':').collect();
+        assert_eq!(parts.len(), 4, "{limits}");
+        assert_eq!(parts[0].parse::<u64>().unwrap(), retry, "{limits}");
+        assert_eq!(
+            &parts[1..],
+            ["error;default", "project", "project_minute_quota"],
+            "{limits}"
+        );
+        // CORS: a browser SDK may read them.
+        assert!(a.body.contains("detail"));
+    }
+    let store = server.store();
+    for (i, (id, _)) in answers.iter().enumerate() {
+        assert_eq!(
+            stored_event(&store, project, id).is_some(),
+            i < 5,
+            "event {i}"
+        );
+    }
+    assert_eq!(
+        server.issues(project).iter().map(|i| i.count).sum::<u64>(),
+        5
+    );
+    // Non-error items are not limited by an error quota.
+    let a = post(
+        &client,
+        &server.envelope_url(project),
+        &[("x-sentry-auth", &auth)],
+        b"{}\n{\"type\":\"client_report\"}\n{\"discarded_events\":[]}\n".to_vec(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Another project has its own quota.
+    let (id, body) = small_event("quota-other");
+    let a = post(
+        &client,
+        &server.store_url(other),
+        &[("x-sentry-auth", &auth_header(&other_key))],
+        body,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(stored_event(&store, other, &id).is_some());
+    // A restart does not reset the count (usage is persisted on shutdown).
+    server.stop();
+    server.start();
+    let (_, body) = small_event("quota-0");
+    let a = post(
+        &client,
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth)],
+        body,
+    );
+    assert_eq!(
+        a.status, 429,
+        "the quota was reset by a restart: {}",
+        a.body
+    );
+    server.stop();
+}
+
+#[test]
+fn two_servers_on_one_postgres_make_one_issue_per_error() {
+    let Some(base) = postgres_url() else {
+        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let url = fresh_postgres_database(&base, "scaleout");
+    let mut a = Server::with_database(&url);
+    let mut b = Server::with_database(&url);
+    let (project, _dsn, key) = a.create_project("scale-out");
+    a.start();
+    b.start();
+    let auth = auth_header(&key);
+    const ERRORS: usize = 12;
+    const PER_ERROR: usize = 10;
+    // Every error is sent to both servers at the same time, from several threads.
+    let acknowledged: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (a, b, auth) = (&a, &b, auth.clone());
+                s.spawn(move || {
+                    let client = http();
+                    let mut ok = Vec::new();
+                    for round in 0..(ERRORS * PER_ERROR / 8) {
+                        let n = round * 8 + t;
+                        let error = n / PER_ERROR;
+                        let server = if t % 2 == 0 { a } else { b };
+                        let (id, body) = small_event(&format!("scale-{error}"));
+                        let answer = post(
+                            &client,
+                            &server.store_url(project),
+                            &[("x-sentry-auth", &auth)],
+                            body,
+                        );
+                        assert_eq!(answer.status, 200, "{}", answer.body);
+                        ok.push((error, id));
+                    }
+                    ok
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(acknowledged.len(), ERRORS * PER_ERROR);
+    let store = a.store();
+    let issues = a.issues(project);
+    assert_eq!(
+        issues.len(),
+        ERRORS,
+        "{:#?}",
+        issues
+            .iter()
+            .map(|i| (&i.title, i.count))
+            .collect::<Vec<_>>()
+    );
+    let keys: BTreeSet<&String> = issues.iter().map(|i| &i.grouping_key).collect();
+    assert_eq!(keys.len(), ERRORS);
+    for issue in &issues {
+        assert_eq!(issue.count, PER_ERROR as u64, "{}", issue.title);
+    }
+    let mut issue_of_error: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
+    for (error, id) in &acknowledged {
+        let stored = store
+            .get_event(project, id)
+            .unwrap()
+            .expect("acknowledged but not stored");
+        issue_of_error
+            .entry(*error)
+            .or_default()
+            .insert(stored.summary.issue_id);
+    }
+    assert!(issue_of_error.values().all(|s| s.len() == 1));
+    // Exactly one new-issue alert per issue.
+    let alerts = store.list_alerts(project, 1000).unwrap();
+    let new_issue: Vec<i64> = alerts
+        .iter()
+        .filter(|a| a.alert.kind == AlertKind::NewIssue)
+        .map(|a| a.alert.issue_id)
+        .collect();
+    let distinct: BTreeSet<&i64> = new_issue.iter().collect();
+    assert_eq!(new_issue.len(), ERRORS, "{new_issue:?}");
+    assert_eq!(distinct.len(), ERRORS);
+    a.stop();
+    b.stop();
+    drop(store);
+    common::drop_postgres_database(&base, &url);
+}
