@@ -23,6 +23,18 @@ fn server() -> Server {
     s
 }
 
+/// A started server on a fresh PostgreSQL database, or `None` (prints "skipped").
+fn postgres_server(hint: &str) -> Option<Server> {
+    let Some(url) = common::postgres_url() else {
+        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let mut s = Server::with_database(&common::fresh_postgres_database(&url, hint));
+    s.set("API_SECRET_KEY_ADMIN", KEY);
+    s.start();
+    Some(s)
+}
+
 /// One admin request with the right key: (status, JSON body or Null).
 fn call(s: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     call_with(s, method, path, body, Some(&format!("Bearer {KEY}")))
@@ -450,10 +462,20 @@ fn openapi_describes_every_route() {
 
 #[test]
 fn issues_events_alerts_destinations() {
-    let s = server();
+    issues_events_alerts_destinations_on(&server());
+}
+
+#[test]
+fn issues_events_alerts_destinations_postgres() {
+    if let Some(s) = postgres_server("admin_issues") {
+        issues_events_alerts_destinations_on(&s);
+    }
+}
+
+fn issues_events_alerts_destinations_on(s: &Server) {
     let client = http();
-    let (a, key_a) = create_project(&s, "alpha");
-    let (b, key_b) = create_project(&s, "beta");
+    let (a, key_a) = create_project(s, "alpha");
+    let (b, key_b) = create_project(s, "beta");
 
     let zero = error_event(
         "ZeroDivisionError",
@@ -464,20 +486,20 @@ fn issues_events_alerts_destinations() {
     for i in 0..3 {
         let mut e = zero.clone();
         e["timestamp"] = json!(1_700_000_000 + i);
-        zero_ids.push(send(&s, &client, a, &key_a, &e));
+        zero_ids.push(send(s, &client, a, &key_a, &e));
     }
     let key_err_id = send(
-        &s,
+        s,
         &client,
         a,
         &key_a,
         &error_event("KeyError", "'user'", json!({"level": "warning"})),
     );
     let b_event = error_event("ZeroDivisionError", "division by zero", json!({}));
-    let b_id = send(&s, &client, b, &key_b, &b_event);
+    let b_id = send(s, &client, b, &key_b, &b_event);
 
     // List.
-    let issues = issues_of(&s, a, "");
+    let issues = issues_of(s, a, "");
     assert_eq!(issues.len(), 2, "{issues:?}");
     let zi = issues
         .iter()
@@ -504,18 +526,18 @@ fn issues_events_alerts_destinations() {
     }
     assert_eq!(zi["count"], 3);
     assert_eq!(zi["status"], "unresolved");
-    let b_issues = issues_of(&s, b, "");
+    let b_issues = issues_of(s, b, "");
     assert_eq!(b_issues.len(), 1);
     let bid = b_issues[0]["id"].as_i64().unwrap();
     assert_ne!(bid, zid, "same error in two projects: two issues");
     assert_error(
-        call(&s, "GET", "/api/admin/projects/987654/issues", None),
+        call(s, "GET", "/api/admin/projects/987654/issues", None),
         404,
         "no project",
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/issues?status=bogus"),
             None,
@@ -525,7 +547,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/issues?limit=0"),
             None,
@@ -535,7 +557,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/issues?limit=x"),
             None,
@@ -545,7 +567,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/issues?cursor=junk"),
             None,
@@ -555,7 +577,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/issues?colour=red"),
             None,
@@ -565,7 +587,7 @@ fn issues_events_alerts_destinations() {
     );
 
     // One issue, with the grouping explanation and the latest event.
-    let (status, v) = call(&s, "GET", &format!("/api/admin/issues/{zid}"), None);
+    let (status, v) = call(s, "GET", &format!("/api/admin/issues/{zid}"), None);
     assert_eq!(status, 200, "{v}");
     let issue = &v["issue"];
     assert_eq!(issue["project_id"], a);
@@ -578,7 +600,7 @@ fn issues_events_alerts_destinations() {
     assert_eq!(issue["latest_event"]["event_id"], zero_ids[2].as_str());
     assert_eq!(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/issues/{zid}?project={a}"),
             None
@@ -588,7 +610,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/issues/{zid}?project={b}"),
             None,
@@ -597,15 +619,15 @@ fn issues_events_alerts_destinations() {
         "no issue",
     );
     assert_error(
-        call(&s, "GET", "/api/admin/issues/987654", None),
+        call(s, "GET", "/api/admin/issues/987654", None),
         404,
         "no issue",
     );
-    assert_error(call(&s, "GET", "/api/admin/issues/x", None), 400, "path");
+    assert_error(call(s, "GET", "/api/admin/issues/x", None), 400, "path");
 
     // Its events, newest first, paginated.
     let (status, v) = call(
-        &s,
+        s,
         "GET",
         &format!("/api/admin/issues/{zid}/events?limit=2"),
         None,
@@ -622,7 +644,7 @@ fn issues_events_alerts_destinations() {
     assert_eq!(v["events"][0]["tags"]["customer"], "acme");
     let cursor = v["next_cursor"].as_str().unwrap();
     let (_, v) = call(
-        &s,
+        s,
         "GET",
         &format!("/api/admin/issues/{zid}/events?limit=2&cursor={cursor}"),
         None,
@@ -630,13 +652,13 @@ fn issues_events_alerts_destinations() {
     assert_eq!(v["events"][0]["event_id"], zero_ids[0].as_str());
     assert!(v["next_cursor"].is_null());
     assert_error(
-        call(&s, "GET", "/api/admin/issues/987654/events", None),
+        call(s, "GET", "/api/admin/issues/987654/events", None),
         404,
         "no issue",
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/issues/{zid}/events?project={b}"),
             None,
@@ -646,7 +668,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/issues/{zid}/events?cursor=zzz"),
             None,
@@ -657,7 +679,7 @@ fn issues_events_alerts_destinations() {
 
     // One event: the payload as sent, only in its own project.
     let (status, v) = call(
-        &s,
+        s,
         "GET",
         &format!("/api/admin/projects/{a}/events/{key_err_id}"),
         None,
@@ -670,7 +692,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{b}/events/{key_err_id}"),
             None,
@@ -680,7 +702,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/events/{b_id}"),
             None,
@@ -690,7 +712,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/events/not-an-id"),
             None,
@@ -700,7 +722,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/987654/events/{b_id}"),
             None,
@@ -711,25 +733,25 @@ fn issues_events_alerts_destinations() {
 
     // Status changes.
     let ip = format!("/api/admin/issues/{zid}");
-    let (status, v) = call(&s, "PATCH", &ip, Some(json!({"status": "resolved"})));
+    let (status, v) = call(s, "PATCH", &ip, Some(json!({"status": "resolved"})));
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["issue"]["status"], "resolved");
-    assert!(issues_of(&s, a, "").iter().all(|i| i["id"] != zid));
+    assert!(issues_of(s, a, "").iter().all(|i| i["id"] != zid));
     assert!(
-        issues_of(&s, a, "status=resolved")
+        issues_of(s, a, "status=resolved")
             .iter()
             .any(|i| i["id"] == zid)
     );
-    assert_eq!(issues_of(&s, a, "status=all").len(), 2);
+    assert_eq!(issues_of(s, a, "status=all").len(), 2);
     let (_, v) = call(
-        &s,
+        s,
         "PATCH",
         &ip,
         Some(json!({"status": "resolved", "resolved_in_release": "shop@1.2.0"})),
     );
     assert_eq!(v["issue"]["resolved_in_release"], "shop@1.2.0");
     let (_, v) = call(
-        &s,
+        s,
         "PATCH",
         &ip,
         Some(json!({"status": "muted", "mute_for_seconds": 3600})),
@@ -737,18 +759,18 @@ fn issues_events_alerts_destinations() {
     assert_eq!(v["issue"]["status"], "muted");
     assert!(v["issue"]["muted_until"].is_string());
     let (_, v) = call(
-        &s,
+        s,
         "PATCH",
         &ip,
         Some(json!({"status": "muted", "mute_until_count": 100})),
     );
     assert_eq!(v["issue"]["status"], "muted");
     assert!(
-        issues_of(&s, a, "status=muted")
+        issues_of(s, a, "status=muted")
             .iter()
             .any(|i| i["id"] == zid)
     );
-    let (_, v) = call(&s, "PATCH", &ip, Some(json!({"status": "unresolved"})));
+    let (_, v) = call(s, "PATCH", &ip, Some(json!({"status": "unresolved"})));
     assert_eq!(v["issue"]["status"], "unresolved");
     for bad in [
         json!({}),
@@ -761,13 +783,13 @@ fn issues_events_alerts_destinations() {
         json!({"status": "resolved", "when": "now"}),
         json!({"status": 1}),
     ] {
-        let got = call(&s, "PATCH", &ip, Some(bad.clone()));
+        let got = call(s, "PATCH", &ip, Some(bad.clone()));
         assert_eq!(got.0, 400, "{bad} gave {}", got.1);
         assert!(got.1["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
     assert_error(
         call(
-            &s,
+            s,
             "PATCH",
             "/api/admin/issues/987654",
             Some(json!({"status": "resolved"})),
@@ -778,7 +800,7 @@ fn issues_events_alerts_destinations() {
     // Cross-project: the beta scope cannot change an alpha issue.
     assert_error(
         call(
-            &s,
+            s,
             "PATCH",
             &format!("{ip}?project={b}"),
             Some(json!({"status": "resolved"})),
@@ -786,13 +808,10 @@ fn issues_events_alerts_destinations() {
         404,
         "no issue",
     );
-    assert_eq!(
-        call(&s, "GET", &ip, None).1["issue"]["status"],
-        "unresolved"
-    );
+    assert_eq!(call(s, "GET", &ip, None).1["issue"]["status"], "unresolved");
 
     // Alerts: one new-issue alert per issue, per project.
-    let (status, v) = call(&s, "GET", &format!("/api/admin/projects/{a}/alerts"), None);
+    let (status, v) = call(s, "GET", &format!("/api/admin/projects/{a}/alerts"), None);
     assert_eq!(status, 200);
     let alerts = v["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 2, "{v}");
@@ -801,17 +820,17 @@ fn issues_events_alerts_destinations() {
             .iter()
             .all(|al| al["kind"] == "new_issue" && al["project_id"] == a)
     );
-    let (_, v) = call(&s, "GET", &format!("/api/admin/projects/{b}/alerts"), None);
+    let (_, v) = call(s, "GET", &format!("/api/admin/projects/{b}/alerts"), None);
     assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
     assert_eq!(v["alerts"][0]["issue_id"], bid);
     assert_error(
-        call(&s, "GET", "/api/admin/projects/987654/alerts", None),
+        call(s, "GET", "/api/admin/projects/987654/alerts", None),
         404,
         "no project",
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{a}/alerts?limit=-1"),
             None,
@@ -823,7 +842,7 @@ fn issues_events_alerts_destinations() {
     // Destinations.
     let dests = format!("/api/admin/projects/{a}/alert_notification_destinations");
     let (status, v) = call(
-        &s,
+        s,
         "POST",
         &dests,
         Some(
@@ -844,10 +863,10 @@ fn issues_events_alerts_destinations() {
         json!({"type": "discord_webhook", "url": "https://discord.com/api/webhooks/1/abc"}),
         json!({"type": "internal_logger"}),
     ] {
-        let (status, v) = call(&s, "POST", &dests, Some(body.clone()));
+        let (status, v) = call(s, "POST", &dests, Some(body.clone()));
         assert_eq!(status, 201, "{body}: {v}");
     }
-    let (status, v) = call(&s, "GET", &dests, None);
+    let (status, v) = call(s, "GET", &dests, None);
     assert_eq!(status, 200);
     let list = v["destinations"].as_array().unwrap();
     assert_eq!(list.len(), 4);
@@ -870,11 +889,11 @@ fn issues_events_alerts_destinations() {
         ),
         (json!(["internal_logger"]), "object"),
     ] {
-        assert_error(call(&s, "POST", &dests, Some(bad)), 400, needle);
+        assert_error(call(s, "POST", &dests, Some(bad)), 400, needle);
     }
     assert_error(
         call(
-            &s,
+            s,
             "POST",
             "/api/admin/projects/987654/alert_notification_destinations",
             Some(json!({"type": "internal_logger"})),
@@ -884,7 +903,7 @@ fn issues_events_alerts_destinations() {
     );
     assert_error(
         call(
-            &s,
+            s,
             "GET",
             "/api/admin/projects/987654/alert_notification_destinations",
             None,
@@ -894,25 +913,25 @@ fn issues_events_alerts_destinations() {
     );
     // Beta cannot see nor delete alpha's destinations.
     let b_dests = format!("/api/admin/projects/{b}/alert_notification_destinations");
-    assert_eq!(call(&s, "GET", &b_dests, None).1["destinations"], json!([]));
+    assert_eq!(call(s, "GET", &b_dests, None).1["destinations"], json!([]));
     assert_error(
-        call(&s, "DELETE", &format!("{b_dests}/{did}"), None),
+        call(s, "DELETE", &format!("{b_dests}/{did}"), None),
         404,
         "no destination",
     );
-    assert_eq!(call(&s, "DELETE", &format!("{dests}/{did}"), None).0, 204);
+    assert_eq!(call(s, "DELETE", &format!("{dests}/{did}"), None).0, 204);
     assert_error(
-        call(&s, "DELETE", &format!("{dests}/{did}"), None),
+        call(s, "DELETE", &format!("{dests}/{did}"), None),
         404,
         "no destination",
     );
     assert_error(
-        call(&s, "DELETE", &format!("{dests}/abc"), None),
+        call(s, "DELETE", &format!("{dests}/abc"), None),
         400,
         "path",
     );
     assert_eq!(
-        call(&s, "GET", &dests, None).1["destinations"]
+        call(s, "GET", &dests, None).1["destinations"]
             .as_array()
             .unwrap()
             .len(),
@@ -921,18 +940,18 @@ fn issues_events_alerts_destinations() {
 
     // Deleting alpha leaves beta whole.
     assert_eq!(
-        call(&s, "DELETE", &format!("/api/admin/projects/{a}"), None).0,
+        call(s, "DELETE", &format!("/api/admin/projects/{a}"), None).0,
         204
     );
     assert_error(
-        call(&s, "GET", &format!("/api/admin/issues/{zid}"), None),
+        call(s, "GET", &format!("/api/admin/issues/{zid}"), None),
         404,
         "no issue",
     );
-    assert_eq!(issues_of(&s, b, "").len(), 1);
+    assert_eq!(issues_of(s, b, "").len(), 1);
     assert_eq!(
         call(
-            &s,
+            s,
             "GET",
             &format!("/api/admin/projects/{b}/events/{b_id}"),
             None
@@ -1074,11 +1093,21 @@ fn cli_issue_destination_and_group_commands() {
 /// and searches return exactly the expected issues.
 #[test]
 fn search_and_pagination_over_10k_events() {
+    search_and_pagination_on(&server());
+}
+
+#[test]
+fn search_and_pagination_over_10k_events_postgres() {
+    if let Some(s) = postgres_server("admin_search") {
+        search_and_pagination_on(&s);
+    }
+}
+
+fn search_and_pagination_on(s: &Server) {
     const ISSUES: usize = 500;
     const BIG: usize = 1018; // events of issue 0
     const EACH: usize = 18; // events of every other issue
-    let s = server();
-    let (p, key) = create_project(&s, "big");
+    let (p, key) = create_project(s, "big");
     let levels = ["error", "warning", "info", "fatal", "debug"];
     let base_ts = chrono::Utc::now().timestamp() - 4 * 3600;
 
@@ -1147,7 +1176,7 @@ fn search_and_pagination_over_10k_events() {
                 q.push_str(&format!("&cursor={}", urlencode(c)));
             }
             let (status, v) = call(
-                &s,
+                s,
                 "GET",
                 &format!("/api/admin/projects/{p}/issues?{q}"),
                 None,
@@ -1257,7 +1286,7 @@ fn search_and_pagination_over_10k_events() {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={}", urlencode(c)));
         }
-        let (status, v) = call(&s, "GET", &path, None);
+        let (status, v) = call(s, "GET", &path, None);
         assert_eq!(status, 200, "{v}");
         for e in v["events"].as_array().unwrap() {
             got.push(e["event_id"].as_str().unwrap().to_owned());

@@ -20,7 +20,20 @@ const KEY: &str = "alerts-admin-key";
 const SECRET: &str = "webhook-signing-secret";
 
 fn server(extra: &[(&str, &str)]) -> Server {
-    let mut s = Server::sqlite();
+    configured(Server::sqlite(), extra)
+}
+
+/// A server on a fresh PostgreSQL database, or `None` (prints "skipped").
+fn postgres_server(hint: &str) -> Option<Server> {
+    let Some(url) = common::postgres_url() else {
+        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let db = common::fresh_postgres_database(&url, hint);
+    Some(configured(Server::with_database(&db), &[]))
+}
+
+fn configured(mut s: Server, extra: &[(&str, &str)]) -> Server {
     s.set("API_SECRET_KEY_ADMIN", KEY)
         .set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true")
         .set("PERISCOPE_NOTIFIER_INTERVAL_MS", "100")
@@ -406,11 +419,21 @@ fn new_issue_then_regression(
 
 #[test]
 fn sdk_error_alerts_a_webhook_once_then_on_regression() {
-    let s = server(&[]);
+    webhook_scenario(&server(&[]));
+}
+
+#[test]
+fn sdk_error_alerts_a_webhook_once_then_on_regression_postgres() {
+    if let Some(s) = postgres_server("alerts_webhook") {
+        webhook_scenario(&s);
+    }
+}
+
+fn webhook_scenario(s: &Server) {
     let (hook_url, received) = webhook_server();
-    let (project, dsn, _) = project(&s, "webhook-shop");
+    let (project, dsn, _) = project(s, "webhook-shop");
     add_destination(
-        &s,
+        s,
         project,
         json!({"type": "generic_webhook", "url": hook_url, "secret": SECRET, "headers": {"X-Team": "payments"}}),
     );
@@ -423,7 +446,7 @@ fn sdk_error_alerts_a_webhook_once_then_on_regression() {
             .map(|r| r.json()["alert"]["kind"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    new_issue_then_regression(&s, project, &dsn, &delivered, &kinds);
+    new_issue_then_regression(s, project, &dsn, &delivered, &kinds);
 
     let got = received.lock().unwrap().clone();
     for r in &got {
@@ -447,7 +470,7 @@ fn sdk_error_alerts_a_webhook_once_then_on_regression() {
     // The alert's link works with the admin key and names the right project.
     let url = got[0].json()["alert"]["url"].as_str().unwrap().to_owned();
     let path = &url[url.find("/api/admin/").unwrap()..];
-    let (status, v) = call(&s, "GET", path, None);
+    let (status, v) = call(s, "GET", path, None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["issue"]["project_id"], project);
 }
@@ -496,15 +519,25 @@ fn sdk_error_alerts_by_email_once_then_on_regression() {
 
 #[test]
 fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible() {
-    let s = server(&[]);
+    dead_destination_scenario(&server(&[]));
+}
+
+#[test]
+fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible_postgres() {
+    if let Some(s) = postgres_server("alerts_dead") {
+        dead_destination_scenario(&s);
+    }
+}
+
+fn dead_destination_scenario(s: &Server) {
     // A port nobody listens on: connections are refused.
     let dead = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let (project, _, key) = project(&s, "dead-hook");
+    let (project, _, key) = project(s, "dead-hook");
     let dest = add_destination(
-        &s,
+        s,
         project,
         json!({"type": "generic_webhook", "url": format!("http://127.0.0.1:{dead}/hook")}),
     );
@@ -512,7 +545,7 @@ fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible() {
     // others back.
     let (hook_url, received) = webhook_server();
     add_destination(
-        &s,
+        s,
         project,
         json!({"type": "generic_webhook", "url": hook_url}),
     );
@@ -533,7 +566,7 @@ fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible() {
         assert_eq!(resp.status().as_u16(), 200);
     }
     let (_, v) = call(
-        &s,
+        s,
         "GET",
         &format!("/api/admin/projects/{project}/issues?limit=100"),
         None,
@@ -547,7 +580,7 @@ fn dead_destination_does_not_slow_ingest_and_its_failures_are_visible() {
 
     // The dead one's failures are visible, with retries.
     let retried = wait_for("retried failures", || {
-        let list = alerts(&s, project);
+        let list = alerts(s, project);
         let dead: Vec<Value> = list
             .iter()
             .flat_map(|a| a["deliveries"].as_array().cloned().unwrap_or_default())
