@@ -32,6 +32,12 @@ const MAX_ALERTS: usize = 1000;
 const MAX_MUTE_SECONDS: u64 = 10 * 365 * 86_400;
 /// Longest project name, in characters.
 const MAX_NAME_CHARS: usize = 200;
+/// Largest quota or event cap a project may be given.
+const MAX_LIMIT: u64 = 1_000_000_000_000;
+/// Longest retention by age, in days (a century).
+const MAX_AGE_DAYS: u32 = 36_500;
+/// Longest issue search, in bytes.
+const MAX_QUERY_BYTES: usize = 1000;
 
 /// The admin routes.
 pub fn routes() -> Router<AppState> {
@@ -411,6 +417,27 @@ impl PatchProject {
         mut settings: ProjectSettings,
     ) -> Result<(Option<String>, ProjectSettings), ApiError> {
         let name = self.name.as_deref().map(check_name).transpose()?;
+        for (field, value) in [
+            ("quota_per_minute", self.quota_per_minute),
+            ("quota_per_hour", self.quota_per_hour),
+            ("quota_per_day", self.quota_per_day),
+            ("max_events", self.max_events),
+        ] {
+            if let Some(Some(n)) = value
+                && n > MAX_LIMIT
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{field} must be at most {MAX_LIMIT} (or null for no limit)"
+                )));
+            }
+        }
+        if let Some(Some(days)) = self.max_age_days
+            && days > MAX_AGE_DAYS
+        {
+            return Err(ApiError::bad_request(format!(
+                "max_age_days must be at most {MAX_AGE_DAYS} (or null for no limit)"
+            )));
+        }
         if let Some(v) = self.quota_per_minute {
             settings.quota_per_minute = v;
         }
@@ -523,6 +550,11 @@ async fn list_issues(
     PathParams(id): PathParams<i64>,
     Params(q): Params<IssuesQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    if q.query.as_ref().is_some_and(|t| t.len() > MAX_QUERY_BYTES) {
+        return Err(ApiError::bad_request(format!(
+            "query must be at most {MAX_QUERY_BYTES} bytes"
+        )));
+    }
     let filter = IssueFilter {
         status: parse_status(q.status.as_deref())?,
         query: q.query.unwrap_or_default(),

@@ -259,6 +259,21 @@ fn projects_crud_and_errors() {
         "invalid",
     );
     assert_error(
+        call(
+            &s,
+            "PATCH",
+            &path,
+            Some(json!({"quota_per_day": 10u64.pow(15)})),
+        ),
+        400,
+        "quota_per_day",
+    );
+    assert_error(
+        call(&s, "PATCH", &path, Some(json!({"max_age_days": 100_000}))),
+        400,
+        "max_age_days",
+    );
+    assert_error(
         call(&s, "PATCH", &path, Some(json!({"max_events": 0}))),
         400,
         "max_events",
@@ -584,6 +599,17 @@ fn issues_events_alerts_destinations_on(s: &Server) {
         ),
         400,
         "colour",
+    );
+    let long = "x".repeat(2000);
+    assert_error(
+        call(
+            s,
+            "GET",
+            &format!("/api/admin/projects/{a}/issues?query={long}"),
+            None,
+        ),
+        400,
+        "at most",
     );
 
     // One issue, with the grouping explanation and the latest event.
