@@ -7,6 +7,19 @@
 //! rejections so that clients always get the same error shape. Store calls are
 //! blocking and run on the blocking pool. The OpenAPI description of these routes
 //! (`GET /api/admin/openapi.json`, no authentication) is in [`crate::openapi`].
+//!
+//! ```text
+//! $ curl -s -H "Authorization: Bearer $API_SECRET_KEY_ADMIN" \
+//!     'http://127.0.0.1:8000/api/admin/projects/1/issues?query=level:error+release:shop@1.2.0'
+//! {"issues": [{"id": 7, "title": "ZeroDivisionError: division by zero", ...}], "next_cursor": "..."}
+//! $ curl -s -X PATCH -H "Authorization: Bearer $API_SECRET_KEY_ADMIN" \
+//!     -d '{"status": "resolved", "resolved_in_release": "shop@1.3.0"}' \
+//!     http://127.0.0.1:8000/api/admin/issues/7
+//! ```
+//!
+//! Issue ids are global; the optional `?project=` of issue links (the URL alerts
+//! carry) restricts an issue route to one project, and every `/projects/{id}/...`
+//! route only ever reads that project's rows.
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
