@@ -336,10 +336,26 @@ fn clamp_past(ts: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Reads a request body, refusing more than `limit` bytes as received.
+/// The longest a client may take to send a request body. Every request holds one of
+/// the `max_inflight_requests` permits while its body arrives, so without a bound a
+/// few clients that stall mid-body (slowloris) would hold every permit and shut
+/// ingest out for everyone.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Reads a request body, refusing more than `limit` bytes as received, or a body
+/// that takes longer than [`BODY_READ_TIMEOUT`] to arrive (408).
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
+    let Ok(result) = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match result {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()

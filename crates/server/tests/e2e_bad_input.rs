@@ -654,3 +654,240 @@ fn tolerated_input() {
     assert_eq!(pre.headers()["access-control-allow-origin"], "*");
     server.stop();
 }
+
+/// Clients that stall in the middle of a body (slowloris) hold an in-flight permit
+/// only until the body timeout: they get 408 and ingest is open again.
+#[test]
+fn stalled_bodies_time_out() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_MAX_INFLIGHT_REQUESTS", "2");
+    let (project, _dsn, key) = server.create_project("slowloris");
+    server.start();
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            write!(
+                s,
+                "POST /api/{project}/store/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Sentry-Auth: {}\r\nContent-Length: 1000\r\n\r\n{{\"mess",
+                auth_header(&key)
+            )
+            .unwrap();
+            s.flush().unwrap();
+            s
+        })
+        .collect();
+    let client = http();
+    let send = || {
+        let (_, body) = small_event("slowloris");
+        post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth_header(&key))],
+            body,
+        )
+    };
+    // Both permits held: refused at once (the stalled requests are in flight).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = send();
+        if a.status == 503 {
+            assert!(!a.header("retry-after").is_empty());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled requests never took the permits"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Within the body timeout (20 s) and some slack, ingest opens again.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let a = send();
+        if a.status == 200 {
+            break;
+        }
+        assert_eq!(a.status, 503, "{}", a.body);
+        assert!(
+            Instant::now() < deadline,
+            "stalled clients block ingest for good"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    }
+    server.stop();
+}
+
+/// Every `Content-Encoding`, CSP reports and the browser SDK's way of sending.
+#[test]
+fn encodings_csp_and_browser_requests() {
+    let mut server = Server::sqlite();
+    let (project, _dsn, key) = server.create_project("encodings");
+    server.start();
+    let client = http();
+    let auth = auth_header(&key);
+    let store = server.store();
+    let (_, sample) = small_event("encoded");
+    let deflate = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&sample).unwrap();
+        e.finish().unwrap()
+    };
+    let brotli = {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(&sample).unwrap();
+        }
+        out
+    };
+    let zstd = zstd::encode_all(&sample[..], 3).unwrap();
+    for (encoding, body) in [
+        ("gzip", gzip(&sample)),
+        ("x-gzip", gzip(&sample)),
+        ("deflate", deflate),
+        ("br", brotli),
+        ("zstd", zstd),
+        ("identity", sample.clone()),
+        ("utf-8", sample.clone()),
+    ] {
+        let id = common::new_event_id();
+        let a = post(
+            &client,
+            &server.envelope_url(project),
+            &[("x-sentry-auth", &auth), ("content-encoding", encoding)],
+            if encoding == "identity" || encoding == "utf-8" {
+                event_envelope(&id, &body)
+            } else {
+                // Compress the whole envelope, as SDKs do.
+                let plain = event_envelope(&id, &sample);
+                match encoding {
+                    "gzip" | "x-gzip" => gzip(&plain),
+                    "zstd" => zstd::encode_all(&plain[..], 3).unwrap(),
+                    "br" => {
+                        let mut out = Vec::new();
+                        {
+                            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                            w.write_all(&plain).unwrap();
+                        }
+                        out
+                    }
+                    _ => {
+                        let mut e = flate2::write::ZlibEncoder::new(
+                            Vec::new(),
+                            flate2::Compression::default(),
+                        );
+                        e.write_all(&plain).unwrap();
+                        e.finish().unwrap()
+                    }
+                }
+            },
+        );
+        assert_eq!(a.status, 200, "{encoding}: {}", a.body);
+        let stored =
+            stored_event(&store, project, &id).unwrap_or_else(|| panic!("{encoding}: not stored"));
+        assert_eq!(stored.payload, sample, "{encoding}");
+        // The same encoding on the store endpoint.
+        let a = post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth), ("content-encoding", encoding)],
+            body,
+        );
+        assert_eq!(a.status, 200, "store {encoding}: {}", a.body);
+    }
+
+    // A browser's CSP report, key in the query string.
+    let report = br#"{"csp-report":{"document-uri":"https://shop.example/cart","violated-directive":"script-src 'self'","effective-directive":"script-src","blocked-uri":"https://evil.example/x.js"}}"#;
+    let a = post(
+        &client,
+        &format!(
+            "{}/api/{project}/security/?sentry_key={key}&sentry_version=7",
+            server.base()
+        ),
+        &[("content-type", "application/csp-report")],
+        report.to_vec(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let id = a.id().unwrap();
+    assert!(stored_event(&store, project, &id).is_some());
+    // The same report as an envelope `security` item; and an event sent as an
+    // `event.payload` attachment.
+    let mut env = b"{}\n".to_vec();
+    env.extend_from_slice(
+        format!("{{\"type\":\"security\",\"length\":{}}}\n", report.len()).as_bytes(),
+    );
+    env.extend_from_slice(report);
+    let a = post(
+        &client,
+        &server.envelope_url(project),
+        &[("x-sentry-auth", &auth)],
+        env,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (id, payload) = small_event("attachment-payload");
+    let mut env = format!("{{\"event_id\":\"{id}\"}}\n").into_bytes();
+    env.extend_from_slice(
+        format!(
+            "{{\"type\":\"attachment\",\"attachment_type\":\"event.payload\",\"length\":{}}}\n",
+            payload.len()
+        )
+        .as_bytes(),
+    );
+    env.extend_from_slice(&payload);
+    let a = post(
+        &client,
+        &server.envelope_url(project),
+        &[("x-sentry-auth", &auth)],
+        env,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(stored_event(&store, project, &id).is_some());
+    let csp: Vec<_> = server
+        .issues(project)
+        .into_iter()
+        .filter(|i| i.title == "Blocked 'script' from 'evil.example'")
+        .collect();
+    assert_eq!(
+        csp.len(),
+        1,
+        "{:?}",
+        server
+            .issues(project)
+            .iter()
+            .map(|i| &i.title)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(csp[0].count, 2);
+
+    // The browser SDK: text/plain, key in the query, CORS headers on the answer.
+    let (id, payload) = small_event("browser");
+    let resp = client
+        .post(format!(
+            "{}?sentry_key={key}&sentry_version=7&sentry_client=sentry.javascript.browser%2F8.0.0",
+            server.envelope_url(project)
+        ))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("origin", "https://shop.example")
+        .body(event_envelope(&id, &payload))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let exposed = resp.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in ["x-sentry-rate-limits", "retry-after", "x-sentry-error"] {
+        assert!(exposed.contains(h), "{exposed}");
+    }
+    assert!(stored_event(&store, project, &id).is_some());
+    server.stop();
+}

@@ -282,6 +282,89 @@ fn kill_9_during_stress_loses_no_acknowledged_event() {
     server.stop();
 }
 
+/// SIGTERM during a stress run: the server stops taking requests, drains the bus,
+/// exits on its own, and every acknowledged event is stored.
+#[test]
+fn sigterm_during_stress_drains_and_exits() {
+    let mut server = Server::sqlite();
+    let (project, dsn, _key) = server.create_project("drain");
+    server.start();
+    let ids_file = server.dir.path().join("acknowledged.txt");
+    let mut stress = Command::new(BIN)
+        .args([
+            "stress",
+            "--dsn",
+            &dsn,
+            "--concurrency",
+            "16",
+            "--requests",
+            "1000000",
+            "--seconds",
+            "60",
+            "--distinct",
+            "20",
+            "--gzip",
+        ])
+        .arg("--ids-out")
+        .arg(&ids_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || {
+        std::fs::read_to_string(&ids_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = server.child.take().unwrap();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the server did not exit within 20 s of SIGTERM under load: {}",
+                server.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}: {}", server.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stress.kill();
+    let _ = stress.wait();
+    let ids: Vec<String> = std::fs::read_to_string(&ids_file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.len() == 32)
+        .map(str::to_owned)
+        .collect();
+    println!("SIGTERM after {} acknowledged events", ids.len());
+    let store = server.store();
+    let missing = ids
+        .iter()
+        .filter(|id| stored_event(&store, project, id).is_none())
+        .count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged events lost",
+        ids.len()
+    );
+}
+
 #[test]
 fn quota_answers_429_with_headers_and_stores_nothing_over() {
     let mut server = Server::sqlite();
