@@ -22,6 +22,9 @@ use tokio::task::JoinSet;
 use crate::app::AppState;
 use crate::config::Config;
 
+/// Delivery attempts in flight at once.
+const MAX_CONCURRENT_DELIVERIES: usize = 32;
+
 /// Alerts per destination per hour unless the destination says otherwise.
 pub const DEFAULT_MAX_PER_HOUR: u32 = 60;
 
@@ -151,16 +154,31 @@ pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Re
     let mut caps: HashMap<i64, RateCapState> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(state.config.notifier_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Deliveries run concurrently and independently: a destination that hangs until
+    // its timeout occupies one slot, it does not hold back the next round of claims.
+    // The lease (120 s) outlasts the longest attempt (15 s), so a delivery still in
+    // flight is never claimed twice.
+    let mut jobs: JoinSet<()> = JoinSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Let attempts in flight record their outcome, within their timeout.
+                while jobs.join_next().await.is_some() {}
+                return;
+            }
+        }
+        while jobs.try_join_next().is_some() {}
+        let free = MAX_CONCURRENT_DELIVERIES.saturating_sub(jobs.len());
+        if free == 0 {
+            continue;
         }
         let store = state.store.clone();
         let now = Utc::now();
         let lease = now + chrono::Duration::seconds(120);
         let claimed =
-            match tokio::task::spawn_blocking(move || store.claim_deliveries(now, 50, lease)).await
+            match tokio::task::spawn_blocking(move || store.claim_deliveries(now, free, lease))
+                .await
             {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
@@ -175,7 +193,6 @@ pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Re
         if claimed.is_empty() {
             continue;
         }
-        let mut jobs = JoinSet::new();
         for delivery in claimed {
             let cap = RateCap::new(
                 delivery
@@ -208,7 +225,6 @@ pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Re
                 .await;
             });
         }
-        while jobs.join_next().await.is_some() {}
     }
 }
 
