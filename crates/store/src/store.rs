@@ -70,7 +70,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
         conn: &mut SqliteConnection,
     ) -> std::result::Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY;",
             self.busy_timeout_ms, self.cache_kib
         ))
         .map_err(diesel::r2d2::Error::QueryError)
@@ -182,21 +182,61 @@ impl Store {
         Ok(())
     }
 
+    /// Compresses the payloads (outside the transaction), on several threads for
+    /// large batches.
     fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>> {
+        const PER_THREAD: usize = 64;
         let level = self.compression_level;
-        events
-            .into_iter()
-            .map(|event| {
-                let compressed = compress(&event.payload, level)?;
-                let tags_json = serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into());
-                Ok(Prepared {
-                    event,
-                    compressed,
-                    tags_json,
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(events.len() / PER_THREAD)
+            .clamp(1, 8);
+        if threads == 1 {
+            return events.into_iter().map(|e| prepare_one(e, level)).collect();
+        }
+        let per = events.len().div_ceil(threads);
+        let mut parts: Vec<Vec<NewEvent>> = Vec::with_capacity(threads);
+        let mut rest = events;
+        while rest.len() > per {
+            let tail = rest.split_off(per);
+            parts.push(rest);
+            rest = tail;
+        }
+        parts.push(rest);
+        let results: Vec<Result<Vec<Prepared>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    s.spawn(move || part.into_iter().map(|e| prepare_one(e, level)).collect())
                 })
-            })
-            .collect()
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StoreError::Config(
+                            "payload compression thread panicked".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let mut out = Vec::new();
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
     }
+}
+
+fn prepare_one(event: NewEvent, level: i32) -> Result<Prepared> {
+    let compressed = compress(&event.payload, level)?;
+    let tags_json = serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into());
+    Ok(Prepared {
+        event,
+        compressed,
+        tags_json,
+    })
 }
 
 thread_local! {
