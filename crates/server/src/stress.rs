@@ -51,6 +51,8 @@ pub struct StressReport {
     pub latencies_us: Vec<u64>,
     /// Mean body size sent.
     pub mean_body_bytes: u64,
+    /// Transport errors (status 0) by kind, e.g. `connect: Connection refused`.
+    pub errors: BTreeMap<String, u64>,
 }
 
 impl StressReport {
@@ -90,8 +92,39 @@ impl StressReport {
             self.percentile(99.0).as_secs_f64() * 1e3,
             self.percentile(100.0).as_secs_f64() * 1e3,
             statuses.join(", ")
-        )
+        ) + &self.render_errors()
     }
+}
+
+impl StressReport {
+    fn render_errors(&self) -> String {
+        let mut out = String::new();
+        for (kind, n) in &self.errors {
+            out.push_str(&format!("\ntransport error ({n}x): {kind}"));
+        }
+        out
+    }
+}
+
+/// A short description of a transport error, with its innermost cause (what
+/// `reqwest` says on top is only "error sending request").
+fn error_kind(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "connect"
+    } else if e.is_timeout() {
+        "timeout"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let mut text = format!("{what}: {cause}");
+    text.truncate(200);
+    text
 }
 
 const ERROR_TYPES: [(&str, &str, &str); 8] = [
@@ -190,6 +223,46 @@ pub fn make_event(rng: &mut SmallRng, kind: usize) -> (String, Vec<u8>) {
     (event_id, serde_json::to_vec(&event).unwrap_or_default())
 }
 
+/// Pre-built events: the load generator must cost the machine far less than the
+/// server it measures, so bodies are generated once (`VARIANTS` per error kind, each
+/// with its own numbers) and each request only copies one and writes a fresh
+/// `event_id` into it.
+struct Templates {
+    /// (body, offset of the 32-hex event id in it) per kind, `VARIANTS` each.
+    bodies: Vec<Vec<(Vec<u8>, usize)>>,
+}
+
+const VARIANTS: usize = 16;
+
+impl Templates {
+    fn new(kinds: usize) -> Self {
+        let mut rng = SmallRng::seed_from_u64(0x7e3a);
+        let bodies = (0..kinds.max(1))
+            .map(|kind| {
+                (0..VARIANTS)
+                    .filter_map(|_| {
+                        let (id, json) = make_event(&mut rng, kind);
+                        let pos = json.windows(id.len()).position(|w| w == id.as_bytes())?;
+                        Some((json, pos))
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { bodies }
+    }
+
+    /// A body of error kind `kind` with a fresh event id.
+    fn body(&self, rng: &mut SmallRng, kind: usize) -> Option<(String, Vec<u8>)> {
+        let variants = self.bodies.get(kind)?;
+        let (template, pos) = variants.get(rng.random_range(0..variants.len().max(1)))?;
+        let id = format!("{:032x}", rng.random::<u128>());
+        let mut body = template.clone();
+        body.get_mut(*pos..*pos + 32)?
+            .copy_from_slice(id.as_bytes());
+        Some((id, body))
+    }
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let _ = e.write_all(data);
@@ -219,6 +292,7 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
         )))),
         None => None,
     };
+    let templates = Arc::new(Templates::new(opts.distinct_errors));
     let next = Arc::new(AtomicU64::new(0));
     let body_bytes = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + opts.duration;
@@ -232,9 +306,11 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
         let ids_out = ids_out.clone();
         let body_bytes = body_bytes.clone();
         let opts = opts.clone();
+        let templates = templates.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = SmallRng::seed_from_u64(0x5eed ^ worker as u64);
             let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +318,9 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
                     break;
                 }
                 let kind = rng.random_range(0..opts.distinct_errors.max(1));
-                let (id, json) = make_event(&mut rng, kind);
+                let Some((id, json)) = templates.body(&mut rng, kind) else {
+                    break;
+                };
                 let mut req = client
                     .post(&url)
                     .header("X-Sentry-Auth", &auth)
@@ -261,7 +339,10 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
                         let _ = resp.bytes().await;
                         s
                     }
-                    Err(_) => 0,
+                    Err(e) => {
+                        *errors.entry(error_kind(&e)).or_default() += 1;
+                        0
+                    }
                 };
                 latencies.push(t.elapsed().as_micros() as u64);
                 *statuses.entry(status).or_default() += 1;
@@ -273,12 +354,15 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
                     let _ = w.flush();
                 }
             }
-            (statuses, latencies)
+            (statuses, latencies, errors)
         }));
     }
     let mut report = StressReport::default();
     for t in tasks {
-        let (statuses, latencies) = t.await.map_err(|e| e.to_string())?;
+        let (statuses, latencies, errors) = t.await.map_err(|e| e.to_string())?;
+        for (kind, n) in errors {
+            *report.errors.entry(kind).or_default() += n;
+        }
         for (s, n) in statuses {
             *report.statuses.entry(s).or_default() += n;
         }
@@ -294,6 +378,20 @@ pub async fn run(opts: StressOptions) -> Result<StressReport, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_get_fresh_ids() {
+        let t = Templates::new(3);
+        let mut rng = SmallRng::seed_from_u64(2);
+        let (id1, body1) = t.body(&mut rng, 1).unwrap();
+        let (id2, body2) = t.body(&mut rng, 1).unwrap();
+        assert_ne!(id1, id2);
+        let e1 = periscope_sentry_envelope::Event::from_slice(&body1).unwrap();
+        let e2 = periscope_sentry_envelope::Event::from_slice(&body2).unwrap();
+        assert_eq!(e1.event_id.unwrap().to_string(), id1);
+        assert_eq!(e2.event_id.unwrap().to_string(), id2);
+        assert!(t.body(&mut rng, 3).is_none(), "only 3 kinds");
+    }
 
     #[test]
     fn events_are_realistic_and_parse() {
