@@ -183,7 +183,12 @@ async fn ingest(
                     other => ApiError::bad_request(other.to_string()),
                 },
             )?;
-            (Some(Bytes::from(json.into_owned())), None)
+            // Plain JSON comes back borrowed: keep sharing the body, no copy.
+            let json = match json {
+                std::borrow::Cow::Borrowed(slice) => decoded.slice_ref(slice),
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            };
+            (Some(json), None)
         }
         Endpoint::Security => {
             let json = crate::csp::csp_to_event(&decoded).map_err(ApiError::bad_request)?;
