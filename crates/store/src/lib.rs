@@ -17,7 +17,9 @@
 //!   `postgres://user@host/db`), applies the embedded migrations, and holds an r2d2
 //!   connection pool; it is `Clone + Send + Sync` and synchronous (call it from
 //!   blocking threads). SQLite runs in WAL mode with `synchronous=NORMAL`, a busy
-//!   timeout and foreign keys on; writes take `BEGIN IMMEDIATE`.
+//!   timeout, foreign keys on, a 32 MiB page cache, in-memory statement journals
+//!   and checkpoints every 8192 pages (the WAL file is truncated back to 64 MiB);
+//!   writes take `BEGIN IMMEDIATE`.
 //! - **One set of queries**: every statement is written once, with `?`
 //!   placeholders, and rendered for the backend by diesel; both dialects share
 //!   `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, so there is no per-backend
