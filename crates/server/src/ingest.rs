@@ -288,18 +288,22 @@ async fn ingest(
         project_id,
         event_id: event_id.to_string(),
         grouping_key: grouping.key.clone(),
-        title: grouping.title.clone(),
-        culprit: grouping.culprit.clone(),
+        title: text_column(&grouping.title),
+        culprit: grouping.culprit.as_deref().map(text_column),
         level: event
             .level
             .as_ref()
-            .map(|l| l.as_str().to_owned())
+            .map(|l| text_column(l.as_str()))
             .unwrap_or_else(|| "error".to_owned()),
         timestamp: clamp_past(timestamp, now),
         received_at: now,
-        release: event.release.clone(),
-        environment: event.environment.clone(),
-        tags: event.tags.clone(),
+        release: event.release.as_deref().map(text_column),
+        environment: event.environment.as_deref().map(text_column),
+        tags: event
+            .tags
+            .iter()
+            .map(|(k, v)| (text_column(k), text_column(v)))
+            .collect(),
         payload: event_json.to_vec(),
         grouping_explanation: None,
     };
@@ -329,6 +333,17 @@ async fn ingest(
         axum::Json(serde_json::json!({ "id": event_id.to_string() })),
     )
         .into_response())
+}
+
+/// A value for an indexed text column: NUL characters (valid JSON, `\u0000`) become
+/// U+FFFD. PostgreSQL refuses NUL in text, so one such event would otherwise fail
+/// its whole digest batch and never be stored; the payload keeps the original.
+fn text_column(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.to_owned()
+    }
 }
 
 fn clamp_past(ts: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {

@@ -891,3 +891,73 @@ fn encodings_csp_and_browser_requests() {
     assert!(stored_event(&store, project, &id).is_some());
     server.stop();
 }
+
+/// NUL characters (`\u0000`, valid JSON) in the message, tags, release, environment,
+/// exception type and frames: accepted and stored on every backend (PostgreSQL
+/// refuses NUL in text columns; such an event must not fail its digest batch).
+fn nul_characters_are_stored(mut server: Server) {
+    let (project, _dsn, key) = server.create_project("nul");
+    server.start();
+    let client = http();
+    let auth = auth_header(&key);
+    let bodies = [
+        r#"{"message": "nul \u0000 in the message"}"#,
+        r#"{"message": "tags", "tags": {"k\u0000": "v\u0000"}}"#,
+        r#"{"message": "env", "environment": "prod\u0000", "release": "1.0\u0000", "level": "error\u0000"}"#,
+        r#"{"exception": {"values": [{"type": "Err\u0000or", "value": "x\u0000", "stacktrace": {"frames": [{"function": "f\u0000", "module": "m\u0000", "in_app": true}]}}]}}"#,
+    ];
+    let store = server.store();
+    let mut ids = Vec::new();
+    for body in bodies {
+        let id = common::new_event_id();
+        let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["event_id"] = id.clone().into();
+        let payload = serde_json::to_vec(&v).unwrap();
+        let a = post(
+            &client,
+            &server.store_url(project),
+            &[("x-sentry-auth", &auth)],
+            payload.clone(),
+        );
+        assert_eq!(a.status, 200, "{body}: {}", a.body);
+        let stored =
+            stored_event(&store, project, &id).unwrap_or_else(|| panic!("{body}: not stored"));
+        assert_eq!(stored.payload, payload, "the payload is kept as sent");
+        ids.push(id);
+    }
+    let titles: Vec<String> = server
+        .issues(project)
+        .into_iter()
+        .map(|i| i.title)
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("nul \u{fffd} in the message")),
+        "{titles:?}"
+    );
+    // A NUL event in the same batch as others does not fail them.
+    let metrics = server.metrics();
+    assert_eq!(
+        common::metric(&metrics, "periscope_digest_failures_total"),
+        Some(0.0),
+        "{metrics}"
+    );
+    server.stop();
+}
+
+#[test]
+fn nul_characters_sqlite() {
+    nul_characters_are_stored(Server::sqlite());
+}
+
+#[test]
+fn nul_characters_postgres() {
+    let Some(base) = common::postgres_url() else {
+        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let url = common::fresh_postgres_database(&base, "nul");
+    nul_characters_are_stored(Server::with_database(&url));
+    common::drop_postgres_database(&base, &url);
+}
