@@ -203,7 +203,9 @@ pub enum IssueAction {
     ResolveInRelease(String),
     /// Mute with no end.
     Mute,
-    /// Mute until the given time; the first event after it unmutes.
+    /// Mute until the given time: the first event at or after it unmutes the
+    /// issue (and raises an `unmute` alert); until such an event arrives the
+    /// status stays `muted` ([`Issue::muted_until`] tells when it ended).
     MuteUntil(DateTime<Utc>),
     /// Mute until this many more events arrive.
     MuteForEvents(u64),
