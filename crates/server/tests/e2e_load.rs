@@ -200,7 +200,21 @@ fn overload_answers_503_and_loses_nothing() {
 
 #[test]
 fn kill_9_during_stress_loses_no_acknowledged_event() {
-    let mut server = Server::sqlite();
+    kill_9_during_stress(Server::sqlite());
+}
+
+#[test]
+fn kill_9_during_stress_on_postgres() {
+    let Some(base) = postgres_url() else {
+        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let url = fresh_postgres_database(&base, "crash");
+    kill_9_during_stress(Server::with_database(&url));
+    common::drop_postgres_database(&base, &url);
+}
+
+fn kill_9_during_stress(mut server: Server) {
     let (project, dsn, _key) = server.create_project("crash");
     server.start();
     let ids_file = server.dir.path().join("acknowledged.txt");
