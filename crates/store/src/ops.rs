@@ -437,7 +437,7 @@ pub(crate) fn update_issue<C: Exec>(
             IssueAction::ResolveInRelease(r) => ("resolved", Some(r.as_str()), None, None),
             IssueAction::Mute => ("muted", None, None, None),
             IssueAction::MuteUntil(t) => ("muted", None, Some(ms(*t)), None),
-            IssueAction::MuteForEvents(n) => ("muted", None, None, Some(to_i64(*n))),
+            IssueAction::MuteForEvents(n) => ("muted", None, None, Some(to_i64(*n).min(1 << 53))),
             IssueAction::Reopen => ("unresolved", None, None, None),
         };
     let q = match volume {
