@@ -289,7 +289,19 @@ async fn handle_delivery(
                     }
                     RetryDecision::GiveUpPermanent | RetryDecision::GiveUpExhausted => None,
                 };
-            tracing::warn!(error = %err, delivery = id, retry = retry_at.is_some(), "alert delivery failed");
+            if retry_at.is_some() {
+                tracing::warn!(error = %err, delivery = id, "alert delivery failed; will retry");
+            } else {
+                // Given up: an operator must hear of it. At error level this also
+                // reaches PERISCOPE_SENTRY_DSN when the server reports to itself.
+                tracing::error!(
+                    error = %err,
+                    delivery = id,
+                    destination = delivery.destination.id,
+                    project = delivery.alert.project_id,
+                    "alert delivery failed for good"
+                );
+            }
             let msg = err.to_string();
             tokio::task::spawn_blocking(move || store.fail_delivery(id, now, &msg, retry_at)).await
         }
