@@ -72,7 +72,7 @@ fn overload_answers_503_and_loses_nothing() {
 
     // The digest writer blocked by another process's write lock: the bus fills at
     // once and every further request must be refused, not queued.
-    let lock = hold_sqlite_write_lock(&db, 1.5);
+    let lock = hold_sqlite_write_lock(&db, 3.0);
     if lock.is_none() {
         println!("note: python3 with sqlite3 not available; overload without a held lock only");
     }
