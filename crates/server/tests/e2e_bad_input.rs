@@ -71,6 +71,20 @@ fn cases(key: &str) -> Vec<Case> {
     let bomb = gzip(&vec![b' '; 64 << 20]);
     assert!(bomb.len() < MAX_EVENT, "the bomb is small: {}", bomb.len());
     let envelope_bomb = gzip(&vec![b'\n'; 64 << 20]);
+    let zeros = vec![0u8; 8 << 20];
+    let deflate_bomb = zlib(&zeros);
+    let zstd_bomb = zstd::encode_all(&zeros[..], 3).unwrap();
+    let brotli_bomb = {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 1, 22);
+            w.write_all(&zeros).unwrap();
+        }
+        out
+    };
+    for b in [&deflate_bomb, &zstd_bomb, &brotli_bomb] {
+        assert!(b.len() < MAX_EVENT, "{}", b.len());
+    }
     let legacy_bomb = base64(&zlib(&vec![b'{'; 32 << 20])).into_bytes();
     assert!(legacy_bomb.len() < MAX_EVENT, "{}", legacy_bomb.len());
     let oversized = {
@@ -293,6 +307,21 @@ fn cases(key: &str) -> Vec<Case> {
             c("gzip bomb to store", To::Store, &auth, bomb.clone(), 413),
             "content-encoding",
             "gzip",
+        ),
+        with(
+            c("deflate bomb", To::Store, &auth, deflate_bomb, 413),
+            "content-encoding",
+            "deflate",
+        ),
+        with(
+            c("zstd bomb", To::Envelope, &auth, zstd_bomb, 413),
+            "content-encoding",
+            "zstd",
+        ),
+        with(
+            c("brotli bomb", To::Envelope, &auth, brotli_bomb, 413),
+            "content-encoding",
+            "br",
         ),
         with(
             c(
