@@ -1,5 +1,11 @@
 //! Shared helpers of the end-to-end tests: run the real `periscope` binary.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
