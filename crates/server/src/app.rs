@@ -15,7 +15,7 @@ use periscope_store::{
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::bus::Bus;
+use crate::bus::{Bus, BusLimits};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::quotas::Quotas;
@@ -258,12 +258,15 @@ pub fn build_state(
     let metrics = Arc::new(Metrics::default());
     let writer_store = store.clone();
     let (bus, writer) = Bus::start(
-        config.bus_capacity,
-        config.batch_size,
+        BusLimits {
+            capacity: config.bus_capacity,
+            max_bytes: config.bus_max_bytes,
+            batch_size: config.batch_size,
+        },
         metrics.clone(),
-        move |events: Vec<NewEvent>| {
+        move |events: &[NewEvent]| {
             writer_store
-                .ingest_batch(events, Utc::now())
+                .ingest_batch(events.to_vec(), Utc::now())
                 .map_err(|e| e.to_string())
         },
     )

@@ -7,12 +7,16 @@
 //! previous commit goes into the next one), which is group commit without a timer, so
 //! a lone event is committed at once.
 //!
-//! A full channel is refused at once ([`BusFull`]) so overload becomes a 503, never
-//! unbounded memory. A batch that fails is retried event by event, so one poisonous
+//! The bus is bounded twice: by a number of events and by the bytes they hold (so a
+//! flood of 1 MiB events cannot take more memory than a flood of 5 KB ones). A full
+//! bus is refused at once ([`BusFull`]) so overload becomes a 503, never unbounded
+//! memory. The writer hands each batch to the commit function as a slice, keeping
+//! ownership, so nothing is copied on the happy path. A batch that fails is retried event by event, so one poisonous
 //! event cannot fail its neighbours; only the events that really failed are answered
 //! with an error (and so never acknowledged).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +35,7 @@ pub struct CommitError(pub String);
 
 struct Job<T, O> {
     item: T,
+    bytes: usize,
     reply: oneshot::Sender<Result<O, CommitError>>,
 }
 
@@ -38,6 +43,8 @@ struct Job<T, O> {
 pub struct Bus<T, O> {
     tx: mpsc::Sender<Job<T, O>>,
     metrics: Arc<Metrics>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 impl<T, O> Clone for Bus<T, O> {
@@ -45,8 +52,21 @@ impl<T, O> Clone for Bus<T, O> {
         Self {
             tx: self.tx.clone(),
             metrics: self.metrics.clone(),
+            queued_bytes: self.queued_bytes.clone(),
+            max_bytes: self.max_bytes,
         }
     }
+}
+
+/// How big the bus may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusLimits {
+    /// Events waiting at most.
+    pub capacity: usize,
+    /// Bytes (as declared by [`Bus::submit`]) waiting at most.
+    pub max_bytes: usize,
+    /// Events per commit at most.
+    pub batch_size: usize,
 }
 
 /// What a writer's commit function gives back: one result per item, in order, or a
@@ -54,22 +74,22 @@ impl<T, O> Clone for Bus<T, O> {
 pub type BatchResult<O> = Result<Vec<O>, String>;
 
 impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
-    /// Creates a bus of `capacity` events and starts its digest writer thread, which
-    /// calls `commit` with batches of at most `batch_size` items. The thread ends when
+    /// Creates a bus within `limits` and starts its digest writer thread, which calls
+    /// `commit` with batches of at most `limits.batch_size` items. The thread ends when
     /// every [`Bus`] clone is dropped and the queue is drained.
     pub fn start<F>(
-        capacity: usize,
-        batch_size: usize,
+        limits: BusLimits,
         metrics: Arc<Metrics>,
         mut commit: F,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)>
     where
-        F: FnMut(Vec<T>) -> BatchResult<O> + Send + 'static,
-        T: Clone,
+        F: FnMut(&[T]) -> BatchResult<O> + Send + 'static,
     {
-        let (tx, mut rx) = mpsc::channel::<Job<T, O>>(capacity.max(1));
+        let (tx, mut rx) = mpsc::channel::<Job<T, O>>(limits.capacity.max(1));
         let writer_metrics = metrics.clone();
-        let batch_size = batch_size.max(1);
+        let batch_size = limits.batch_size.max(1);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let writer_bytes = queued_bytes.clone();
         let handle = std::thread::Builder::new().name("digest-writer".into()).spawn(move || {
             let metrics = writer_metrics;
             let mut jobs: Vec<Job<T, O>> = Vec::with_capacity(batch_size);
@@ -84,14 +104,16 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                 let n = jobs.len();
                 metrics.bus_add(-(n as i64));
                 let started = Instant::now();
-                let items: Vec<T> = jobs.iter().map(|j| j.item.clone()).collect();
-                let result = commit(items);
+                let (items, replies): (Vec<T>, Vec<(usize, oneshot::Sender<_>)>) =
+                    jobs.drain(..).map(|j| (j.item, (j.bytes, j.reply))).unzip();
+                let result = commit(&items);
+                let done: usize = replies.iter().map(|(bytes, _)| *bytes).sum();
                 let ok = matches!(&result, Ok(v) if v.len() == n);
                 metrics.batch(n, started.elapsed().as_micros() as u64, ok);
                 match result {
                     Ok(outcomes) if outcomes.len() == n => {
-                        for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                            let _ = job.reply.send(Ok(outcome));
+                        for ((_, reply), outcome) in replies.into_iter().zip(outcomes) {
+                            let _ = reply.send(Ok(outcome));
                         }
                     }
                     other => {
@@ -100,32 +122,60 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                             Ok(v) => format!("store answered {} results for {n} events", v.len()),
                         };
                         tracing::error!(error = %batch_error, events = n, "digest batch failed; retrying one by one");
-                        for job in jobs.drain(..) {
-                            let one = commit(vec![job.item.clone()]);
+                        for (item, (_, reply)) in items.iter().zip(replies) {
+                            let one = commit(std::slice::from_ref(item));
                             let answer = match one {
                                 Ok(mut v) if v.len() == 1 => v.pop().ok_or_else(|| CommitError(batch_error.clone())),
                                 Ok(_) => Err(CommitError("store answered no result".into())),
                                 Err(e) => Err(CommitError(e)),
                             };
-                            let _ = job.reply.send(answer);
+                            let _ = reply.send(answer);
                         }
                     }
                 }
+                writer_bytes.fetch_sub(done, Ordering::Relaxed);
             }
         })?;
-        Ok((Self { tx, metrics }, handle))
+        Ok((
+            Self {
+                tx,
+                metrics,
+                queued_bytes,
+                max_bytes: limits.max_bytes,
+            },
+            handle,
+        ))
     }
 
-    /// Publishes `item`; the receiver resolves once it is committed (or failed).
-    pub fn submit(&self, item: T) -> Result<oneshot::Receiver<Result<O, CommitError>>, BusFull> {
+    /// Publishes `item`, which holds `bytes` bytes; the receiver resolves once it is
+    /// committed (or failed). Refused when the bus holds too many events or bytes
+    /// (an item alone on an empty bus is always taken, whatever its size).
+    pub fn submit(
+        &self,
+        item: T,
+        bytes: usize,
+    ) -> Result<oneshot::Receiver<Result<O, CommitError>>, BusFull> {
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before > 0 && before.saturating_add(bytes) > self.max_bytes {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(BusFull);
+        }
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { item, reply }) {
+        match self.tx.try_send(Job { item, bytes, reply }) {
             Ok(()) => {
                 self.metrics.bus_add(1);
                 Ok(rx)
             }
-            Err(_) => Err(BusFull),
+            Err(_) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                Err(BusFull)
+            }
         }
+    }
+
+    /// Bytes waiting now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -134,19 +184,67 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    fn limits(capacity: usize, batch_size: usize) -> BusLimits {
+        BusLimits {
+            capacity,
+            max_bytes: usize::MAX,
+            batch_size,
+        }
+    }
+
+    #[tokio::test]
+    async fn byte_budget_refuses_and_is_released() {
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let g = gate.clone();
+        let (bus, handle) = Bus::<u32, u32>::start(
+            BusLimits {
+                capacity: 100,
+                max_bytes: 1000,
+                batch_size: 1,
+            },
+            Arc::default(),
+            move |items: &[u32]| {
+                if items == [0] {
+                    g.wait();
+                }
+                Ok(items.to_vec())
+            },
+        )
+        .unwrap();
+        // Alone on an empty bus, even an item above the budget is taken.
+        let big = bus.submit(0, 5000).unwrap();
+        assert!(
+            matches!(bus.submit(1, 10), Err(BusFull)),
+            "over the byte budget"
+        );
+        gate.wait();
+        big.await.unwrap().unwrap();
+        // Released after the commit: small items fit again, until the budget.
+        let mut waits = Vec::new();
+        for i in 1..=3 {
+            waits.push(bus.submit(i, 300).unwrap());
+        }
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(bus.queued_bytes(), 0);
+        drop(bus);
+        handle.join().unwrap();
+    }
+
     #[tokio::test]
     async fn commits_and_answers_each_item() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
         let (bus, handle) =
-            Bus::<u32, u32>::start(16, 4, Arc::default(), move |items: Vec<u32>| {
+            Bus::<u32, u32>::start(limits(16, 4), Arc::default(), move |items: &[u32]| {
                 seen.lock().unwrap().push(items.len());
                 Ok(items.iter().map(|i| i * 10).collect())
             })
             .unwrap();
         let mut waits = Vec::new();
         for i in 0..10 {
-            waits.push(bus.submit(i).unwrap());
+            waits.push(bus.submit(i, 1).unwrap());
         }
         for (i, w) in waits.into_iter().enumerate() {
             assert_eq!(w.await.unwrap().unwrap(), i as u32 * 10);
@@ -162,19 +260,20 @@ mod tests {
     async fn full_bus_refuses() {
         let gate = Arc::new(std::sync::Barrier::new(2));
         let g = gate.clone();
-        let (bus, handle) = Bus::<u32, u32>::start(2, 1, Arc::default(), move |items: Vec<u32>| {
-            if items == [0] {
-                g.wait();
-            }
-            Ok(items)
-        })
-        .unwrap();
-        let first = bus.submit(0).unwrap();
+        let (bus, handle) =
+            Bus::<u32, u32>::start(limits(2, 1), Arc::default(), move |items: &[u32]| {
+                if items == [0] {
+                    g.wait();
+                }
+                Ok(items.to_vec())
+            })
+            .unwrap();
+        let first = bus.submit(0, 1).unwrap();
         // Wait until the writer holds item 0 (blocked in commit), then fill the queue.
         let mut accepted = Vec::new();
         let mut refused = 0;
         for i in 1..10 {
-            match bus.submit(i) {
+            match bus.submit(i, 1) {
                 Ok(rx) => accepted.push(rx),
                 Err(BusFull) => refused += 1,
             }
@@ -192,17 +291,17 @@ mod tests {
     #[tokio::test]
     async fn a_poisonous_item_fails_alone() {
         let (bus, handle) =
-            Bus::<u32, u32>::start(16, 16, Arc::default(), move |items: Vec<u32>| {
+            Bus::<u32, u32>::start(limits(16, 16), Arc::default(), move |items: &[u32]| {
                 if items.contains(&13) {
                     Err("constraint violated".into())
                 } else {
-                    Ok(items)
+                    Ok(items.to_vec())
                 }
             })
             .unwrap();
         let rxs: Vec<_> = [12, 13, 14]
             .into_iter()
-            .map(|i| bus.submit(i).unwrap())
+            .map(|i| bus.submit(i, 1).unwrap())
             .collect();
         let results: Vec<_> = futures_join(rxs).await;
         assert_eq!(results[0], Ok(12));

@@ -54,6 +54,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Capacity of the ingest bus (events waiting for the digest writer).
     pub bus_capacity: usize,
+    /// Payload bytes the ingest bus may hold.
+    pub bus_max_bytes: usize,
     /// Largest number of events one digest transaction commits.
     pub batch_size: usize,
     /// Ingest requests handled at once (further requests are answered 503).
@@ -247,6 +249,10 @@ impl Config {
             bus_capacity: positive(
                 "PERISCOPE_BUS_CAPACITY",
                 parse_num(lookup, "PERISCOPE_BUS_CAPACITY", 4096)?,
+            )?,
+            bus_max_bytes: positive(
+                "PERISCOPE_BUS_MAX_BYTES",
+                parse_num(lookup, "PERISCOPE_BUS_MAX_BYTES", 64 << 20)?,
             )?,
             batch_size: positive(
                 "PERISCOPE_BATCH_SIZE",

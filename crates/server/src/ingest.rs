@@ -308,9 +308,10 @@ async fn ingest(
         grouping_explanation: None,
     };
 
+    let bytes = new_event.payload.len() + 512;
     let waiter = state
         .bus
-        .submit(new_event)
+        .submit(new_event, bytes)
         .map_err(|_| ApiError::unavailable("the ingest queue is full; retry later", 1))?;
     let outcome: IngestOutcome = match waiter.await {
         Ok(Ok(outcome)) => outcome,
