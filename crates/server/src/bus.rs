@@ -69,6 +69,40 @@ pub struct BusLimits {
     pub batch_size: usize,
 }
 
+/// A reserved place on the bus (see [`Bus::reserve`]).
+pub struct Slot<'a, T, O> {
+    permit: Option<mpsc::Permit<'a, Job<T, O>>>,
+    bytes: usize,
+    bus: &'a Bus<T, O>,
+}
+
+impl<T, O> Slot<'_, T, O> {
+    /// Publishes `item` in the reserved place.
+    pub fn send(mut self, item: T) -> oneshot::Receiver<Result<O, CommitError>> {
+        let (reply, rx) = oneshot::channel();
+        if let Some(permit) = self.permit.take() {
+            permit.send(Job {
+                item,
+                bytes: self.bytes,
+                reply,
+            });
+            self.bus.metrics.bus_add(1);
+        }
+        rx
+    }
+}
+
+impl<T, O> Drop for Slot<'_, T, O> {
+    fn drop(&mut self) {
+        if self.permit.is_some() {
+            // Not sent: give the bytes back (the permit returns its place itself).
+            self.bus
+                .queued_bytes
+                .fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What a writer's commit function gives back: one result per item, in order, or a
 /// failure of the whole batch.
 pub type BatchResult<O> = Result<Vec<O>, String>;
@@ -148,24 +182,32 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     }
 
     /// Publishes `item`, which holds `bytes` bytes; the receiver resolves once it is
-    /// committed (or failed). Refused when the bus holds too many events or bytes
-    /// (an item alone on an empty bus is always taken, whatever its size).
+    /// committed (or failed). Refused when the bus holds too many events or bytes.
     pub fn submit(
         &self,
         item: T,
         bytes: usize,
     ) -> Result<oneshot::Receiver<Result<O, CommitError>>, BusFull> {
+        Ok(self.reserve(bytes)?.send(item))
+    }
+
+    /// Reserves a place for one item of `bytes` bytes, so that a caller can decide
+    /// what to do (count a quota, say) only once the item is sure to be accepted.
+    /// Dropping the [`Slot`] unused gives the place back. Refused when the bus holds
+    /// too many events or bytes (an item alone on an empty bus is always taken,
+    /// whatever its size).
+    pub fn reserve(&self, bytes: usize) -> Result<Slot<'_, T, O>, BusFull> {
         let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         if before > 0 && before.saturating_add(bytes) > self.max_bytes {
             self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             return Err(BusFull);
         }
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { item, bytes, reply }) {
-            Ok(()) => {
-                self.metrics.bus_add(1);
-                Ok(rx)
-            }
+        match self.tx.try_reserve() {
+            Ok(permit) => Ok(Slot {
+                permit: Some(permit),
+                bytes,
+                bus: self,
+            }),
             Err(_) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 Err(BusFull)
@@ -228,6 +270,12 @@ mod tests {
             w.await.unwrap().unwrap();
         }
         assert_eq!(bus.queued_bytes(), 0);
+        // A reservation dropped unused gives its place and bytes back.
+        let slot = bus.reserve(900).unwrap();
+        assert!(matches!(bus.reserve(200), Err(BusFull)));
+        drop(slot);
+        assert_eq!(bus.queued_bytes(), 0);
+        bus.reserve(200).unwrap().send(7).await.unwrap().unwrap();
         drop(bus);
         handle.join().unwrap();
     }

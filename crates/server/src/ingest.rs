@@ -253,7 +253,14 @@ async fn ingest(
     let event = Event::from_slice(&event_json)
         .map_err(|e| ApiError::bad_request(format!("invalid event: {e}")))?;
 
-    // Quotas: installation, project.
+    // Reserve the place on the bus first, so that an event refused with 503 does not
+    // use up quota; then count the quotas (installation, project); group only what
+    // is admitted.
+    let bytes = event_json.len() + 512;
+    let slot = state
+        .bus
+        .reserve(bytes)
+        .map_err(|_| ApiError::unavailable("the ingest queue is full; retry later", 1))?;
     if let Err(limits) = state.quotas.check(&project_info, now) {
         let mut err = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -308,11 +315,7 @@ async fn ingest(
         grouping_explanation: None,
     };
 
-    let bytes = new_event.payload.len() + 512;
-    let waiter = state
-        .bus
-        .submit(new_event, bytes)
-        .map_err(|_| ApiError::unavailable("the ingest queue is full; retry later", 1))?;
+    let waiter = slot.send(new_event);
     let outcome: IngestOutcome = match waiter.await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
