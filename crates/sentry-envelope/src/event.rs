@@ -89,11 +89,26 @@ impl Event {
         // per-string validation; invalid UTF-8 falls back to `from_slice`,
         // which reports where.
         let json = json.strip_prefix(b"\xef\xbb\xbf").unwrap_or(json);
-        match std::str::from_utf8(json) {
+        let parsed = match std::str::from_utf8(json) {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(json),
+        };
+        match parsed {
+            Ok(event) => Ok(event),
+            // Python's JSON encoder writes lone UTF-16 surrogates (`"\udc80"`, from
+            // surrogate-escaped file names) that serde_json refuses; such an event is
+            // still worth keeping, so they become U+FFFD and the event is parsed again.
+            // (serde_json says "lone leading surrogate" or, for a high surrogate
+            // followed by another escape, "unexpected end of hex escape").
+            Err(e)
+                if ["surrogate", "hex escape"]
+                    .iter()
+                    .any(|w| e.to_string().contains(w)) =>
+            {
+                serde_json::from_slice(&replace_lone_surrogates(json)).map_err(Error::InvalidEvent)
+            }
+            Err(e) => Err(Error::InvalidEvent(e)),
         }
-        .map_err(Error::InvalidEvent)
     }
 
     /// The message: the formatted text, else the template.
@@ -747,9 +762,66 @@ impl Serialize for Event {
     }
 }
 
+/// Rewrites every `\uXXXX` escape of a lone UTF-16 surrogate (one not forming a
+/// high+low pair) as `\ufffd`; everything else is copied as is. Escapes are only
+/// recognised after an unescaped backslash, so `\\ud800` (a literal backslash)
+/// stays untouched.
+fn replace_lone_surrogates(json: &[u8]) -> Vec<u8> {
+    fn escape_at(json: &[u8], i: usize) -> Option<u16> {
+        let hex = json.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut out = Vec::with_capacity(json.len());
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            out.push(json[i]);
+            i += 1;
+            continue;
+        }
+        match escape_at(json, i) {
+            Some(u) if is_high(u) && escape_at(json, i + 6).is_some_and(is_low) => {
+                out.extend_from_slice(&json[i..i + 12]);
+                i += 12;
+            }
+            Some(u) if is_high(u) || is_low(u) => {
+                out.extend_from_slice(b"\\ufffd");
+                i += 6;
+            }
+            _ => {
+                // Any other escape: copy the backslash and the escaped character.
+                out.extend_from_slice(&json[i..(i + 2).min(json.len())]);
+                i += 2;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let e = Event::from_slice(
+            br#"{"message": "open /tmp/\udc80x failed", "tags": {"pair": "\ud83d\ude00", "lit": "\\ud800"}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.message(), Some("open /tmp/\u{fffd}x failed"));
+        assert_eq!(e.tag("pair"), Some("\u{1f600}"));
+        assert_eq!(e.tag("lit"), Some("\\ud800"));
+        // A high surrogate at the very end, and one followed by a non-low escape.
+        let e = Event::from_slice(br#"{"message": "a\ud800\n\ud800"}"#).unwrap();
+        assert_eq!(e.message(), Some("a\u{fffd}\n\u{fffd}"));
+        // Other errors stay errors.
+        assert!(Event::from_slice(br#"{"message": "\uZZZZ"}"#).is_err());
+    }
 
     fn ev(json: &str) -> Event {
         Event::from_slice(json.as_bytes()).unwrap()
