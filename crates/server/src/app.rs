@@ -117,6 +117,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Ingest requests in flight.
     pub inflight: Arc<Semaphore>,
+    /// Body memory of ingest requests, in KiB permits.
+    pub body_memory: Arc<Semaphore>,
     /// Public key → project.
     pub keys: Arc<KeyCache>,
     /// Quotas.
@@ -266,7 +268,7 @@ pub fn build_state(
         metrics.clone(),
         move |events: &[NewEvent]| {
             writer_store
-                .ingest_batch(events.to_vec(), Utc::now())
+                .ingest_batch(events, Utc::now())
                 .map_err(|e| e.to_string())
         },
     )
@@ -281,6 +283,9 @@ pub fn build_state(
     }
     let state = AppState {
         inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
+        body_memory: Arc::new(Semaphore::new(
+            (config.max_body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS),
+        )),
         keys: Arc::new(KeyCache::new(config.key_cache_ttl)),
         config: Arc::new(config),
         store,

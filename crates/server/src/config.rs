@@ -60,6 +60,8 @@ pub struct Config {
     pub batch_size: usize,
     /// Ingest requests handled at once (further requests are answered 503).
     pub max_inflight_requests: usize,
+    /// Bytes of request bodies (received and decoded) held by ingest requests at once.
+    pub max_body_memory: usize,
     /// Default quotas.
     pub quotas: QuotaDefaults,
     /// Whether webhooks may target loopback / private addresses.
@@ -257,6 +259,10 @@ impl Config {
             batch_size: positive(
                 "PERISCOPE_BATCH_SIZE",
                 parse_num(lookup, "PERISCOPE_BATCH_SIZE", 1000)?,
+            )?,
+            max_body_memory: positive(
+                "PERISCOPE_MAX_BODY_MEMORY",
+                parse_num(lookup, "PERISCOPE_MAX_BODY_MEMORY", 256 << 20)?,
             )?,
             max_inflight_requests: positive(
                 "PERISCOPE_MAX_INFLIGHT_REQUESTS",

@@ -161,6 +161,19 @@ async fn ingest(
         Some(v) => Encoding::parse(v.to_str().unwrap_or("?"))
             .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
     };
+    // Body memory is budgeted: the declared (or largest possible) size before reading,
+    // the decoded size once known. Past the budget the request is answered 503, so a
+    // flood of large bodies cannot exhaust memory.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(format!(
+            "body larger than {limit} bytes"
+        )));
+    }
+    let _received_budget = reserve_body_memory(state, declared.unwrap_or(limit))?;
     let raw = read_body(body, limit).await?;
     let decoded = decode(encoding, raw, limit).map_err(|e| match e {
         DecodeError::TooLarge { limit } => {
@@ -171,6 +184,11 @@ async fn ingest(
     if decoded.is_empty() {
         return Err(ApiError::bad_request("empty body"));
     }
+    let _decoded_budget = if encoding == Encoding::Identity {
+        None
+    } else {
+        Some(reserve_body_memory(state, decoded.len())?)
+    };
 
     let now = Utc::now();
     let (event_json, header_event_id) = match endpoint {
@@ -337,6 +355,19 @@ async fn ingest(
         axum::Json(serde_json::json!({ "id": event_id.to_string() })),
     )
         .into_response())
+}
+
+/// Takes `bytes` of the body-memory budget for as long as the permit lives.
+fn reserve_body_memory(
+    state: &AppState,
+    bytes: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let kib = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
+    state
+        .body_memory
+        .clone()
+        .try_acquire_many_owned(kib)
+        .map_err(|_| ApiError::unavailable("too much request data in flight; retry later", 1))
 }
 
 /// A value for an indexed text column: NUL characters (valid JSON, `\u0000`) become
