@@ -160,7 +160,7 @@ fn bench_ingest(c: &mut Criterion) {
                     for _ in 0..iters {
                         let events = batch(target.project_id, size);
                         let start = Instant::now();
-                        target.store.ingest_batch(events, Utc::now()).unwrap();
+                        target.store.ingest_batch(&events, Utc::now()).unwrap();
                         total += start.elapsed();
                     }
                     total

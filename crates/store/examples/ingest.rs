@@ -63,7 +63,7 @@ fn main() -> Result<(), StoreError> {
             "TimeoutError: payment gateway",
         ),
     ];
-    for (i, o) in store.ingest_batch(batch, now)?.iter().enumerate() {
+    for (i, o) in store.ingest_batch(&batch, now)?.iter().enumerate() {
         println!(
             "event {i}: issue {} created={} duplicate={}",
             o.issue_id, o.created, o.duplicate
@@ -77,7 +77,7 @@ fn main() -> Result<(), StoreError> {
     if let Some(issue) = first.iter().find(|i| i.grouping_key == "key-timeout") {
         store.update_issue(issue.id, &IssueAction::Resolve, now)?;
         let again = store.ingest_batch(
-            vec![event(
+            &[event(
                 project.id,
                 4,
                 "key-timeout",

@@ -36,8 +36,8 @@ const CHUNK: usize = 128;
 const MAX_TAG_LEN: usize = 200;
 
 /// An event ready for the transaction (payload already compressed).
-pub(crate) struct Prepared {
-    pub(crate) event: NewEvent,
+pub(crate) struct Prepared<'e> {
+    pub(crate) event: &'e NewEvent,
     pub(crate) compressed: Vec<u8>,
     pub(crate) tags_json: String,
 }
@@ -125,7 +125,7 @@ enum Transition {
 
 pub(crate) fn ingest_batch<C: Exec>(
     c: &mut C,
-    batch: &[Prepared],
+    batch: &[Prepared<'_>],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<IngestOutcome>> {
     let now = ms(now);
@@ -199,7 +199,7 @@ pub(crate) fn ingest_batch<C: Exec>(
             q = q.cached();
         }
         for ((project_id, key), members) in chunk {
-            let last = &batch[members[members.len() - 1]].event;
+            let last = batch[members[members.len() - 1]].event;
             let times = || members.iter().map(|&i| ms(batch[i].event.timestamp));
             let explanation = members
                 .iter()
@@ -252,7 +252,7 @@ pub(crate) fn ingest_batch<C: Exec>(
         }
         for &i in chunk {
             let p = &batch[i];
-            let e = &p.event;
+            let e = p.event;
             q.push(e.project_id);
             q.push(issue_of[i]);
             q.push(e.event_id.as_str());
@@ -273,7 +273,7 @@ pub(crate) fn ingest_batch<C: Exec>(
             by_key.insert((r.project_id, r.event_id.as_str()), r.id);
         }
         for &i in chunk {
-            let e = &batch[i].event;
+            let e = batch[i].event;
             row_id[i] = by_key.get(&(e.project_id, e.event_id.as_str())).copied();
         }
     }
@@ -297,7 +297,7 @@ pub(crate) fn ingest_batch<C: Exec>(
         // Duplicates against stored events: undo their counting.
         for &i in members {
             if row_id[i].is_none() {
-                let e = &batch[i].event;
+                let e = batch[i].event;
                 let stored: Option<IssueIdRow> = c.row(
                     Q::new("SELECT issue_id FROM events WHERE project_id = ? AND event_id = ?")
                         .bind(e.project_id)
@@ -324,7 +324,7 @@ pub(crate) fn ingest_batch<C: Exec>(
         *inserted_per_project.entry(project_id).or_default() += n_ins;
         for &i in &inserted {
             outcomes[i].issue_id = row.id;
-            let e = &batch[i].event;
+            let e = batch[i].event;
             for (k, v) in &e.tags {
                 tags.insert((row.id, cut(k), cut(v)));
             }

@@ -92,7 +92,7 @@
 //!     payload: br#"{"message":"bad input"}"#.to_vec(),
 //!     grouping_explanation: None,
 //! };
-//! let outcomes = store.ingest_batch(vec![event], now)?;
+//! let outcomes = store.ingest_batch(&[event], now)?;
 //! assert!(outcomes[0].created);
 //! let page = store.list_issues(project.id, &IssueFilter::default())?;
 //! assert_eq!(page.items[0].title, "ValueError: bad input");

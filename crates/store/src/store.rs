@@ -184,7 +184,7 @@ impl Store {
 
     /// Compresses the payloads (outside the transaction), on several threads for
     /// large batches.
-    fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<Prepared>> {
+    fn prepare<'e>(&self, events: &'e [NewEvent]) -> Result<Vec<Prepared<'e>>> {
         const PER_THREAD: usize = 64;
         let level = self.compression_level;
         let threads = std::thread::available_parallelism()
@@ -192,23 +192,13 @@ impl Store {
             .min(events.len() / PER_THREAD)
             .clamp(1, 8);
         if threads == 1 {
-            return events.into_iter().map(|e| prepare_one(e, level)).collect();
+            return events.iter().map(|e| prepare_one(e, level)).collect();
         }
         let per = events.len().div_ceil(threads);
-        let mut parts: Vec<Vec<NewEvent>> = Vec::with_capacity(threads);
-        let mut rest = events;
-        while rest.len() > per {
-            let tail = rest.split_off(per);
-            parts.push(rest);
-            rest = tail;
-        }
-        parts.push(rest);
-        let results: Vec<Result<Vec<Prepared>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    s.spawn(move || part.into_iter().map(|e| prepare_one(e, level)).collect())
-                })
+        let results: Vec<Result<Vec<Prepared<'e>>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = events
+                .chunks(per)
+                .map(|part| s.spawn(move || part.iter().map(|e| prepare_one(e, level)).collect()))
                 .collect();
             handles
                 .into_iter()
@@ -221,7 +211,7 @@ impl Store {
                 })
                 .collect()
         });
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(events.len());
         for r in results {
             out.extend(r?);
         }
@@ -229,7 +219,7 @@ impl Store {
     }
 }
 
-fn prepare_one(event: NewEvent, level: i32) -> Result<Prepared> {
+fn prepare_one(event: &NewEvent, level: i32) -> Result<Prepared<'_>> {
     let compressed = compress(&event.payload, level)?;
     let tags_json = serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into());
     Ok(Prepared {
@@ -333,11 +323,7 @@ impl ProjectStore for Store {
 }
 
 impl IngestStore for Store {
-    fn ingest_batch(
-        &self,
-        events: Vec<NewEvent>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<IngestOutcome>> {
+    fn ingest_batch(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }

@@ -50,8 +50,10 @@ pub trait IngestStore {
     /// changes. If an event names a project that does not exist, nothing is written
     /// and [`StoreError::UnknownProject`](crate::StoreError::UnknownProject) names
     /// it (drop that project's events and retry the rest).
-    fn ingest_batch(&self, events: Vec<NewEvent>, now: DateTime<Utc>)
-    -> Result<Vec<IngestOutcome>>;
+    ///
+    /// The events are borrowed, so a caller that must retry them one by one
+    /// after a failed batch keeps them without cloning.
+    fn ingest_batch(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<Vec<IngestOutcome>>;
 }
 
 /// Issue and event queries and updates.

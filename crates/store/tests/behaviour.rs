@@ -121,9 +121,7 @@ fn projects_and_keys() {
         );
 
         // Deleting cascades over everything of the project.
-        store
-            .ingest_batch(vec![event(q.id, "k", 1)], at(1))
-            .unwrap();
+        store.ingest_batch(&[event(q.id, "k", 1)], at(1)).unwrap();
         store
             .create_destination(q.id, "internal_logger", &serde_json::json!({}), t0())
             .unwrap();
@@ -152,10 +150,7 @@ fn ingest_groups_counts_and_keeps_payloads() {
         let b1 = event(p, "B", 15);
         let dup_in_batch = a1.clone();
         let out = store
-            .ingest_batch(
-                vec![a1.clone(), a2.clone(), b1.clone(), dup_in_batch],
-                at(30),
-            )
+            .ingest_batch(&[a1.clone(), a2.clone(), b1.clone(), dup_in_batch], at(30))
             .unwrap();
         assert_eq!(out.len(), 4);
         assert!(out[0].created && !out[0].duplicate);
@@ -167,7 +162,9 @@ fn ingest_groups_counts_and_keeps_payloads() {
         assert_eq!(out[3].issue_id, out[0].issue_id);
 
         // The same event again in a later batch: a duplicate, not counted.
-        let again = store.ingest_batch(vec![a2.clone()], at(40)).unwrap();
+        let again = store
+            .ingest_batch(std::slice::from_ref(&a2), at(40))
+            .unwrap();
         assert!(again[0].duplicate);
         assert_eq!(again[0].issue_id, out[0].issue_id);
 
@@ -202,14 +199,14 @@ fn ingest_groups_counts_and_keeps_payloads() {
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
 
         // An event for a missing project fails the whole batch.
-        let bad = store.ingest_batch(vec![event(p, "C", 1), event(987_654, "C", 1)], at(50));
+        let bad = store.ingest_batch(&[event(p, "C", 1), event(987_654, "C", 1)], at(50));
         assert!(
             matches!(bad, Err(StoreError::UnknownProject(987_654))),
             "{bad:?}"
         );
         assert_eq!(all_issues(store, p).len(), 2);
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
-        assert!(store.ingest_batch(Vec::new(), at(50)).unwrap().is_empty());
+        assert!(store.ingest_batch(&[], at(50)).unwrap().is_empty());
     });
 }
 
@@ -217,7 +214,7 @@ fn ingest_groups_counts_and_keeps_payloads() {
 fn regression_on_resolved_and_resolved_in_release() {
     each_backend(|_, store| {
         let p = project(store, "regress");
-        let id = store.ingest_batch(vec![event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
+        let id = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
         let resolved = store
             .update_issue(id, &IssueAction::Resolve, at(2))
             .unwrap()
@@ -237,7 +234,7 @@ fn regression_on_resolved_and_resolved_in_release() {
         // Three events in one batch: the first regresses, one alert.
         let out = store
             .ingest_batch(
-                vec![event(p, "A", 3), event(p, "A", 4), event(p, "A", 5)],
+                &[event(p, "A", 3), event(p, "A", 4), event(p, "A", 5)],
                 at(5),
             )
             .unwrap();
@@ -248,7 +245,7 @@ fn regression_on_resolved_and_resolved_in_release() {
         let issue = store.get_issue(id).unwrap().unwrap();
         assert_eq!(issue.status, IssueStatus::Unresolved);
         assert_eq!(issue.count, 4);
-        let more = store.ingest_batch(vec![event(p, "A", 6)], at(6)).unwrap();
+        let more = store.ingest_batch(&[event(p, "A", 6)], at(6)).unwrap();
         assert!(!more[0].regressed);
         let kinds: Vec<AlertKind> = alerts_of(store, p).into_iter().map(|a| a.1).collect();
         assert_eq!(kinds, vec![AlertKind::Regression, AlertKind::NewIssue]);
@@ -259,7 +256,7 @@ fn regression_on_resolved_and_resolved_in_release() {
             .unwrap();
         let out = store
             .ingest_batch(
-                vec![
+                &[
                     with_release(event(p, "A", 8), "1.1.9"),
                     with_release(event(p, "A", 9), "1.2.0"),
                     event(p, "A", 10),
@@ -273,7 +270,7 @@ fn regression_on_resolved_and_resolved_in_release() {
         assert_eq!(issue.resolved_in_release.as_deref(), Some("1.2.0"));
         let out = store
             .ingest_batch(
-                vec![
+                &[
                     with_release(event(p, "A", 11), "1.1.0"),
                     with_release(event(p, "A", 12), "1.10.0"),
                 ],
@@ -317,9 +314,9 @@ fn regression_on_resolved_and_resolved_in_release() {
 fn unmute_by_volume_and_by_time() {
     each_backend(|_, store| {
         let p = project(store, "mute");
-        let vol = store.ingest_batch(vec![event(p, "V", 1)], at(1)).unwrap()[0].issue_id;
-        let time = store.ingest_batch(vec![event(p, "T", 1)], at(1)).unwrap()[0].issue_id;
-        let forever = store.ingest_batch(vec![event(p, "F", 1)], at(1)).unwrap()[0].issue_id;
+        let vol = store.ingest_batch(&[event(p, "V", 1)], at(1)).unwrap()[0].issue_id;
+        let time = store.ingest_batch(&[event(p, "T", 1)], at(1)).unwrap()[0].issue_id;
+        let forever = store.ingest_batch(&[event(p, "F", 1)], at(1)).unwrap()[0].issue_id;
 
         let muted = store
             .update_issue(vol, &IssueAction::MuteForEvents(3), at(2))
@@ -337,7 +334,7 @@ fn unmute_by_volume_and_by_time() {
         // Two events: still muted.
         let out = store
             .ingest_batch(
-                vec![event(p, "V", 3), event(p, "V", 4), event(p, "T", 4)],
+                &[event(p, "V", 3), event(p, "V", 4), event(p, "T", 4)],
                 at(50),
             )
             .unwrap();
@@ -353,7 +350,7 @@ fn unmute_by_volume_and_by_time() {
         // The third event since muting unmutes, in the middle of a batch.
         let out = store
             .ingest_batch(
-                vec![event(p, "V", 5), event(p, "V", 6), event(p, "F", 6)],
+                &[event(p, "V", 5), event(p, "V", 6), event(p, "F", 6)],
                 at(60),
             )
             .unwrap();
@@ -366,9 +363,7 @@ fn unmute_by_volume_and_by_time() {
         assert_eq!(v.unmute_at_count, None);
         assert_eq!(v.count, 5);
         // Past the mute time: the next event unmutes.
-        let out = store
-            .ingest_batch(vec![event(p, "T", 101)], at(101))
-            .unwrap();
+        let out = store.ingest_batch(&[event(p, "T", 101)], at(101)).unwrap();
         assert!(out[0].unmuted);
         assert_eq!(
             store.get_issue(time).unwrap().unwrap().status,
@@ -419,21 +414,24 @@ fn retention_cap_keeps_first_and_regression_events() {
             )
             .unwrap();
         let first = event(p, "A", 1);
-        let id = store.ingest_batch(vec![first.clone()], at(1)).unwrap()[0].issue_id;
+        let id = store
+            .ingest_batch(std::slice::from_ref(&first), at(1))
+            .unwrap()[0]
+            .issue_id;
         let ordinary: Vec<_> = (2..8).map(|s| event(p, "A", s)).collect();
-        store.ingest_batch(ordinary.clone(), at(8)).unwrap();
+        store.ingest_batch(&ordinary, at(8)).unwrap();
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 4);
         store
             .update_issue(id, &IssueAction::Resolve, at(9))
             .unwrap();
         let regression = event(p, "A", 10);
         let r = store
-            .ingest_batch(vec![regression.clone()], at(10))
+            .ingest_batch(std::slice::from_ref(&regression), at(10))
             .unwrap();
         assert!(r[0].regressed);
         let later: Vec<_> = (11..20).map(|s| event(p, "A", s)).collect();
         for e in &later {
-            store.ingest_batch(vec![e.clone()], at(20)).unwrap();
+            store.ingest_batch(std::slice::from_ref(e), at(20)).unwrap();
         }
 
         let issue = store.get_issue(id).unwrap().unwrap();
@@ -465,7 +463,7 @@ fn retention_cap_keeps_first_and_regression_events() {
             .unwrap();
         let fresh = event(p, "A", 86_400 * 2);
         store
-            .ingest_batch(vec![fresh.clone()], at(86_400 * 2))
+            .ingest_batch(std::slice::from_ref(&fresh), at(86_400 * 2))
             .unwrap();
         let report = store.evict_expired(at(86_400 * 2 + 10)).unwrap();
         assert_eq!(report.expired_events, 4);
@@ -489,7 +487,7 @@ fn evict_expired_applies_count_cap_lowered_later() {
         let events: Vec<_> = (0..30)
             .map(|s| event(p, &format!("k{}", s % 3), s))
             .collect();
-        store.ingest_batch(events, at(30)).unwrap();
+        store.ingest_batch(&events, at(30)).unwrap();
         let settings = ProjectSettings {
             max_events: Some(10),
             ..Default::default()
@@ -523,7 +521,7 @@ fn pagination_has_no_duplicates_or_gaps() {
         let events: Vec<_> = (0..150)
             .map(|i| event(p, &format!("key-{i}"), i / 10))
             .collect();
-        store.ingest_batch(events, at(100)).unwrap();
+        store.ingest_batch(&events, at(100)).unwrap();
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -554,7 +552,7 @@ fn pagination_has_no_duplicates_or_gaps() {
 
         // Events of one issue, equal timestamps.
         let events: Vec<_> = (0..45).map(|i| event(p, "many", i / 4)).collect();
-        let id = store.ingest_batch(events.clone(), at(100)).unwrap()[0].issue_id;
+        let id = store.ingest_batch(&events, at(100)).unwrap()[0].issue_id;
         let mut ids = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -596,7 +594,7 @@ fn search_by_text_and_tags() {
         b.level = "warning".into();
         b.environment = Some("staging".into());
         let ids: Vec<i64> = store
-            .ingest_batch(vec![a, b], at(3))
+            .ingest_batch(&[a, b], at(3))
             .unwrap()
             .iter()
             .map(|o| o.issue_id)
@@ -655,7 +653,7 @@ fn outbox_fan_out_lease_retry_and_states() {
             "other project"
         );
 
-        let issue = store.ingest_batch(vec![event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
+        let issue = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
         let claimed = store.claim_deliveries(at(2), 10, at(62)).unwrap();
         assert_eq!(claimed.len(), 2);
         assert!(claimed.iter().all(|c| c.attempt == 1
@@ -757,7 +755,7 @@ impl Helpers for Store {
     fn resolve_and_regress(&self, p: i64, issue: i64) {
         self.update_issue(issue, &IssueAction::Resolve, at(90))
             .unwrap();
-        let out = self.ingest_batch(vec![event(p, "A", 95)], at(95)).unwrap();
+        let out = self.ingest_batch(&[event(p, "A", 95)], at(95)).unwrap();
         assert!(out[0].regressed);
     }
 }
@@ -810,7 +808,7 @@ fn concurrent_writers_create_one_issue_and_one_alert_per_key() {
     each_backend(|db, store| {
         let p = project(store, "race");
         // A resolved issue that all writers hit at once: exactly one regression.
-        let resolved = store.ingest_batch(vec![event(p, "R", 0)], at(0)).unwrap()[0].issue_id;
+        let resolved = store.ingest_batch(&[event(p, "R", 0)], at(0)).unwrap()[0].issue_id;
         store
             .update_issue(resolved, &IssueAction::Resolve, at(0))
             .unwrap();
@@ -837,7 +835,7 @@ fn concurrent_writers_create_one_issue_and_one_alert_per_key() {
                             if (t + b) % 2 == 1 {
                                 batch.reverse();
                             }
-                            outs.extend(own.ingest_batch(batch, at(10)).unwrap());
+                            outs.extend(own.ingest_batch(&batch, at(10)).unwrap());
                         }
                         outs
                     })
@@ -902,7 +900,7 @@ fn concurrent_duplicate_event_ids_are_counted_once() {
                 s.spawn(move || {
                     let own = db.open();
                     barrier.wait();
-                    own.ingest_batch(events, at(30)).unwrap();
+                    own.ingest_batch(&events, at(30)).unwrap();
                 });
             }
         });
@@ -920,9 +918,7 @@ fn in_memory_sqlite_works() {
     let p = store
         .create_project("mem", "22222222222222222222222222222222", t0())
         .unwrap();
-    store
-        .ingest_batch(vec![event(p.id, "A", 1)], at(1))
-        .unwrap();
+    store.ingest_batch(&[event(p.id, "A", 1)], at(1)).unwrap();
     // Several calls reuse the one connection (the database must persist).
     assert_eq!(all_issues(&store, p.id).len(), 1);
 }
@@ -935,7 +931,7 @@ fn concurrent_notifiers_never_claim_the_same_delivery() {
             .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
             .unwrap();
         let events: Vec<_> = (0..24).map(|i| event(p, &format!("n{i}"), i)).collect();
-        store.ingest_batch(events, at(30)).unwrap();
+        store.ingest_batch(&events, at(30)).unwrap();
         let barrier = std::sync::Barrier::new(4);
         let claimed: Vec<i64> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
