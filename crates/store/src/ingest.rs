@@ -26,12 +26,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
 use crate::model::{IngestOutcome, NewEvent};
-use crate::ops::{CounterRow, IdRow, evict_oldest, ms, placeholders};
+use crate::ops::{CounterRow, IdRow, evict_oldest, ms};
 use crate::release::release_is_newer;
-use crate::sql::{Exec, Q};
-
-/// Rows per multi-row INSERT (fixed, so the statement is prepared once).
-const CHUNK: usize = 128;
+use crate::sql::{Exec, MultiRow, Q, multi_row, split_rows};
 /// Longest tag key or value indexed for search (longer ones are cut).
 const MAX_TAG_LEN: usize = 200;
 
@@ -88,24 +85,51 @@ last_seen = CASE WHEN excluded.last_seen > issues.last_seen THEN excluded.last_s
 grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation) \
 RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count";
 
-/// `head (row), (row), … tail` with `n` rows.
-fn multi_row(head: &str, row: &str, tail: &str, n: usize) -> String {
-    let mut sql = String::with_capacity(head.len() + n * (row.len() + 2) + tail.len());
-    sql.push_str(head);
-    for j in 0..n {
-        if j > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql.push_str(tail);
-    sql
-}
-
 const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
 const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
 const EVENT_INSERT_TAIL: &str =
     " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING id, project_id, event_id";
+
+// The batch's multi-row statements. Each runs with a row count from
+// `ROW_COUNTS` (a batch's rows are split by `split_rows`), so each has a handful
+// of texts, each prepared once per connection and found in the statement cache
+// by type, without rendering the text again.
+multi_row!(
+    ProjectLookup,
+    "SELECT id FROM projects WHERE id IN (",
+    "?",
+    ", ",
+    ")"
+);
+multi_row!(
+    ProjectLookupLocked,
+    "SELECT id FROM projects WHERE id IN (",
+    "?",
+    ", ",
+    ") FOR KEY SHARE"
+);
+multi_row!(IssueUpsert, UPSERT_HEAD, UPSERT_ROW, ", ", UPSERT_TAIL);
+multi_row!(
+    EventInsert,
+    EVENT_INSERT_HEAD,
+    EVENT_ROW,
+    ", ",
+    EVENT_INSERT_TAIL
+);
+multi_row!(
+    KeepFlag,
+    "UPDATE events SET keep = TRUE WHERE id IN (",
+    "?",
+    ", ",
+    ")"
+);
+multi_row!(
+    TagInsert,
+    "INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ",
+    "(?, ?, ?)",
+    ", ",
+    " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING"
+);
 
 fn cut(s: &str) -> &str {
     if s.len() <= MAX_TAG_LEN {
@@ -143,27 +167,34 @@ pub(crate) fn ingest_batch<C: Exec>(
 
     // Every project must exist (one query; the foreign keys would reject the
     // batch anyway, but without saying which project).
-    let projects: BTreeSet<i64> = batch.iter().map(|p| p.event.project_id).collect();
+    let projects: Vec<i64> = batch
+        .iter()
+        .map(|p| p.event.project_id)
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
     // On PostgreSQL the rows are also share-locked (as the foreign keys would
     // do later), so that a concurrent project deletion waits for this batch, or
     // this batch sees the project gone, instead of the two deadlocking.
-    let mut q = Q::dynamic(format!(
-        "SELECT id FROM projects WHERE id IN ({}){}",
-        placeholders(projects.len()),
-        if c.is_postgres() {
-            " FOR KEY SHARE"
+    let mut found: BTreeSet<i64> = BTreeSet::new();
+    for range in split_rows(projects.len()) {
+        let len = range.len();
+        let mut q = if c.is_postgres() {
+            ProjectLookupLocked::query(len)
         } else {
-            ""
+            ProjectLookup::query(len)
+        };
+        for &id in &projects[range] {
+            q.push(id);
         }
-    ));
-    if projects.len() == 1 {
-        q = q.cached();
+        let rows: Vec<IdRow> = if c.is_postgres() {
+            ProjectLookupLocked::rows(c, len, q)?
+        } else {
+            ProjectLookup::rows(c, len, q)?
+        };
+        found.extend(rows.into_iter().map(|r| r.id));
     }
-    for &id in &projects {
-        q.push(id);
-    }
-    let found: BTreeSet<i64> = c.rows::<IdRow>(q)?.into_iter().map(|r| r.id).collect();
-    if let Some(&missing) = projects.difference(&found).next() {
+    if let Some(&missing) = projects.iter().find(|id| !found.contains(id)) {
         return Err(StoreError::UnknownProject(missing));
     }
 
@@ -193,11 +224,9 @@ pub(crate) fn ingest_batch<C: Exec>(
     let groups: Vec<((i64, &str), Vec<usize>)> = groups.into_iter().collect();
     let mut upserted: Vec<(Vec<usize>, UpsertRow)> = Vec::with_capacity(groups.len());
     let mut issue_of = vec![0i64; n];
-    for chunk in groups.chunks(CHUNK) {
-        let mut q = Q::dynamic(multi_row(UPSERT_HEAD, UPSERT_ROW, UPSERT_TAIL, chunk.len()));
-        if chunk.len() == CHUNK {
-            q = q.cached();
-        }
+    for range in split_rows(groups.len()) {
+        let chunk = &groups[range];
+        let mut q = IssueUpsert::query(chunk.len());
         for ((project_id, key), members) in chunk {
             let last = batch[members[members.len() - 1]].event;
             let times = || members.iter().map(|&i| ms(batch[i].event.timestamp));
@@ -216,7 +245,7 @@ pub(crate) fn ingest_batch<C: Exec>(
             q.push(now);
             q.push(explanation);
         }
-        let rows: Vec<UpsertRow> = c.rows(q)?;
+        let rows: Vec<UpsertRow> = IssueUpsert::rows(c, chunk.len(), q)?;
         let position: HashMap<(i64, &str), usize> = chunk
             .iter()
             .enumerate()
@@ -244,12 +273,9 @@ pub(crate) fn ingest_batch<C: Exec>(
             .cmp(&(batch[b].event.project_id, &batch[b].event.event_id))
     });
     let mut row_id: Vec<Option<i64>> = vec![None; n];
-    for chunk in order.chunks(CHUNK) {
-        let sql = multi_row(EVENT_INSERT_HEAD, EVENT_ROW, EVENT_INSERT_TAIL, chunk.len());
-        let mut q = Q::dynamic(sql);
-        if chunk.len() == CHUNK {
-            q = q.cached();
-        }
+    for range in split_rows(order.len()) {
+        let chunk = &order[range];
+        let mut q = EventInsert::query(chunk.len());
         for &i in chunk {
             let p = &batch[i];
             let e = p.event;
@@ -267,7 +293,7 @@ pub(crate) fn ingest_batch<C: Exec>(
             q.push(e.payload.len() as i64);
             q.push(p.compressed.as_slice());
         }
-        let rows: Vec<InsertedRow> = c.rows(q)?;
+        let rows: Vec<InsertedRow> = EventInsert::rows(c, chunk.len(), q)?;
         let mut by_key: HashMap<(i64, &str), i64> = HashMap::with_capacity(rows.len());
         for r in &rows {
             by_key.insert((r.project_id, r.event_id.as_str()), r.id);
@@ -406,36 +432,26 @@ pub(crate) fn ingest_batch<C: Exec>(
     }
 
     // Keep flags: first events of issues and regressions survive the count cap.
-    for chunk in keep_ids.chunks(500) {
-        let mut q = Q::dynamic(format!(
-            "UPDATE events SET keep = TRUE WHERE id IN ({})",
-            placeholders(chunk.len())
-        ));
+    for range in split_rows(keep_ids.len()) {
+        let chunk = &keep_ids[range];
+        let mut q = KeepFlag::query(chunk.len());
         for &id in chunk {
             q.push(id);
         }
-        c.exec(q)?;
+        KeepFlag::exec(c, chunk.len(), q)?;
     }
 
     // 4. Tag index.
     let tags: Vec<_> = tags.into_iter().collect();
-    for chunk in tags.chunks(CHUNK) {
-        let sql = multi_row(
-            "INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ",
-            "(?, ?, ?)",
-            " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING",
-            chunk.len(),
-        );
-        let mut q = Q::dynamic(sql);
-        if chunk.len() == CHUNK {
-            q = q.cached();
-        }
+    for range in split_rows(tags.len()) {
+        let chunk = &tags[range];
+        let mut q = TagInsert::query(chunk.len());
         for (id, k, v) in chunk {
             q.push(*id);
             q.push(*k);
             q.push(*v);
         }
-        c.exec(q)?;
+        TagInsert::exec(c, chunk.len(), q)?;
     }
 
     // Stored-event counters and the count cap.
