@@ -141,7 +141,10 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                 let (items, replies): (Vec<T>, Vec<(usize, oneshot::Sender<_>)>) =
                     jobs.drain(..).map(|j| (j.item, (j.bytes, j.reply))).unzip();
                 let result = commit(&items);
+                // Released before anyone is answered, so an answered client always
+                // finds its bytes given back.
                 let done: usize = replies.iter().map(|(bytes, _)| *bytes).sum();
+                writer_bytes.fetch_sub(done, Ordering::Relaxed);
                 let ok = matches!(&result, Ok(v) if v.len() == n);
                 metrics.batch(n, started.elapsed().as_micros() as u64, ok);
                 match result {
@@ -167,7 +170,6 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                         }
                     }
                 }
-                writer_bytes.fetch_sub(done, Ordering::Relaxed);
             }
         })?;
         Ok((
