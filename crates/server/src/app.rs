@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
 use periscope_store::{
-    IngestOutcome, IngestStore, MaintenanceStore, NewEvent, ProjectStore, Store, UsageStore,
+    IngestOutcome, IngestStore, MaintenanceStore, NewEvent, ProjectStore, Store, StoreConfig,
+    UsageStore,
 };
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -234,8 +235,11 @@ async fn metrics(
 
 /// Opens the store named by the configuration (applying migrations).
 pub fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open_url(&config.database_url)
-        .map_err(|e| format!("database {}: {e}", redact(&config.database_url)))
+    let fail =
+        |e: periscope_store::StoreError| format!("database {}: {e}", redact(&config.database_url));
+    let mut store_config = StoreConfig::from_url(&config.database_url).map_err(fail)?;
+    store_config.sqlite_cache_kib = config.sqlite_cache_kib;
+    Store::open(&store_config).map_err(fail)
 }
 
 /// A database URL without its password.

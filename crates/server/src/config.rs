@@ -54,6 +54,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Capacity of the ingest bus (events waiting for the digest writer).
     pub bus_capacity: usize,
+    /// SQLite page cache per connection, in KiB.
+    pub sqlite_cache_kib: u32,
     /// Payload bytes the ingest bus may hold.
     pub bus_max_bytes: usize,
     /// Largest number of events one digest transaction commits.
@@ -252,6 +254,7 @@ impl Config {
                 "PERISCOPE_BUS_CAPACITY",
                 parse_num(lookup, "PERISCOPE_BUS_CAPACITY", 4096)?,
             )?,
+            sqlite_cache_kib: parse_num(lookup, "PERISCOPE_SQLITE_CACHE_KIB", 8192)?,
             bus_max_bytes: positive(
                 "PERISCOPE_BUS_MAX_BYTES",
                 parse_num(lookup, "PERISCOPE_BUS_MAX_BYTES", 64 << 20)?,
