@@ -188,12 +188,30 @@ fn ingest_cors() -> CorsLayer {
 pub fn router(state: AppState) -> Router {
     use crate::ingest;
     let ingest_routes = Router::new()
-        .route("/api/{project_id}/store/", post(ingest::store))
-        .route("/api/{project_id}/store", post(ingest::store))
-        .route("/api/{project_id}/envelope/", post(ingest::envelope))
-        .route("/api/{project_id}/envelope", post(ingest::envelope))
-        .route("/api/{project_id}/security/", post(ingest::security))
-        .route("/api/{project_id}/security", post(ingest::security))
+        .route(
+            "/api/{project_id}/store/",
+            post(ingest::endpoint::<{ ingest::STORE }>),
+        )
+        .route(
+            "/api/{project_id}/store",
+            post(ingest::endpoint::<{ ingest::STORE }>),
+        )
+        .route(
+            "/api/{project_id}/envelope/",
+            post(ingest::endpoint::<{ ingest::ENVELOPE }>),
+        )
+        .route(
+            "/api/{project_id}/envelope",
+            post(ingest::endpoint::<{ ingest::ENVELOPE }>),
+        )
+        .route(
+            "/api/{project_id}/security/",
+            post(ingest::endpoint::<{ ingest::SECURITY }>),
+        )
+        .route(
+            "/api/{project_id}/security",
+            post(ingest::endpoint::<{ ingest::SECURITY }>),
+        )
         .layer(ingest_cors());
     Router::new()
         .merge(ingest_routes)

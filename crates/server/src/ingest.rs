@@ -29,37 +29,27 @@ enum Endpoint {
     Security,
 }
 
-/// `POST /api/{project_id}/store/`
-pub async fn store(
-    State(state): State<AppState>,
-    Path(project): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(state, Endpoint::Store, project, query, headers, body).await
-}
-
-/// `POST /api/{project_id}/envelope/`
-pub async fn envelope(
-    State(state): State<AppState>,
-    Path(project): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(state, Endpoint::Envelope, project, query, headers, body).await
-}
-
+/// `POST /api/{project_id}/store/`.
+pub const STORE: u8 = 0;
+/// `POST /api/{project_id}/envelope/`.
+pub const ENVELOPE: u8 = 1;
 /// `POST /api/{project_id}/security/` (CSP reports).
-pub async fn security(
+pub const SECURITY: u8 = 2;
+
+/// The handler of the ingest endpoint `E` ([`STORE`], [`ENVELOPE`] or [`SECURITY`]).
+pub async fn endpoint<const E: u8>(
     State(state): State<AppState>,
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, Endpoint::Security, project, query, headers, body).await
+    let endpoint = match E {
+        STORE => Endpoint::Store,
+        ENVELOPE => Endpoint::Envelope,
+        _ => Endpoint::Security,
+    };
+    handle(state, endpoint, project, query, headers, body).await
 }
 
 async fn handle(
