@@ -68,6 +68,8 @@ pub struct Config {
     pub quotas: QuotaDefaults,
     /// Whether webhooks may target loopback / private addresses.
     pub allow_private_webhooks: bool,
+    /// The longest a client may take to send a request body (then 408).
+    pub body_read_timeout: Duration,
     /// How long the project-key cache keeps an entry.
     pub key_cache_ttl: Duration,
     /// How often the notifier looks for due alert deliveries.
@@ -281,6 +283,10 @@ impl Config {
                 project_per_day: parse_opt_num(lookup, "PERISCOPE_QUOTA_PROJECT_PER_DAY")?,
             },
             allow_private_webhooks: parse_bool(lookup, "PERISCOPE_ALLOW_PRIVATE_WEBHOOKS")?,
+            body_read_timeout: Duration::from_secs(positive(
+                "PERISCOPE_BODY_TIMEOUT_SECONDS",
+                parse_num(lookup, "PERISCOPE_BODY_TIMEOUT_SECONDS", 20)?,
+            )? as u64),
             key_cache_ttl: Duration::from_secs(parse_num(
                 lookup,
                 "PERISCOPE_KEY_CACHE_SECONDS",

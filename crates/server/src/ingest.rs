@@ -164,7 +164,7 @@ async fn ingest(
         )));
     }
     let _received_budget = reserve_body_memory(state, declared.unwrap_or(limit))?;
-    let raw = read_body(body, limit).await?;
+    let raw = read_body(body, limit, state.config.body_read_timeout).await?;
     let decoded = decode(encoding, raw, limit).map_err(|e| match e {
         DecodeError::TooLarge { limit } => {
             ApiError::too_large(format!("body larger than {limit} bytes once decoded"))
@@ -381,22 +381,23 @@ fn clamp_past(ts: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// The longest a client may take to send a request body. Every request holds one of
-/// the `max_inflight_requests` permits while its body arrives, so without a bound a
+/// Reads a request body, refusing more than `limit` bytes as received, or a body
+/// that takes longer than `timeout` to arrive (408). Every request holds one of the
+/// `max_inflight_requests` permits while its body arrives, so without the timeout a
 /// few clients that stall mid-body (slowloris) would hold every permit and shut
 /// ingest out for everyone.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// Reads a request body, refusing more than `limit` bytes as received, or a body
-/// that takes longer than [`BODY_READ_TIMEOUT`] to arrive (408).
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, limit);
-    let Ok(result) = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await else {
+    let Ok(result) = tokio::time::timeout(timeout, limited.collect()).await else {
         return Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
+                timeout.as_secs()
             ),
         ));
     };

@@ -692,6 +692,7 @@ fn stalled_bodies_time_out() {
     use std::time::{Duration, Instant};
     let mut server = Server::sqlite();
     server.set("PERISCOPE_MAX_INFLIGHT_REQUESTS", "2");
+    server.set("PERISCOPE_BODY_TIMEOUT_SECONDS", "3");
     let (project, _dsn, key) = server.create_project("slowloris");
     server.start();
     let stalled: Vec<std::net::TcpStream> = (0..2)
@@ -731,8 +732,8 @@ fn stalled_bodies_time_out() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Within the body timeout (20 s) and some slack, ingest opens again.
-    let deadline = Instant::now() + Duration::from_secs(40);
+    // Within the body timeout (3 s here) and some slack, ingest opens again.
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let a = send();
         if a.status == 200 {
