@@ -198,6 +198,48 @@ fn overload_answers_503_and_loses_nothing() {
     server.stop();
 }
 
+/// Starts `periscope stress` against `dsn`, writing acknowledged ids to `ids_file`.
+fn spawn_stress(
+    dsn: &str,
+    ids_file: &std::path::Path,
+    concurrency: u32,
+    extra: &[&str],
+) -> std::process::Child {
+    Command::new(BIN)
+        .args([
+            "stress",
+            "--dsn",
+            dsn,
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .args([
+            "--requests",
+            "1000000",
+            "--seconds",
+            "60",
+            "--distinct",
+            "20",
+        ])
+        .args(extra)
+        .arg("--ids-out")
+        .arg(ids_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The event ids the stress run was answered 200 for so far (complete lines only).
+fn acknowledged(ids_file: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(ids_file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.len() == 32)
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn kill_9_during_stress_loses_no_acknowledged_event() {
     kill_9_during_stress(Server::sqlite());
@@ -218,34 +260,7 @@ fn kill_9_during_stress(mut server: Server) {
     let (project, dsn, _key) = server.create_project("crash");
     server.start();
     let ids_file = server.dir.path().join("acknowledged.txt");
-    let mut stress = Command::new(BIN)
-        .args([
-            "stress",
-            "--dsn",
-            &dsn,
-            "--concurrency",
-            "8",
-            "--requests",
-            "1000000",
-            "--seconds",
-            "60",
-            "--distinct",
-            "20",
-        ])
-        .arg("--ids-out")
-        .arg(&ids_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let acknowledged = |path: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.len() == 32)
-            .map(str::to_owned)
-            .collect()
-    };
+    let mut stress = spawn_stress(&dsn, &ids_file, 8, &[]);
     // Let it get going, then kill -9 the server in the middle of the run.
     let deadline = Instant::now() + Duration::from_secs(30);
     while acknowledged(&ids_file).len() < 300 && Instant::now() < deadline {
@@ -304,35 +319,9 @@ fn sigterm_during_stress_drains_and_exits() {
     let (project, dsn, _key) = server.create_project("drain");
     server.start();
     let ids_file = server.dir.path().join("acknowledged.txt");
-    let mut stress = Command::new(BIN)
-        .args([
-            "stress",
-            "--dsn",
-            &dsn,
-            "--concurrency",
-            "16",
-            "--requests",
-            "1000000",
-            "--seconds",
-            "60",
-            "--distinct",
-            "20",
-            "--gzip",
-        ])
-        .arg("--ids-out")
-        .arg(&ids_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let count = || {
-        std::fs::read_to_string(&ids_file)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
+    let mut stress = spawn_stress(&dsn, &ids_file, 16, &["--gzip"]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count() < 300 && Instant::now() < deadline {
+    while acknowledged(&ids_file).len() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut child = server.child.take().unwrap();
@@ -359,13 +348,13 @@ fn sigterm_during_stress_drains_and_exits() {
     std::thread::sleep(Duration::from_millis(300));
     let _ = stress.kill();
     let _ = stress.wait();
-    let ids: Vec<String> = std::fs::read_to_string(&ids_file)
-        .unwrap()
-        .lines()
-        .filter(|l| l.len() == 32)
-        .map(str::to_owned)
-        .collect();
+    let ids = acknowledged(&ids_file);
     println!("SIGTERM after {} acknowledged events", ids.len());
+    assert!(
+        ids.len() >= 300,
+        "the stress run got only {} acknowledgements",
+        ids.len()
+    );
     let store = server.store();
     let missing = ids
         .iter()
