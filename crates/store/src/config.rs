@@ -36,12 +36,62 @@ pub struct StoreConfig {
     pub sqlite_cache_kib: u32,
     /// zstd level used to compress event payloads (1 = fastest, 19 = smallest).
     pub compression_level: i32,
+    /// SQLite only: how commits reach the disk (see [`SqliteSynchronous`]).
+    /// Default [`SqliteSynchronous::Full`]: an acknowledged event survives a
+    /// power loss.
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// The dedicated writer connection of [`Store::ingest_writer`](crate::Store::ingest_writer):
+    /// how long a batch waits for it (and, on PostgreSQL, for a new connection
+    /// to be made) before failing with an
+    /// [unavailable](crate::StoreError::is_unavailable) error. Default 2 s, so a
+    /// dead database fails a batch fast instead of after `connect_timeout`.
+    pub writer_connect_timeout: Duration,
+    /// Most events one ingest batch deletes to keep projects under their
+    /// `max_events` cap (all projects of the batch together). Whatever is still
+    /// over the cap afterwards (a cap just lowered, a batch larger than the cap)
+    /// is removed by [`Store::retention_step`](crate::Store::retention_step).
+    /// Default 1000 (a full default batch), so a project at its cap stays there.
+    pub max_evictions_per_batch: u32,
+    /// Most rows of the per-issue tag index (`key:value` search) one issue
+    /// gets; values first seen after that are not searchable on that issue.
+    /// `level`, `release` and `environment` are indexed before the event's
+    /// tags. Default 1000.
+    pub max_tag_values_per_issue: u32,
+}
+
+/// SQLite's `synchronous` setting (the database runs in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SqliteSynchronous {
+    /// `synchronous = FULL`: each commit syncs the WAL file before it returns.
+    /// A committed (acknowledged) event survives a process crash *and* a power
+    /// loss or kernel crash (on storage that honours flushes). Costs one
+    /// `fsync` per commit (per batch, not per event).
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: the WAL is synced only at checkpoints. A
+    /// committed event survives a process crash (the OS holds the write), but a
+    /// power loss or kernel crash may roll back the last transactions committed
+    /// since the last sync; the database itself stays consistent.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    /// The pragma value: `FULL` or `NORMAL`.
+    pub fn as_pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 impl StoreConfig {
     /// A configuration for `backend` with the defaults: 8 connections, 30 s to
-    /// connect, 5 s SQLite busy timeout, 32 MiB SQLite page cache per connection, zstd level 1 (fast; JSON still
-    /// shrinks 5–10×).
+    /// connect, 5 s SQLite busy timeout, 32 MiB SQLite page cache per connection,
+    /// zstd level 1 (fast; JSON still shrinks 5–10×), SQLite `synchronous =
+    /// FULL`, 2 s for the writer connection, at most 1000 evictions per batch and
+    /// 1000 tag index rows per issue.
     pub fn new(backend: Backend) -> Self {
         StoreConfig {
             backend,
@@ -50,6 +100,10 @@ impl StoreConfig {
             busy_timeout: Duration::from_secs(5),
             sqlite_cache_kib: 32 * 1024,
             compression_level: 1,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            writer_connect_timeout: Duration::from_secs(2),
+            max_evictions_per_batch: 1000,
+            max_tag_values_per_issue: 1000,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The store's error type.
+//! The store's error type and its classification.
 
 use thiserror::Error;
 
@@ -61,3 +61,192 @@ impl From<diesel::result::Error> for StoreError {
 
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What kind of failure a [`StoreError`] is, for deciding what to do next
+/// (see [`StoreError::class`]).
+///
+/// The digest writer's policy follows from it: on [`Unavailable`](Self::Unavailable)
+/// keep the batch whole and back off (retrying it event by event would only wait
+/// out the same timeout once per event); on [`Transient`](Self::Transient) retry
+/// the same batch once; on [`Data`](Self::Data) retry event by event to isolate
+/// the event that fails; [`Internal`](Self::Internal) will not go away by
+/// retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The database as a whole cannot work now, whatever the data: cannot
+    /// connect, connection lost or closed, no pooled connection in time, SQLite
+    /// busy or locked past the busy timeout, I/O error, disk or database full,
+    /// read-only database or transaction, database file missing or corrupt,
+    /// PostgreSQL shutting down, starting up, out of resources (53xxx) or
+    /// cancelling statements. Another statement would fail the same way.
+    Unavailable,
+    /// The transaction lost a race with a concurrent one (PostgreSQL
+    /// serialization failure or deadlock): retrying the same work should succeed.
+    Transient,
+    /// The request's own data caused the error (a constraint, an unknown project,
+    /// a value the database refused, a bad cursor, a missing row): the same data
+    /// fails again, other data succeeds.
+    Data,
+    /// A misconfiguration, a failed migration, corrupt stored data or a bug in
+    /// the store: retrying does not help.
+    Internal,
+}
+
+impl StoreError {
+    /// Classifies the error: does it concern the database as a whole
+    /// ([`ErrorClass::Unavailable`]), a race ([`ErrorClass::Transient`]), the
+    /// data of the request ([`ErrorClass::Data`]) or neither
+    /// ([`ErrorClass::Internal`])?
+    ///
+    /// Diesel reports only a few error kinds (and not PostgreSQL's SQLSTATE
+    /// code nor SQLite's result code), so the classification uses the kind when
+    /// it says enough (`ClosedConnection`, `ReadOnlyTransaction`,
+    /// `SerializationFailure`, the constraint violations) and otherwise the
+    /// server's message text: SQLite's fixed English result-code messages
+    /// (`database is locked`, `disk I/O error`, `database or disk is full`, …)
+    /// and PostgreSQL's primary messages for the 08, 53, 57 and 40P01 codes
+    /// (`terminating connection due to administrator command`, `the database
+    /// system is shutting down`, `could not extend file …: No space left on
+    /// device`, …) and libpq's connection messages (`server closed the connection
+    /// unexpectedly`, `no connection to the server`, …). PostgreSQL messages are
+    /// English unless the server's `lc_messages` is set to another language; an
+    /// unknown message from the database is classified [`ErrorClass::Data`], the
+    /// safe side for a writer (it retries event by event and each event fails
+    /// again with the same class).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Connect { .. } | StoreError::Pool(_) => ErrorClass::Unavailable,
+            StoreError::Database(e) => classify_diesel(e),
+            StoreError::Conflict(_)
+            | StoreError::InvalidCursor(_)
+            | StoreError::NotFound(_)
+            | StoreError::UnknownProject(_) => ErrorClass::Data,
+            StoreError::Config(_) | StoreError::Migration(_) | StoreError::CorruptPayload(_) => {
+                ErrorClass::Internal
+            }
+        }
+    }
+
+    /// True when the database as a whole cannot work now
+    /// ([`ErrorClass::Unavailable`]): do not split the batch, back off and retry
+    /// it whole (or answer 503).
+    pub fn is_unavailable(&self) -> bool {
+        self.class() == ErrorClass::Unavailable
+    }
+}
+
+/// Classifies a diesel error (see [`StoreError::class`]).
+fn classify_diesel(e: &diesel::result::Error) -> ErrorClass {
+    use diesel::result::{DatabaseErrorKind as K, Error};
+    match e {
+        Error::DatabaseError(kind, info) => match kind {
+            K::ClosedConnection | K::ReadOnlyTransaction => ErrorClass::Unavailable,
+            K::SerializationFailure => ErrorClass::Transient,
+            K::UniqueViolation
+            | K::ForeignKeyViolation
+            | K::NotNullViolation
+            | K::CheckViolation
+            | K::RestrictViolation
+            | K::ExclusionViolation => ErrorClass::Data,
+            _ => classify_message(info.message()),
+        },
+        // The commit failed and so did the rollback: the connection is unusable.
+        Error::RollbackErrorOnCommit { commit_error, .. } => {
+            match classify_diesel(commit_error) {
+                ErrorClass::Data | ErrorClass::Internal => ErrorClass::Unavailable,
+                other => other,
+            }
+        }
+        Error::BrokenTransactionManager => ErrorClass::Unavailable,
+        Error::InvalidCString(_) | Error::SerializationError(_) => ErrorClass::Data,
+        _ => ErrorClass::Internal,
+    }
+}
+
+/// Message fragments (lower case) of errors that concern the database as a
+/// whole.
+///
+/// SQLite: the messages of SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR,
+/// SQLITE_FULL, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_NOTADB,
+/// SQLITE_NOMEM, SQLITE_PROTOCOL and SQLITE_NOLFS (`sqlite3_errstr`), plus the
+/// variants SQLite writes for some extended codes.
+///
+/// PostgreSQL: class 08 (connection exception) and libpq's own connection
+/// messages; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
+/// now, 57P04 database dropped, 57014 query canceled (statement or lock
+/// timeout, cancel request); class 53 (53100 disk full, 53200 out of memory,
+/// 53300 too many connections, 53400 configuration limit); 25006 read-only
+/// transaction (normally reported by diesel as `ReadOnlyTransaction`); 58030
+/// I/O error; 55P03 lock not available; 25P03 idle-session timeout.
+const UNAVAILABLE_MESSAGES: &[&str] = &[
+    // SQLite
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "readonly database",
+    "unable to open database file",
+    "database disk image is malformed",
+    "file is not a database",
+    "out of memory",
+    "locking protocol",
+    "large file support is disabled",
+    // PostgreSQL server
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "the database system is in a consistent recovery mode",
+    "in a read-only transaction",
+    "during recovery",
+    "no space left on device",
+    "could not extend file",
+    "could not write",
+    "could not fsync",
+    "could not open file",
+    "could not read block",
+    "sorry, too many clients",
+    "remaining connection slots are reserved",
+    "too many connections",
+    "canceling statement due to",
+    "could not obtain lock",
+    "canceling autovacuum",
+    "database is not accepting commands",
+    // libpq
+    "server closed the connection unexpectedly",
+    "no connection to the server",
+    "connection to server",
+    "could not connect to server",
+    "could not receive data from server",
+    "could not send data to server",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "broken pipe",
+    "ssl syscall error",
+    "eof detected",
+    "lost synchronization with server",
+    "another command is already in progress",
+];
+
+/// Message fragments of a lost race (PostgreSQL 40P01, 40001).
+const TRANSIENT_MESSAGES: &[&str] = &[
+    "deadlock detected",
+    "could not serialize access",
+];
+
+fn classify_message(message: &str) -> ErrorClass {
+    let m = message.to_ascii_lowercase();
+    if TRANSIENT_MESSAGES.iter().any(|p| m.contains(p)) {
+        ErrorClass::Transient
+    } else if UNAVAILABLE_MESSAGES.iter().any(|p| m.contains(p)) {
+        ErrorClass::Unavailable
+    } else {
+        ErrorClass::Data
+    }
+}

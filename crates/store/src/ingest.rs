@@ -16,8 +16,10 @@
 //! 3. per issue, the transitions (new, regression, unmute) are decided on the
 //!    inserted events in batch order; a status change is a conditional `UPDATE …
 //!    WHERE status = <old>` and writes one alert row;
-//! 4. the per-issue tag index, the per-project stored-event counters, and the
-//!    `max_events` eviction.
+//! 4. the per-issue tag index (at most `max_tag_values_per_issue` rows per
+//!    issue, counted in `issues.tag_count`), the per-project stored-event
+//!    counters, and the `max_events` eviction: at most `max_evictions_per_batch`
+//!    rows, never one of this batch (see [`crate::ops::evict_capped`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,11 +28,20 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
 use crate::model::{IngestOutcome, NewEvent};
-use crate::ops::{CounterRow, IdRow, evict_oldest, ms};
+use crate::ops::{CounterRow, IdRow, evict_capped, ms, to_i64};
 use crate::release::release_is_newer;
 use crate::sql::{Exec, MultiRow, Q, multi_row, split_rows};
 /// Longest tag key or value indexed for search (longer ones are cut).
 const MAX_TAG_LEN: usize = 200;
+
+/// The bounds of one ingest batch's work (from the [`crate::StoreConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IngestLimits {
+    /// Most events deleted by the count cap in one batch.
+    pub(crate) max_evictions: i64,
+    /// Most tag index rows per issue.
+    pub(crate) max_tags_per_issue: i64,
+}
 
 /// An event ready for the transaction (payload already compressed).
 pub(crate) struct Prepared<'e> {
@@ -57,6 +68,8 @@ struct UpsertRow {
     muted_until: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     unmute_at_count: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    tag_count: i64,
 }
 
 #[derive(QueryableByName)]
@@ -75,15 +88,16 @@ struct IssueIdRow {
     issue_id: i64,
 }
 
-const UPSERT_HEAD: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation) VALUES ";
-const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?)";
+const UPSERT_HEAD: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation, last_received_at, tag_count) VALUES ";
+const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?, ?, 0)";
 const UPSERT_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
 event_count = issues.event_count + excluded.event_count, \
 title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
 first_seen = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.first_seen ELSE issues.first_seen END, \
 last_seen = CASE WHEN excluded.last_seen > issues.last_seen THEN excluded.last_seen ELSE issues.last_seen END, \
-grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation) \
-RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count";
+grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation), \
+last_received_at = CASE WHEN excluded.last_received_at > issues.last_received_at THEN excluded.last_received_at ELSE issues.last_received_at END \
+RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count, tag_count";
 
 const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
 const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
@@ -128,7 +142,7 @@ multi_row!(
     "INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ",
     "(?, ?, ?)",
     ", ",
-    " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING"
+    " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING RETURNING issue_id"
 );
 
 fn cut(s: &str) -> &str {
@@ -151,6 +165,7 @@ pub(crate) fn ingest_batch<C: Exec>(
     c: &mut C,
     batch: &[Prepared<'_>],
     now: chrono::DateTime<chrono::Utc>,
+    limits: IngestLimits,
 ) -> Result<Vec<IngestOutcome>> {
     let now = ms(now);
     let n = batch.len();
@@ -244,6 +259,7 @@ pub(crate) fn ingest_batch<C: Exec>(
             q.push(times().max().unwrap_or(now));
             q.push(now);
             q.push(explanation);
+            q.push(now);
         }
         let rows: Vec<UpsertRow> = IssueUpsert::rows(c, chunk.len(), q)?;
         let position: HashMap<(i64, &str), usize> = chunk
@@ -306,7 +322,8 @@ pub(crate) fn ingest_batch<C: Exec>(
 
     // 3. Transitions and alerts, per issue.
     let mut keep_ids: Vec<i64> = Vec::new();
-    let mut inserted_per_project: BTreeMap<i64, i64> = BTreeMap::new();
+    // Per project: events inserted, lowest row id inserted.
+    let mut inserted_per_project: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut tags: BTreeSet<(i64, &str, &str)> = BTreeSet::new();
     for (members, row) in &upserted {
         let inserted: Vec<usize> = members
@@ -347,20 +364,49 @@ pub(crate) fn ingest_batch<C: Exec>(
         if n_ins == 0 {
             continue;
         }
-        *inserted_per_project.entry(project_id).or_default() += n_ins;
+        let lowest = inserted
+            .iter()
+            .filter_map(|&i| row_id[i])
+            .min()
+            .unwrap_or(i64::MAX);
+        let slot = inserted_per_project
+            .entry(project_id)
+            .or_insert((0, i64::MAX));
+        slot.0 += n_ins;
+        slot.1 = slot.1.min(lowest);
+        // The tag index, up to the issue's room: the built-in keys of every
+        // event first, then the events' own tags, in batch order. A candidate
+        // already stored takes room here too (conservative: never over the cap).
+        let room = usize::try_from(limits.max_tags_per_issue - row.tag_count).unwrap_or(0);
+        if room > 0 {
+            let mut candidates: Vec<(&str, &str)> = Vec::new();
+            let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+            let builtin = inserted.iter().flat_map(|&i| {
+                let e = batch[i].event;
+                [
+                    Some(("level", e.level.as_str())),
+                    e.release.as_deref().map(|r| ("release", r)),
+                    e.environment.as_deref().map(|env| ("environment", env)),
+                ]
+                .into_iter()
+                .flatten()
+            });
+            let own = inserted
+                .iter()
+                .flat_map(|&i| batch[i].event.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            for (k, v) in builtin.chain(own) {
+                if candidates.len() >= room {
+                    break;
+                }
+                let kv = (cut(k), cut(v));
+                if seen.insert(kv) {
+                    candidates.push(kv);
+                }
+            }
+            tags.extend(candidates.into_iter().map(|(k, v)| (row.id, k, v)));
+        }
         for &i in &inserted {
             outcomes[i].issue_id = row.id;
-            let e = batch[i].event;
-            for (k, v) in &e.tags {
-                tags.insert((row.id, cut(k), cut(v)));
-            }
-            tags.insert((row.id, "level", cut(&e.level)));
-            if let Some(r) = &e.release {
-                tags.insert((row.id, "release", cut(r)));
-            }
-            if let Some(env) = &e.environment {
-                tags.insert((row.id, "environment", cut(env)));
-            }
         }
 
         if created {
@@ -441,8 +487,10 @@ pub(crate) fn ingest_batch<C: Exec>(
         KeepFlag::exec(c, chunk.len(), q)?;
     }
 
-    // 4. Tag index.
+    // 4. Tag index (sorted, so concurrent writers lock index entries in one
+    //    order), and each issue's count of index rows.
     let tags: Vec<_> = tags.into_iter().collect();
+    let mut new_tags: BTreeMap<i64, i64> = BTreeMap::new();
     for range in split_rows(tags.len()) {
         let chunk = &tags[range];
         let mut q = TagInsert::query(chunk.len());
@@ -451,11 +499,25 @@ pub(crate) fn ingest_batch<C: Exec>(
             q.push(*k);
             q.push(*v);
         }
-        TagInsert::exec(c, chunk.len(), q)?;
+        let rows: Vec<IssueIdRow> = TagInsert::rows(c, chunk.len(), q)?;
+        for r in rows {
+            *new_tags.entry(r.issue_id).or_default() += 1;
+        }
+    }
+    for (issue_id, added) in new_tags {
+        c.exec(
+            Q::new("UPDATE issues SET tag_count = tag_count + ? WHERE id = ?")
+                .bind(added)
+                .bind(issue_id),
+        )?;
     }
 
-    // Stored-event counters and the count cap.
-    for (project_id, added) in inserted_per_project {
+    // Stored-event counters and the count cap: at most `max_evictions` rows for
+    // the whole batch, never one inserted by this batch (ids from this batch's
+    // lowest inserted id of the project on; on PostgreSQL a concurrent batch's
+    // uncommitted rows are invisible, so neither are they deleted).
+    let mut budget = limits.max_evictions.max(0);
+    for (project_id, (added, lowest)) in inserted_per_project {
         let row: Option<CounterRow> = c.row(
             Q::new("UPDATE projects SET stored_events = stored_events + ? WHERE id = ? RETURNING stored_events, max_events")
                 .bind(added)
@@ -466,8 +528,11 @@ pub(crate) fn ingest_batch<C: Exec>(
             max_events: Some(cap),
         }) = row
             && stored_events > cap
+            && budget > 0
         {
-            evict_oldest(c, project_id, stored_events - cap)?;
+            let n = (stored_events - cap).min(budget);
+            let deleted = evict_capped(c, project_id, n, lowest)?;
+            budget -= to_i64(deleted);
         }
     }
     Ok(outcomes)

@@ -110,14 +110,14 @@ mod sql;
 mod store;
 mod traits;
 
-pub use config::{Backend, StoreConfig};
-pub use error::{Result, StoreError};
+pub use config::{Backend, SqliteSynchronous, StoreConfig};
+pub use error::{ErrorClass, Result, StoreError};
 pub use model::{
     Alert, AlertKind, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState, Destination,
     EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, IssueStatus,
-    NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter, StoredEvent,
-    UsageDelta,
+    NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits,
+    RetentionReport, StatusFilter, StoredEvent, UsageDelta,
 };
 pub use release::{compare_releases, release_is_newer};
-pub use store::Store;
+pub use store::{IngestWriter, Store};
 pub use traits::{AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore};

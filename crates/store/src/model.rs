@@ -478,3 +478,68 @@ pub struct EvictionReport {
     /// Events deleted because the project was over `max_events`.
     pub capped_events: u64,
 }
+
+/// The bounds of one [`Store::retention_step`](crate::Store::retention_step).
+///
+/// `#[non_exhaustive]`: start from [`RetentionLimits::default`] and set fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetentionLimits {
+    /// Most events (or alerts) one step deletes, in one transaction. Default
+    /// 1000.
+    pub max_rows_per_step: u32,
+    /// Alerts older than this are deleted (with their deliveries) once every
+    /// delivery is finished (delivered or given up), and those older than twice
+    /// this whatever their state (a notifier that never finished them). `None`
+    /// keeps alerts forever. Default 30 days.
+    pub alert_max_age: Option<std::time::Duration>,
+    /// Issues that received no event for this long are deleted with their
+    /// events, tag index, alerts and deliveries (the events first, in steps).
+    /// The time is the server's receive time, not the events' own timestamps.
+    /// `None` keeps issues forever. Default 365 days.
+    pub issue_max_idle: Option<std::time::Duration>,
+}
+
+impl Default for RetentionLimits {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        RetentionLimits {
+            max_rows_per_step: 1000,
+            alert_max_age: Some(std::time::Duration::from_secs(30 * DAY)),
+            issue_max_idle: Some(std::time::Duration::from_secs(365 * DAY)),
+        }
+    }
+}
+
+/// What one [`Store::retention_step`](crate::Store::retention_step) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RetentionReport {
+    /// Events deleted because their project was over `max_events`.
+    pub capped_events: u64,
+    /// Events deleted because they were older than their project's
+    /// `max_age_days`.
+    pub expired_events: u64,
+    /// Events deleted because their issue was idle for longer than
+    /// [`RetentionLimits::issue_max_idle`].
+    pub idle_events: u64,
+    /// Idle issues deleted.
+    pub idle_issues: u64,
+    /// Alerts deleted (their deliveries went with them).
+    pub alerts: u64,
+    /// True when this step found work: call again (soon) until it is false.
+    /// A step that finds nothing to do returns `false` and costs a few indexed
+    /// queries.
+    pub more: bool,
+}
+
+impl RetentionReport {
+    /// Rows deleted by this step (events, issues and alerts).
+    pub fn deleted(&self) -> u64 {
+        self.capped_events
+            + self.expired_events
+            + self.idle_events
+            + self.idle_issues
+            + self.alerts
+    }
+}

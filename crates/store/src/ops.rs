@@ -968,19 +968,132 @@ pub(crate) fn retention_projects<C: Exec>(c: &mut C) -> Result<Vec<RetentionRow>
     ))
 }
 
-/// Deletes up to `n` of the project's oldest evictable events (not the first
-/// event of an issue nor one that re-opened it) and lowers its counter.
-pub(crate) fn evict_oldest<C: Exec>(c: &mut C, project_id: i64, n: i64) -> Result<u64> {
+/// The count cap's rule: deletes up to `n` of the project's events whose id is
+/// below `below_id` (the ingest batch passes its lowest inserted id, so that no
+/// event of the batch is deleted; maintenance passes `i64::MAX`): the oldest
+/// ordinary events first (index `events_evict`), then, once none is left, the
+/// oldest kept ones (first events of issues and regressions; index
+/// `events_kept`), so that the cap holds even when kept events alone exceed
+/// it. Lowers the project's counter. Issues are never deleted here: an issue
+/// without events still turns its next event into a regression.
+pub(crate) fn evict_capped<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    n: i64,
+    below_id: i64,
+) -> Result<u64> {
     if n <= 0 {
         return Ok(0);
     }
-    let deleted = c.exec(
-        Q::new("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ? AND keep = FALSE ORDER BY id LIMIT ?)")
+    let mut deleted = c.exec(
+        Q::new("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ? AND keep = FALSE AND id < ? ORDER BY id LIMIT ?)")
             .bind(project_id)
+            .bind(below_id)
             .bind(n),
     )?;
+    if (deleted as i64) < n {
+        deleted += c.exec(
+            Q::new("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE project_id = ? AND keep = TRUE AND id < ? ORDER BY id LIMIT ?)")
+                .bind(project_id)
+                .bind(below_id)
+                .bind(n - deleted as i64),
+        )?;
+    }
     lower_counter(c, project_id, deleted)?;
     Ok(deleted as u64)
+}
+
+/// A project over its count cap, if any (the lowest id).
+pub(crate) fn project_over_cap<C: Exec>(c: &mut C) -> Result<Option<IdRow>> {
+    c.row(Q::new(
+        "SELECT id FROM projects WHERE max_events IS NOT NULL AND stored_events > max_events ORDER BY id LIMIT 1",
+    ))
+}
+
+/// One count-cap step for a project: re-reads its counter in the transaction
+/// and deletes at most `n` events (any of them: nothing is being inserted by
+/// this transaction). If the counter says "over" but no event is left, the
+/// counter had drifted: it is set to 0.
+pub(crate) fn cap_step<C: Exec>(c: &mut C, project_id: i64, n: i64) -> Result<u64> {
+    let row: Option<CounterRow> = c.row(
+        Q::new("SELECT stored_events, max_events FROM projects WHERE id = ?").bind(project_id),
+    )?;
+    match row {
+        Some(CounterRow {
+            stored_events,
+            max_events: Some(cap),
+        }) if stored_events > cap => {
+            let deleted = evict_capped(c, project_id, (stored_events - cap).min(n), i64::MAX)?;
+            if deleted == 0 {
+                c.exec(Q::new("UPDATE projects SET stored_events = 0 WHERE id = ?").bind(project_id))?;
+            }
+            Ok(deleted)
+        }
+        _ => Ok(0),
+    }
+}
+
+#[derive(QueryableByName)]
+pub(crate) struct IdleIssueRow {
+    #[diesel(sql_type = BigInt)]
+    pub(crate) id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub(crate) project_id: i64,
+}
+
+/// The issue idle the longest, if it received no event since `cutoff`.
+pub(crate) fn idle_issue<C: Exec>(c: &mut C, cutoff: i64) -> Result<Option<IdleIssueRow>> {
+    c.row(
+        Q::new("SELECT id, project_id FROM issues WHERE last_received_at < ? ORDER BY last_received_at, id LIMIT 1")
+            .bind(cutoff),
+    )
+}
+
+/// One step of ageing out an idle issue: deletes up to `n` of its events, and
+/// once it has none left, the issue itself with its tag index rows, alerts and
+/// deliveries (by cascade). Every statement re-checks that the issue is still
+/// idle, so an issue that received an event meanwhile is left alone. Returns
+/// (events deleted, issues deleted).
+pub(crate) fn idle_issue_step<C: Exec>(
+    c: &mut C,
+    issue: &IdleIssueRow,
+    cutoff: i64,
+    n: i64,
+) -> Result<(u64, u64)> {
+    let deleted = c.exec(
+        Q::new("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE issue_id = ? LIMIT ?) AND EXISTS (SELECT 1 FROM issues WHERE id = ? AND last_received_at < ?)")
+            .bind(issue.id)
+            .bind(n)
+            .bind(issue.id)
+            .bind(cutoff),
+    )?;
+    lower_counter(c, issue.project_id, deleted)?;
+    if (deleted as i64) == n {
+        return Ok((deleted as u64, 0));
+    }
+    let issues = c.exec(
+        Q::new("DELETE FROM issues WHERE id = ? AND last_received_at < ?")
+            .bind(issue.id)
+            .bind(cutoff),
+    )?;
+    Ok((deleted as u64, issues as u64))
+}
+
+/// Deletes up to `n` alerts (and their deliveries, by cascade) created before
+/// `finished_before` whose deliveries are all finished (delivered or given
+/// up; fanned out), or created before `stale_before` whatever their state.
+pub(crate) fn prune_alerts<C: Exec>(
+    c: &mut C,
+    finished_before: i64,
+    stale_before: i64,
+    n: i64,
+) -> Result<u64> {
+    Ok(c.exec(
+        Q::new("DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a WHERE a.created_at < ? AND (a.created_at < ? OR (a.fanned_out = TRUE AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.state = 'pending'))) ORDER BY a.created_at, a.id LIMIT ?)")
+            .bind(finished_before)
+            .bind(stale_before)
+            .bind(n),
+    )? as u64)
 }
 
 /// Deletes up to `n` of the project's events received before `cutoff`.

@@ -1,6 +1,8 @@
 //! [`Store`]: the diesel implementation of every trait, on SQLite or PostgreSQL.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::Connection;
@@ -10,13 +12,13 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::{Backend, StoreConfig};
+use crate::config::{Backend, SqliteSynchronous, StoreConfig};
 use crate::error::{Result, StoreError};
-use crate::ingest::{self, Prepared};
+use crate::ingest::{self, IngestLimits, Prepared};
 use crate::model::{
     AlertWithDeliveries, ClaimedDelivery, Destination, EventSummary, EvictionReport, IngestOutcome,
-    Issue, IssueAction, IssueFilter, NewEvent, Page, Project, ProjectUpdate, StoredEvent,
-    UsageDelta,
+    Issue, IssueAction, IssueFilter, NewEvent, Page, Project, ProjectUpdate, RetentionLimits,
+    RetentionReport, StoredEvent, UsageDelta,
 };
 use crate::ops;
 use crate::sql::{Exec, Q};
@@ -47,6 +49,7 @@ enum Pools {
 pub struct Store {
     pools: Pools,
     compression_level: i32,
+    config: Arc<StoreConfig>,
 }
 
 impl fmt::Debug for Store {
@@ -62,6 +65,7 @@ impl fmt::Debug for Store {
 struct SqliteSetup {
     busy_timeout_ms: u128,
     cache_kib: u32,
+    synchronous: SqliteSynchronous,
 }
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
@@ -70,8 +74,10 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
         conn: &mut SqliteConnection,
     ) -> std::result::Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864;",
-            self.busy_timeout_ms, self.cache_kib
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA cache_size = -{}; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864;",
+            self.busy_timeout_ms,
+            self.synchronous.as_pragma(),
+            self.cache_kib
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -142,6 +148,7 @@ impl Store {
         let store = Store {
             pools,
             compression_level: config.compression_level,
+            config: Arc::new(config.clone()),
         };
         store.migrate()?;
         Ok(store)
@@ -180,6 +187,147 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// A handle for the digest writer with a database connection of its own
+    /// (a pool of one), so that admin reads and key lookups on this store's pool
+    /// never make the writer wait; implements [`IngestStore`].
+    ///
+    /// Same database and settings as this store, but a batch waits at most
+    /// [`StoreConfig::writer_connect_timeout`] (default 2 s) for the connection
+    /// and, on PostgreSQL, for a new one to be made (libpq `connect_timeout`,
+    /// added to the URL unless it has one; at least 2 s), then fails with an
+    /// [unavailable](StoreError::is_unavailable) error. The connection is
+    /// checked (`SELECT 1`) before each batch and replaced when broken, so the
+    /// writer reconnects by itself when the database comes back. For an
+    /// in-memory SQLite database (one connection, one database) the writer
+    /// shares this store's only connection.
+    ///
+    /// Creating it does not connect (that happens in the background and on the
+    /// first batch), so it succeeds while the database is down. Call it once
+    /// and keep the handle (each call opens another connection).
+    pub fn ingest_writer(&self) -> Result<IngestWriter> {
+        let config = &self.config;
+        let pools = match &config.backend {
+            Backend::SqliteMemory => self.pools.clone(),
+            Backend::Sqlite(path) => {
+                let url = path.to_str().ok_or_else(|| {
+                    StoreError::Config(format!("SQLite path {path:?} is not valid UTF-8"))
+                })?;
+                Pools::Sqlite(
+                    writer_builder(config)
+                        .connection_customizer(Box::new(sqlite_setup(config)))
+                        .build_unchecked(ConnectionManager::<SqliteConnection>::new(url)),
+                )
+            }
+            Backend::Postgres(url) => Pools::Postgres(writer_builder(config).build_unchecked(
+                ConnectionManager::<PgConnection>::new(with_connect_timeout(
+                    url,
+                    config.writer_connect_timeout,
+                )),
+            )),
+        };
+        Ok(IngestWriter {
+            store: Store {
+                pools,
+                compression_level: self.compression_level,
+                config: self.config.clone(),
+            },
+        })
+    }
+
+    /// The configuration this store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// One bounded step of retention: at most
+    /// [`RetentionLimits::max_rows_per_step`] rows deleted in one short
+    /// transaction, so that no step holds the write lock for long (lowering a
+    /// project's cap from 100,000 to 10 takes many quick steps, with ingest
+    /// batches in between). Call it repeatedly while
+    /// [`RetentionReport::more`] is true (and again periodically, e.g. every
+    /// minute).
+    ///
+    /// A step does the first of these that has work:
+    ///
+    /// 1. a project over its `max_events` cap: its oldest ordinary events go
+    ///    first, then, if they are not enough, its oldest kept events (first
+    ///    events of issues, regressions) — the newest `max_events` events stay;
+    /// 2. a project with `max_age_days`: its events received before the cutoff
+    ///    (kept ones too: the age cap is a hard bound);
+    /// 3. the issue idle the longest, if idle longer than
+    ///    [`RetentionLimits::issue_max_idle`]: its events, then (in the step that
+    ///    finds none left) the issue with its tag index, alerts and deliveries;
+    /// 4. alerts older than [`RetentionLimits::alert_max_age`] whose deliveries
+    ///    are finished, or older than twice that whatever their state.
+    ///
+    /// Issues are never deleted for the count or age caps: an issue whose events
+    /// were all evicted keeps its counters and status, so its next event is a
+    /// regression if it was resolved, not a new issue.
+    pub fn retention_step(
+        &self,
+        now: DateTime<Utc>,
+        limits: &RetentionLimits,
+    ) -> Result<RetentionReport> {
+        let n = i64::from(limits.max_rows_per_step.max(1));
+        let now_ms = ops::ms(now);
+        let mut report = RetentionReport::default();
+
+        // 1. Count caps.
+        if let Some(p) = with_conn!(self, |c| ops::project_over_cap(c))? {
+            report.capped_events = with_tx!(self, |c| ops::cap_step(c, p.id, n))?;
+            report.more = true;
+            return Ok(report);
+        }
+        // 2. Age caps.
+        for p in with_conn!(self, |c| ops::retention_projects(c))? {
+            if let Some(days) = p.max_age_days {
+                let cutoff = now_ms - days.max(0).saturating_mul(86_400_000);
+                let deleted = with_tx!(self, |c| ops::evict_older(c, p.id, cutoff, n))?;
+                if deleted > 0 {
+                    report.expired_events = deleted;
+                    report.more = true;
+                    return Ok(report);
+                }
+            }
+        }
+        // 3. Idle issues.
+        if let Some(idle) = limits.issue_max_idle {
+            let cutoff = now_ms.saturating_sub(duration_ms(idle));
+            if let Some(issue) = with_conn!(self, |c| ops::idle_issue(c, cutoff))? {
+                let (events, issues) =
+                    with_tx!(self, |c| ops::idle_issue_step(c, &issue, cutoff, n))?;
+                report.idle_events = events;
+                report.idle_issues = issues;
+                report.more = true;
+                return Ok(report);
+            }
+        }
+        // 4. Old alerts.
+        if let Some(age) = limits.alert_max_age {
+            let age = duration_ms(age);
+            let finished_before = now_ms.saturating_sub(age);
+            let stale_before = now_ms.saturating_sub(age.saturating_mul(2));
+            let deleted = with_tx!(self, |c| ops::prune_alerts(
+                c,
+                finished_before,
+                stale_before,
+                n
+            ))?;
+            if deleted > 0 {
+                report.alerts = deleted;
+                report.more = true;
+            }
+        }
+        Ok(report)
+    }
+
+    fn ingest_limits(&self) -> IngestLimits {
+        IngestLimits {
+            max_evictions: i64::from(self.config.max_evictions_per_batch),
+            max_tags_per_issue: i64::from(self.config.max_tag_values_per_issue),
+        }
     }
 
     /// Compresses the payloads (outside the transaction), on several threads for
@@ -250,6 +398,43 @@ fn compress(payload: &[u8], level: i32) -> Result<Vec<u8>> {
     })
 }
 
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn sqlite_setup(config: &StoreConfig) -> SqliteSetup {
+    SqliteSetup {
+        busy_timeout_ms: config.busy_timeout.as_millis(),
+        cache_kib: config.sqlite_cache_kib,
+        synchronous: config.sqlite_synchronous,
+    }
+}
+
+/// The writer's pool: one connection, checked before each use (a broken one is
+/// replaced), a short wait.
+fn writer_builder<C>(config: &StoreConfig) -> diesel::r2d2::Builder<ConnectionManager<C>>
+where
+    C: diesel::r2d2::R2D2Connection + Send + 'static,
+{
+    Pool::builder()
+        .max_size(1)
+        .min_idle(Some(1))
+        .test_on_check_out(true)
+        .connection_timeout(config.writer_connect_timeout.max(Duration::from_millis(10)))
+}
+
+/// Adds libpq's `connect_timeout` (whole seconds, at least 2: libpq's minimum)
+/// to a PostgreSQL URL that does not set it, so that making a connection to an
+/// unreachable host gives up in time.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = timeout.as_secs().max(2);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={secs}")
+}
+
 fn sqlite_pool(
     url: &str,
     config: &StoreConfig,
@@ -257,10 +442,7 @@ fn sqlite_pool(
 ) -> Result<Pool<ConnectionManager<SqliteConnection>>> {
     let mut builder = Pool::builder()
         .connection_timeout(config.connect_timeout)
-        .connection_customizer(Box::new(SqliteSetup {
-            busy_timeout_ms: config.busy_timeout.as_millis(),
-            cache_kib: config.sqlite_cache_kib,
-        }));
+        .connection_customizer(Box::new(sqlite_setup(config)));
     if memory {
         // One private database per connection: keep exactly one, forever.
         builder = builder
@@ -328,7 +510,8 @@ impl IngestStore for Store {
             return Ok(Vec::new());
         }
         let prepared = self.prepare(events)?;
-        with_tx!(self, |c| ingest::ingest_batch(c, &prepared, now))
+        let limits = self.ingest_limits();
+        with_tx!(self, |c| ingest::ingest_batch(c, &prepared, now, limits))
     }
 }
 
@@ -475,21 +658,7 @@ impl MaintenanceStore for Store {
             }
             if p.max_events.is_some() {
                 loop {
-                    let n = with_tx!(self, |c| {
-                        let row: Option<ops::CounterRow> = c.row(
-                            Q::new("SELECT stored_events, max_events FROM projects WHERE id = ?")
-                                .bind(p.id),
-                        )?;
-                        match row {
-                            Some(ops::CounterRow {
-                                stored_events,
-                                max_events: Some(cap),
-                            }) if stored_events > cap => {
-                                ops::evict_oldest(c, p.id, (stored_events - cap).min(EVICT_STEP))
-                            }
-                            _ => Ok(0),
-                        }
-                    })?;
+                    let n = with_tx!(self, |c| ops::cap_step(c, p.id, EVICT_STEP))?;
                     report.capped_events += n;
                     if n < EVICT_STEP as u64 {
                         break;
@@ -501,8 +670,53 @@ impl MaintenanceStore for Store {
     }
 }
 
+/// The digest writer's handle: a [`Store`]'s database through a dedicated
+/// connection (see [`Store::ingest_writer`]). Cheap to clone (clones share the
+/// one connection); implements [`IngestStore`].
+#[derive(Clone, Debug)]
+pub struct IngestWriter {
+    store: Store,
+}
+
+impl IngestWriter {
+    /// Pings the database through the writer's connection (reconnecting if
+    /// needed).
+    pub fn health(&self) -> Result<()> {
+        self.store.health()
+    }
+}
+
+impl IngestStore for IngestWriter {
+    fn ingest_batch(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
+        self.store.ingest_batch(events, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn adds_libpq_connect_timeout() {
+        use std::time::Duration;
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/d", Duration::from_millis(500)),
+            "postgres://u@h/d?connect_timeout=2"
+        );
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/d?sslmode=disable", Duration::from_secs(5)),
+            "postgres://u@h/d?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            super::with_connect_timeout("postgres://u@h/d?connect_timeout=9", Duration::from_secs(5)),
+            "postgres://u@h/d?connect_timeout=9"
+        );
+    }
+
+    #[test]
+    fn writer_is_send_sync_clone() {
+        fn f<T: Send + Sync + Clone + 'static>() {}
+        f::<super::IngestWriter>();
+    }
+
     #[test]
     fn store_is_send_sync_clone() {
         fn f<T: Send + Sync + Clone + 'static>() {}
