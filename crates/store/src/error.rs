@@ -250,3 +250,112 @@ fn classify_message(message: &str) -> ErrorClass {
         ErrorClass::Data
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as K, Error};
+
+    fn db(kind: K, message: &str) -> StoreError {
+        StoreError::from(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn whole_database_failures_are_unavailable() {
+        for m in [
+            // SQLite result-code messages.
+            "database is locked",
+            "database table is locked",
+            "disk I/O error",
+            "database or disk is full",
+            "attempt to write a readonly database",
+            "unable to open database file",
+            "database disk image is malformed",
+            "file is not a database",
+            // PostgreSQL primary messages.
+            "terminating connection due to administrator command",
+            "terminating connection due to crash of another server process",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "the database system is in recovery mode",
+            "could not extend file \"base/16384/16385\": No space left on device",
+            "could not write to file \"pg_wal/xlogtemp.123\": No space left on device",
+            "cannot execute INSERT in a read-only transaction",
+            "canceling statement due to statement timeout",
+            "canceling statement due to lock timeout",
+            "out of memory",
+            // libpq.
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+            "no connection to the server\n",
+            "could not receive data from server: Connection reset by peer",
+            "SSL SYSCALL error: EOF detected",
+        ] {
+            assert_eq!(db(K::Unknown, m).class(), ErrorClass::Unavailable, "{m}");
+        }
+        assert!(db(K::ClosedConnection, "whatever").is_unavailable());
+        assert!(db(K::ReadOnlyTransaction, "whatever").is_unavailable());
+        assert!(db(K::UnableToSendCommand, "no connection to the server").is_unavailable());
+        assert!(StoreError::Database(Error::BrokenTransactionManager).is_unavailable());
+        assert!(
+            StoreError::Connect {
+                backend: "postgres",
+                message: "connection refused".into()
+            }
+            .is_unavailable()
+        );
+    }
+
+    #[test]
+    fn races_are_transient() {
+        assert_eq!(
+            db(K::SerializationFailure, "could not serialize access").class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            db(K::Unknown, "deadlock detected").class(),
+            ErrorClass::Transient
+        );
+    }
+
+    #[test]
+    fn data_errors_are_not_unavailable() {
+        for (kind, m) in [
+            (K::UniqueViolation, "duplicate key value violates unique constraint"),
+            (K::ForeignKeyViolation, "FOREIGN KEY constraint failed"),
+            (K::NotNullViolation, "NOT NULL constraint failed: events.title"),
+            (K::CheckViolation, "CHECK constraint failed"),
+            (K::Unknown, "invalid byte sequence for encoding \"UTF8\": 0x00"),
+            (K::Unknown, "value too long for type character varying(10)"),
+            (K::Unknown, "string or blob too big"),
+        ] {
+            let e = db(kind, m);
+            assert_eq!(e.class(), ErrorClass::Data, "{m}");
+            assert!(!e.is_unavailable());
+        }
+        assert_eq!(StoreError::UnknownProject(3).class(), ErrorClass::Data);
+        assert_eq!(
+            StoreError::InvalidCursor("x".into()).class(),
+            ErrorClass::Data
+        );
+        assert_eq!(
+            StoreError::Migration("x".into()).class(),
+            ErrorClass::Internal
+        );
+        assert_eq!(
+            StoreError::Database(Error::NotFound).class(),
+            ErrorClass::Internal
+        );
+    }
+
+    #[test]
+    fn a_failed_commit_whose_rollback_failed_too_is_unavailable() {
+        let e = StoreError::Database(Error::RollbackErrorOnCommit {
+            rollback_error: Box::new(Error::BrokenTransactionManager),
+            commit_error: Box::new(Error::DatabaseError(
+                K::Unknown,
+                Box::new("database is locked".to_owned()),
+            )),
+        });
+        assert!(e.is_unavailable());
+    }
+}

@@ -712,6 +712,38 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_synchronous_is_applied_to_every_connection() {
+        use super::*;
+        #[derive(diesel::QueryableByName)]
+        struct Sync {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        for (setting, want) in [(None, 2), (Some(SqliteSynchronous::Normal), 1)] {
+            let mut config = StoreConfig::new(Backend::Sqlite(path.clone()));
+            if let Some(s) = setting {
+                config.sqlite_synchronous = s;
+            }
+            let store = Store::open(&config).unwrap();
+            let writer = store.ingest_writer().unwrap();
+            for pools in [&store.pools, &writer.store.pools] {
+                let Pools::Sqlite(pool) = pools else {
+                    panic!("sqlite")
+                };
+                let mut c = pool.get().unwrap();
+                let got: Sync = diesel::RunQueryDsl::get_result(
+                    diesel::sql_query("PRAGMA synchronous"),
+                    &mut *c,
+                )
+                .unwrap();
+                assert_eq!(got.synchronous, want);
+            }
+        }
+    }
+
+    #[test]
     fn writer_is_send_sync_clone() {
         fn f<T: Send + Sync + Clone + 'static>() {}
         f::<super::IngestWriter>();
