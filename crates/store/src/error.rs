@@ -152,12 +152,10 @@ fn classify_diesel(e: &diesel::result::Error) -> ErrorClass {
             _ => classify_message(info.message()),
         },
         // The commit failed and so did the rollback: the connection is unusable.
-        Error::RollbackErrorOnCommit { commit_error, .. } => {
-            match classify_diesel(commit_error) {
-                ErrorClass::Data | ErrorClass::Internal => ErrorClass::Unavailable,
-                other => other,
-            }
-        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => match classify_diesel(commit_error) {
+            ErrorClass::Data | ErrorClass::Internal => ErrorClass::Unavailable,
+            other => other,
+        },
         Error::BrokenTransactionManager => ErrorClass::Unavailable,
         Error::InvalidCString(_) | Error::SerializationError(_) => ErrorClass::Data,
         _ => ErrorClass::Internal,
@@ -235,10 +233,7 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
 ];
 
 /// Message fragments of a lost race (PostgreSQL 40P01, 40001).
-const TRANSIENT_MESSAGES: &[&str] = &[
-    "deadlock detected",
-    "could not serialize access",
-];
+const TRANSIENT_MESSAGES: &[&str] = &["deadlock detected", "could not serialize access"];
 
 fn classify_message(message: &str) -> ErrorClass {
     let m = message.to_ascii_lowercase();
@@ -320,11 +315,20 @@ mod tests {
     #[test]
     fn data_errors_are_not_unavailable() {
         for (kind, m) in [
-            (K::UniqueViolation, "duplicate key value violates unique constraint"),
+            (
+                K::UniqueViolation,
+                "duplicate key value violates unique constraint",
+            ),
             (K::ForeignKeyViolation, "FOREIGN KEY constraint failed"),
-            (K::NotNullViolation, "NOT NULL constraint failed: events.title"),
+            (
+                K::NotNullViolation,
+                "NOT NULL constraint failed: events.title",
+            ),
             (K::CheckViolation, "CHECK constraint failed"),
-            (K::Unknown, "invalid byte sequence for encoding \"UTF8\": 0x00"),
+            (
+                K::Unknown,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ),
             (K::Unknown, "value too long for type character varying(10)"),
             (K::Unknown, "string or blob too big"),
         ] {

@@ -391,9 +391,13 @@ pub(crate) fn ingest_batch<C: Exec>(
                 .into_iter()
                 .flatten()
             });
-            let own = inserted
-                .iter()
-                .flat_map(|&i| batch[i].event.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let own = inserted.iter().flat_map(|&i| {
+                batch[i]
+                    .event
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+            });
             for (k, v) in builtin.chain(own) {
                 if candidates.len() >= room {
                     break;

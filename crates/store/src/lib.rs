@@ -16,7 +16,9 @@
 //!   (built from a URL: `sqlite://file.db`, `sqlite::memory:`,
 //!   `postgres://user@host/db`), applies the embedded migrations, and holds an r2d2
 //!   connection pool; it is `Clone + Send + Sync` and synchronous (call it from
-//!   blocking threads). SQLite runs in WAL mode with `synchronous=NORMAL`, a busy
+//!   blocking threads). [`Store::ingest_writer`] gives the digest writer a
+//!   connection of its own ([`IngestWriter`]). SQLite runs in WAL mode with
+//!   `synchronous=FULL` (configurable, see [Durability](#durability)), a busy
 //!   timeout, foreign keys on, a 32 MiB page cache, in-memory statement journals
 //!   and checkpoints every 8192 pages (the WAL file is truncated back to 64 MiB);
 //!   writes take `BEGIN IMMEDIATE`.
@@ -55,11 +57,82 @@
 //! Timestamps are BIGINT Unix milliseconds (UTC) on both backends. Payloads are
 //! stored zstd-compressed next to indexed columns (project, issue, event id,
 //! timestamp, level, release, environment) and come back byte for byte.
-//! Retention: a per-project `max_events` cap, enforced in the ingest transaction
-//! only when the stored-event counter exceeds it, deletes the oldest events except
-//! each issue's first event and the events that re-opened it; an age cap
-//! (`max_age_days`), applied by [`MaintenanceStore::evict_expired`], deletes every
-//! older event. Issue counters keep counting evicted events.
+//! Issue counters keep counting evicted events.
+//!
+//! # Retention: bounded, never wiping
+//!
+//! The database's size is bounded by the settings, and no retention work holds
+//! the write lock for long:
+//!
+//! - **Count cap** (`max_events` per project). The rule: the oldest ordinary
+//!   events go first; only when none is left, the oldest *kept* ones (each
+//!   issue's first event and the events that re-opened it), so the cap holds
+//!   even when a flood of new issues makes every event a kept one, and the
+//!   newest events stay. In the ingest transaction the cap is applied only when
+//!   the counter exceeds it, deletes at most
+//!   [`StoreConfig::max_evictions_per_batch`] events (default 1000, a full
+//!   batch) and **never an event of the batch itself** (only ids below the
+//!   batch's first inserted id): an acknowledged event is never deleted by the
+//!   transaction that stored it. What is left over the cap (a cap just lowered,
+//!   a batch larger than the cap) is removed by [`Store::retention_step`].
+//! - **Age cap** (`max_age_days`): every older event goes (kept ones too).
+//! - **Issues are kept** when their events are evicted, with their counters and
+//!   status: a resolved issue whose events are all gone still turns its next
+//!   event into a regression. An issue that received no event for
+//!   [`RetentionLimits::issue_max_idle`] (default 365 days; receive time, not
+//!   the clients' timestamps) is deleted with its events, tag index, alerts and
+//!   deliveries.
+//! - **Alerts** older than [`RetentionLimits::alert_max_age`] (default 30 days)
+//!   go with their deliveries once every delivery is finished (delivered or
+//!   given up); those older than twice that go whatever their state.
+//! - **The tag index** (`issue_tags`, for `key:value` search) has at most
+//!   [`StoreConfig::max_tag_values_per_issue`] rows per issue (default 1000,
+//!   counted in the issue row): `level`, `release` and `environment` are indexed
+//!   before the events' own tags; values first seen after the cap are not
+//!   searchable on that issue. The rows go with their issue.
+//! - [`Store::retention_step`] does one of these in **one short transaction of
+//!   at most [`RetentionLimits::max_rows_per_step`] rows** (default 1000) and says
+//!   whether more work remains ([`RetentionReport::more`]); call it in a loop
+//!   with pauses between steps. Lowering a cap from 20,000 to 10 takes 20 steps
+//!   of a few milliseconds each.
+//!
+//! # Failures
+//!
+//! [`StoreError::class`] tells what a failure concerns ([`ErrorClass`]):
+//! [`Unavailable`](ErrorClass::Unavailable) — the database as a whole cannot
+//! work now (connection refused or lost, pool timeout, SQLite busy or locked,
+//! I/O error, disk full, read-only, PostgreSQL shutting down, out of
+//! resources); [`Transient`](ErrorClass::Transient) — a lost race (deadlock,
+//! serialization failure); [`Data`](ErrorClass::Data) — this request's data
+//! (constraints, unknown project, bad cursor); [`Internal`](ErrorClass::Internal).
+//! A writer whose batch fails `Unavailable` keeps the batch whole and backs off
+//! instead of retrying it event by event (each retry would wait out the same
+//! busy or connection timeout). Diesel exposes neither SQLite's result code nor
+//! PostgreSQL's SQLSTATE, so besides diesel's error kinds the classification
+//! reads the (English) message texts; see [`StoreError::class`].
+//!
+//! The writer's own connection ([`Store::ingest_writer`]) waits at most
+//! [`StoreConfig::writer_connect_timeout`] (default 2 s) for a connection, is
+//! checked before each batch and replaced when broken, so a dead PostgreSQL fails
+//! a batch in about 2 s and the writer reconnects by itself when it returns;
+//! admin reads and key lookups use the main pool and cannot starve it.
+//!
+//! # Durability
+//!
+//! What an acknowledged event (its batch committed) survives:
+//!
+//! | backend, setting | process crash | power loss / OS crash |
+//! | --- | --- | --- |
+//! | SQLite, WAL, `synchronous=FULL` (default, [`SqliteSynchronous::Full`]) | yes | yes (the WAL is synced before the commit returns; needs storage that honours flushes) |
+//! | SQLite, WAL, `synchronous=NORMAL` ([`SqliteSynchronous::Normal`]) | yes (the OS holds the written WAL) | no: the transactions committed since the last WAL sync (checkpoint) may be rolled back; the database stays consistent |
+//! | PostgreSQL, server defaults `fsync=on`, `synchronous_commit=on` | yes | yes (the commit waits for its WAL flush) |
+//! | PostgreSQL, `synchronous_commit=off` | yes | no: up to about three `wal_writer_delay` of commits may be lost; consistent |
+//!
+//! The store sets nothing on PostgreSQL: it relies on the server's settings
+//! (the defaults are durable; `fsync=off` risks corruption). With replicas,
+//! surviving the loss of the primary also needs synchronous replication
+//! (`synchronous_standby_names`). Because commits are per batch, `FULL` costs
+//! one sync per batch, not per event.
 //!
 //! The outbox: alerts are written with the events that caused them;
 //! [`AlertStore::claim_deliveries`] fans each new alert out to its project's

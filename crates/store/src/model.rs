@@ -536,10 +536,6 @@ pub struct RetentionReport {
 impl RetentionReport {
     /// Rows deleted by this step (events, issues and alerts).
     pub fn deleted(&self) -> u64 {
-        self.capped_events
-            + self.expired_events
-            + self.idle_events
-            + self.idle_issues
-            + self.alerts
+        self.capped_events + self.expired_events + self.idle_events + self.idle_issues + self.alerts
     }
 }

@@ -1025,7 +1025,9 @@ pub(crate) fn cap_step<C: Exec>(c: &mut C, project_id: i64, n: i64) -> Result<u6
         }) if stored_events > cap => {
             let deleted = evict_capped(c, project_id, (stored_events - cap).min(n), i64::MAX)?;
             if deleted == 0 {
-                c.exec(Q::new("UPDATE projects SET stored_events = 0 WHERE id = ?").bind(project_id))?;
+                c.exec(
+                    Q::new("UPDATE projects SET stored_events = 0 WHERE id = ?").bind(project_id),
+                )?;
             }
             Ok(deleted)
         }

@@ -220,12 +220,13 @@ impl Store {
                         .build_unchecked(ConnectionManager::<SqliteConnection>::new(url)),
                 )
             }
-            Backend::Postgres(url) => Pools::Postgres(writer_builder(config).build_unchecked(
-                ConnectionManager::<PgConnection>::new(with_connect_timeout(
-                    url,
-                    config.writer_connect_timeout,
-                )),
-            )),
+            Backend::Postgres(url) => {
+                Pools::Postgres(writer_builder(config).build_unchecked(ConnectionManager::<
+                    PgConnection,
+                >::new(
+                    with_connect_timeout(url, config.writer_connect_timeout),
+                )))
+            }
         };
         Ok(IngestWriter {
             store: Store {
@@ -706,7 +707,10 @@ mod tests {
             "postgres://u@h/d?sslmode=disable&connect_timeout=5"
         );
         assert_eq!(
-            super::with_connect_timeout("postgres://u@h/d?connect_timeout=9", Duration::from_secs(5)),
+            super::with_connect_timeout(
+                "postgres://u@h/d?connect_timeout=9",
+                Duration::from_secs(5)
+            ),
             "postgres://u@h/d?connect_timeout=9"
         );
     }

@@ -46,7 +46,11 @@ pub trait IngestStore {
     /// counted), bump the counters, and write an alert for a new issue, a
     /// regression or an unmute — exactly once per issue transition, even with
     /// concurrent writers in several processes. Applies the project's
-    /// `max_events` cap. `now` is the commit time used for alerts, mutes and status
+    /// `max_events` cap, boundedly: at most
+    /// [`StoreConfig::max_evictions_per_batch`](crate::StoreConfig::max_evictions_per_batch)
+    /// events deleted, never one of this batch (the rest is left to
+    /// [`Store::retention_step`](crate::Store::retention_step)). `now` is the commit time
+    /// (and the issues' receive time, used to age out idle issues) used for alerts, mutes and status
     /// changes. If an event names a project that does not exist, nothing is written
     /// and [`StoreError::UnknownProject`](crate::StoreError::UnknownProject) names
     /// it (drop that project's events and retry the rest).
@@ -141,7 +145,10 @@ pub trait MaintenanceStore {
     fn health(&self) -> Result<()>;
     /// Applies every project's retention: deletes events older than
     /// `max_age_days` (all of them, kept ones included: the age cap is a hard bound)
-    /// and brings projects over `max_events` back under the cap. Works in small
-    /// transactions so ingest is never blocked for long.
+    /// and brings projects over `max_events` back under the cap (ordinary events
+    /// first, then kept ones if needed). Works in transactions of at most 1000
+    /// rows so ingest is never blocked for long, but runs until done; prefer
+    /// [`Store::retention_step`](crate::Store::retention_step), which also ages
+    /// out idle issues and old alerts and returns after each step.
     fn evict_expired(&self, now: DateTime<Utc>) -> Result<EvictionReport>;
 }

@@ -74,7 +74,11 @@ fn stored_ids(store: &Store, p: i64) -> Vec<String> {
 }
 
 /// Runs retention steps until no work is left; returns the reports.
-fn drain(store: &Store, secs: i64, limits: &RetentionLimits) -> Vec<periscope_store::RetentionReport> {
+fn drain(
+    store: &Store,
+    secs: i64,
+    limits: &RetentionLimits,
+) -> Vec<periscope_store::RetentionReport> {
     let mut reports = Vec::new();
     loop {
         let r = store.retention_step(at(secs), limits).unwrap();
@@ -105,7 +109,11 @@ fn lowering_a_cap_evicts_in_bounded_steps() {
             }
             store.ingest_batch(&batch, at(b * 1000 + 999)).unwrap();
         }
-        println!("{}: seeded {SEEDED} events in {:?}", db.name, started.elapsed());
+        println!(
+            "{}: seeded {SEEDED} events in {:?}",
+            db.name,
+            started.elapsed()
+        );
         assert_eq!(stored(store, p), SEEDED);
 
         set_cap(store, p, Some(10));
@@ -223,8 +231,16 @@ fn a_batch_never_evicts_its_own_events() {
         store.ingest_batch(&batch, at(6)).unwrap();
         let mut want: Vec<String> = batch.iter().map(|e| e.event_id.clone()).collect();
         want.sort();
-        assert_eq!(stored_ids(store, p), want, "the older kept event went first");
-        assert_eq!(stored(store, p), 5, "over the cap until the maintenance step");
+        assert_eq!(
+            stored_ids(store, p),
+            want,
+            "the older kept event went first"
+        );
+        assert_eq!(
+            stored(store, p),
+            5,
+            "over the cap until the maintenance step"
+        );
         drain(store, 7, &RetentionLimits::default());
         let mut want: Vec<String> = batch[2..].iter().map(|e| e.event_id.clone()).collect();
         want.sort();
@@ -315,7 +331,11 @@ fn idle_issues_and_old_alerts_age_out() {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].id, b);
         assert_eq!(stored(store, p), 1);
-        assert_eq!(store.list_alerts(p, 100).unwrap().len(), 1, "A's alert went with it");
+        assert_eq!(
+            store.list_alerts(p, 100).unwrap().len(),
+            1,
+            "A's alert went with it"
+        );
 
         limits.alert_max_age = RetentionLimits::default().alert_max_age;
         // Day 331+: B's delivered alert is older than 30 days and goes; the
@@ -327,8 +347,12 @@ fn idle_issues_and_old_alerts_age_out() {
         assert!(store.get_event(p, &b_event.event_id).unwrap().is_some());
 
         // A pending alert (never delivered) stays until twice the age.
-        store.update_issue(b, &IssueAction::Resolve, at(331 * DAY)).unwrap();
-        let out = store.ingest_batch(&[event(p, "B", 5)], at(332 * DAY)).unwrap();
+        store
+            .update_issue(b, &IssueAction::Resolve, at(331 * DAY))
+            .unwrap();
+        let out = store
+            .ingest_batch(&[event(p, "B", 5)], at(332 * DAY))
+            .unwrap();
         assert!(out[0].regressed);
         store
             .claim_deliveries(at(332 * DAY), 10, at(332 * DAY + 60))
@@ -336,7 +360,10 @@ fn idle_issues_and_old_alerts_age_out() {
         drain(store, 332 * DAY + 40 * DAY, &limits);
         assert_eq!(store.list_alerts(p, 100).unwrap().len(), 1, "pending: kept");
         drain(store, 332 * DAY + 61 * DAY, &limits);
-        assert!(store.list_alerts(p, 100).unwrap().is_empty(), "stale: pruned");
+        assert!(
+            store.list_alerts(p, 100).unwrap().is_empty(),
+            "stale: pruned"
+        );
     });
 }
 

@@ -15,7 +15,8 @@ use common::{at, event, t0};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use periscope_store::{
-    Backend, ErrorClass, IngestStore, IssueFilter, IssueStore, ProjectStore, Store, StoreConfig, StoreError,
+    Backend, ErrorClass, IngestStore, IssueFilter, IssueStore, ProjectStore, Store, StoreConfig,
+    StoreError,
 };
 
 fn project(store: &Store, name: &str) -> i64 {
@@ -99,7 +100,9 @@ fn sqlite_full_read_only_and_missing_databases_are_unavailable() {
     store.create_project("a", &key, t0()).unwrap();
     let err = store.create_project("b", &key, t0()).unwrap_err();
     assert_eq!(err.class(), ErrorClass::Data, "{err}");
-    let err = store.ingest_batch(&[event(9999, "A", 0)], at(0)).unwrap_err();
+    let err = store
+        .ingest_batch(&[event(9999, "A", 0)], at(0))
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Data, "{err}");
     let err = store
         .list_issues(
