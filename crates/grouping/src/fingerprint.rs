@@ -12,7 +12,7 @@ pub(crate) enum Part<'a> {
 }
 
 /// A fingerprint variable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Var<'a> {
     /// `{{ transaction }}`
     Transaction,

@@ -1,19 +1,22 @@
 //! The [`Grouper`] and its decision, the [`Grouping`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
-use periscope_sentry_envelope::{Event, Frame, Stacktrace};
+use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace};
 use serde::{Deserialize, Serialize};
 
 use crate::component::Component;
 use crate::config::{GroupingConfig, Strategy};
 use crate::fingerprint::{self, Kind, Part, Var};
 use crate::hash::KeyHasher;
+use crate::limits::{
+    BoundedTitle, MAX_FINGERPRINT_PART_CHARS, MAX_FINGERPRINT_PARTS, prefix_chars,
+};
 use crate::normalize::{first_line, package_name};
-use crate::strategy::{self, Variant, grouping_exceptions, grouping_thread};
-
-/// The longest title or culprit kept, in characters (longer ones are cut, with `…`).
-pub const MAX_TITLE_CHARS: usize = 256;
+use crate::strategy::{
+    self, Variant, considered_exceptions, considered_frames, grouping_exceptions, grouping_thread,
+};
 
 /// Groups events into issues.
 ///
@@ -119,23 +122,44 @@ impl Grouper {
 
     /// Groups one event. Never fails: an event with nothing usable gets the
     /// fixed fallback key, so all such events share one issue.
+    ///
+    /// Time and memory are linear in the event's size and bounded in absolute
+    /// terms by the [`limits`](crate::limits).
     pub fn group(&self, event: &Event) -> Grouping {
+        let facts = Facts::of(event);
         let (built_in, built_in_variant) = self.built_in(event);
-        let parts: Vec<Part<'_>> = event
-            .fingerprint
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|s| fingerprint::parse_part(s))
-            .collect();
+        let entries = event.fingerprint.as_deref().unwrap_or_default();
+        let Considered {
+            parts,
+            repeated_defaults,
+            omitted,
+        } = considered_parts(entries);
+        let repeated = (repeated_defaults > 0).then(|| {
+            Component::ignored(
+                "fingerprint",
+                format!(
+                    "{{{{ default }}}} repeated {repeated_defaults} more times: {REPEATED_DEFAULT}"
+                ),
+            )
+        });
+        let omitted = (omitted > 0).then(|| {
+            Component::ignored(
+                "fingerprint",
+                format!(
+                    "{omitted} more fingerprint entries not considered (at most {MAX_FINGERPRINT_PARTS})"
+                ),
+            )
+        });
+        let mut resolver = Resolver::new(event, &facts, &parts);
 
-        let (variant, children) = match fingerprint::kind(&parts) {
+        let kind = fingerprint::kind(&parts);
+        let (variant, mut children) = match kind {
             Kind::BuiltIn => (built_in_variant, built_in),
             Kind::Custom => {
-                let fp = Component::parent(
-                    "custom-fingerprint",
-                    parts.iter().map(|p| fingerprint_part(event, p)).collect(),
-                );
+                let mut fp_children: Vec<Component> =
+                    parts.iter().map(|p| resolver.component(p)).collect();
+                fp_children.extend(omitted.clone());
+                let fp = Component::parent("custom-fingerprint", fp_children);
                 let mut children = vec![fp];
                 children.extend(built_in.into_iter().map(|mut c| {
                     c.exclude("the custom fingerprint takes precedence");
@@ -153,16 +177,25 @@ impl Grouper {
                         rest.push(c);
                     }
                 }
-                let winner = winner
-                    .unwrap_or_else(|| Component::ignored("default", "no grouping information"));
-                let fp_children = parts
-                    .iter()
-                    .map(|p| match p {
-                        // `{{ default }}` twice adds the built-in values twice: harmless.
-                        Part::Default => winner.clone(),
-                        _ => fingerprint_part(event, p),
-                    })
-                    .collect();
+                let mut winner =
+                    Some(winner.unwrap_or_else(|| {
+                        Component::ignored("default", "no grouping information")
+                    }));
+                let mut repeated = repeated.clone();
+                let mut fp_children: Vec<Component> = Vec::with_capacity(parts.len() + 2);
+                for p in &parts {
+                    match p {
+                        // The built-in values count once: the only `{{ default }}`
+                        // left takes the tree (moved, never copied); the repeats
+                        // are named in one note after it.
+                        Part::Default => {
+                            fp_children.extend(winner.take());
+                            fp_children.extend(repeated.take());
+                        }
+                        _ => fp_children.push(resolver.component(p)),
+                    }
+                }
+                fp_children.extend(omitted.clone());
                 let fp = Component::parent("hybrid-fingerprint", fp_children);
                 let mut children = vec![fp];
                 for mut c in rest {
@@ -172,6 +205,12 @@ impl Grouper {
                 ("hybrid-fingerprint", children)
             }
         };
+        if kind == Kind::BuiltIn {
+            // Only `{{ default }}` among the considered entries: the notes (if
+            // any) go to the root.
+            children.extend(repeated);
+            children.extend(omitted);
+        }
         let explanation = Component {
             name: Cow::Borrowed("grouping"),
             contributes: true,
@@ -183,8 +222,8 @@ impl Grouper {
         hasher.add_component(&explanation);
         Grouping {
             key: hasher.finish(),
-            title: title(event),
-            culprit: culprit(event),
+            title: title(event, &facts),
+            culprit: culprit(event, &facts),
             variant: variant.to_owned(),
             explanation,
         }
@@ -231,22 +270,144 @@ impl Grouper {
     }
 }
 
-/// One fingerprint entry as a component, its variable resolved.
-fn fingerprint_part(event: &Event, part: &Part<'_>) -> Component {
-    match part {
-        Part::Literal(s) => Component::leaf("fingerprint", *s),
-        Part::Default => Component::ignored("fingerprint", "{{ default }}"),
-        Part::Var(var) => match resolve(event, var) {
-            Some(value) => Component::leaf("fingerprint", value)
-                .with_hint(format!("from {{{{ {} }}}}", var_name(var))),
-            None => Component::leaf("fingerprint", var.fallback()).with_hint(format!(
-                "the event has no value for {{{{ {} }}}}",
-                var_name(var)
-            )),
-        },
+/// The hint of a repeated `{{ default }}`.
+const REPEATED_DEFAULT: &str = "the built-in values count once, at its first occurrence";
+
+/// The fingerprint entries that grouping considers.
+struct Considered<'a> {
+    /// The entries, parsed: a repeated `{{ default }}` only at its first
+    /// occurrence, at most [`MAX_FINGERPRINT_PARTS`] entries.
+    parts: Vec<Part<'a>>,
+    /// How many later `{{ default }}` were dropped.
+    repeated_defaults: usize,
+    /// How many entries beyond the limit were dropped.
+    omitted: usize,
+}
+
+/// Parses the fingerprint entries (linear in their length). A repeated
+/// `{{ default }}` is a no-op: it is dropped and does not count against the
+/// limit, so `["{{ default }}", "{{ default }}", "x"]` is `["{{ default }}", "x"]`
+/// however many repeats come first.
+fn considered_parts(entries: &[String]) -> Considered<'_> {
+    let mut c = Considered {
+        parts: Vec::with_capacity(entries.len().min(MAX_FINGERPRINT_PARTS)),
+        repeated_defaults: 0,
+        omitted: 0,
+    };
+    let mut has_default = false;
+    for entry in entries {
+        let part = fingerprint::parse_part(entry);
+        if part == Part::Default && has_default {
+            c.repeated_defaults += 1;
+        } else if c.parts.len() == MAX_FINGERPRINT_PARTS {
+            c.omitted += 1;
+        } else {
+            has_default |= part == Part::Default;
+            c.parts.push(part);
+        }
+    }
+    c
+}
+
+/// What several parts of the decision need, computed once per event.
+struct Facts<'e> {
+    /// The exceptions that count (exception-group wrappers dropped), the
+    /// primary one last.
+    exceptions: Vec<&'e Exception>,
+    /// The crash frame (see [`crash_frame`]).
+    crash_frame: Option<&'e Frame>,
+}
+
+impl<'e> Facts<'e> {
+    fn of(event: &'e Event) -> Self {
+        let exceptions = grouping_exceptions(&event.exceptions);
+        let crash_frame = crash_frame(event, &exceptions);
+        Self {
+            exceptions,
+            crash_frame,
+        }
     }
 }
 
+/// Resolves fingerprint variables, each once however often it is used.
+struct Resolver<'e, 'f> {
+    event: &'e Event,
+    facts: &'f Facts<'e>,
+    /// The value of every `{{ tags.NAME }}` used, found in one pass over the tags.
+    tags: HashMap<&'f str, &'e str>,
+    /// Variables already resolved (their value cut to
+    /// [`MAX_FINGERPRINT_PART_CHARS`], and whether it was cut).
+    resolved: HashMap<Var<'f>, Option<(String, bool)>>,
+}
+
+impl<'e, 'f> Resolver<'e, 'f> {
+    fn new(event: &'e Event, facts: &'f Facts<'e>, parts: &'f [Part<'f>]) -> Self {
+        let mut wanted: HashMap<&'f str, Option<&'e str>> = HashMap::new();
+        for part in parts {
+            if let Part::Var(Var::Tag(name)) = part {
+                wanted.insert(name, None);
+            }
+        }
+        if !wanted.is_empty() {
+            // The first tag of a name wins, as in `Event::tag`.
+            for (k, v) in &event.tags {
+                if let Some(slot @ None) = wanted.get_mut(k.as_str()) {
+                    *slot = Some(v.as_str());
+                }
+            }
+        }
+        let tags = wanted
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+        Self {
+            event,
+            facts,
+            tags,
+            resolved: HashMap::new(),
+        }
+    }
+
+    /// One fingerprint entry as a component, its variable resolved.
+    fn component(&mut self, part: &Part<'f>) -> Component {
+        match part {
+            Part::Literal(s) => match prefix_chars(s, MAX_FINGERPRINT_PART_CHARS) {
+                (s, false) => Component::leaf("fingerprint", s),
+                (head, true) => Component::leaf("fingerprint", head).with_hint(CUT_PART),
+            },
+            Part::Default => Component::ignored("fingerprint", "{{ default }}"),
+            Part::Var(var) => {
+                let (event, facts) = (self.event, self.facts);
+                let tags = &self.tags;
+                let value = self.resolved.entry(*var).or_insert_with(|| {
+                    resolve(event, facts, tags, var)
+                        .map(|v| prefix_chars(v, MAX_FINGERPRINT_PART_CHARS))
+                        .map(|(v, cut)| (v.to_owned(), cut))
+                });
+                match value {
+                    Some((value, false)) => Component::leaf("fingerprint", value.as_str())
+                        .with_hint(format!("from {{{{ {} }}}}", var_name(var))),
+                    Some((value, true)) => Component::leaf("fingerprint", value.as_str())
+                        .with_hint(format!("from {{{{ {} }}}}; {CUT_PART}", var_name(var))),
+                    None => {
+                        let fallback = var.fallback();
+                        let (fallback, _) = prefix_chars(&fallback, MAX_FINGERPRINT_PART_CHARS);
+                        Component::leaf("fingerprint", fallback).with_hint(format!(
+                            "the event has no value for {{{{ {} }}}}",
+                            var_name(var)
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The hint of a fingerprint value that was cut.
+const CUT_PART: &str = "cut to its first 1024 characters";
+
+/// A variable's name as written in a fingerprint, for hints (a tag name is cut
+/// to 64 characters).
 fn var_name(var: &Var<'_>) -> String {
     match var {
         Var::Transaction => "transaction".into(),
@@ -260,7 +421,10 @@ fn var_name(var: &Var<'_>) -> String {
         Var::Package => "package".into(),
         Var::Level => "level".into(),
         Var::Logger => "logger".into(),
-        Var::Tag(name) => format!("tags.{name}"),
+        Var::Tag(name) => match prefix_chars(name, 64) {
+            (name, false) => format!("tags.{name}"),
+            (head, true) => format!("tags.{head}…"),
+        },
     }
 }
 
@@ -268,11 +432,17 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     crate::normalize::non_empty(s)
 }
 
-/// The value of a fingerprint variable, `None` when the event lacks it.
-fn resolve(event: &Event, var: &Var<'_>) -> Option<String> {
-    let primary = grouping_exceptions(&event.exceptions).last().copied();
-    let frame = || crash_frame(event);
-    let s = match var {
+/// The value of a fingerprint variable, `None` when the event lacks it
+/// (borrowed from the event: the caller copies what it keeps).
+fn resolve<'e>(
+    event: &'e Event,
+    facts: &Facts<'e>,
+    tags: &HashMap<&str, &'e str>,
+    var: &Var<'_>,
+) -> Option<&'e str> {
+    let primary = facts.exceptions.last().copied();
+    let frame = || facts.crash_frame;
+    match var {
         Var::Transaction => non_empty(event.transaction.as_deref()),
         Var::Message => non_empty(event.message())
             .or_else(|| non_empty(event.exceptions.last().and_then(|e| e.value.as_deref()))),
@@ -289,16 +459,17 @@ fn resolve(event: &Event, var: &Var<'_>) -> Option<String> {
             .map(package_name),
         Var::Level => event.level.as_ref().map(|l| l.as_str()),
         Var::Logger => non_empty(event.logger.as_deref()),
-        Var::Tag(name) => event.tag(name),
-    };
-    s.map(str::to_owned)
+        Var::Tag(name) => tags.get(name).copied(),
+    }
 }
 
 /// The stack trace that matters most: the primary exception's, else the
 /// grouping thread's, else the top-level one.
-fn primary_stacktrace(event: &Event) -> Option<&Stacktrace> {
-    let from_exception = grouping_exceptions(&event.exceptions)
-        .into_iter()
+fn primary_stacktrace<'e>(
+    event: &'e Event,
+    exceptions: &[&'e Exception],
+) -> Option<&'e Stacktrace> {
+    let from_exception = considered_exceptions(exceptions)
         .rev()
         .find_map(|e| e.stacktrace.as_ref().filter(|s| !s.frames.is_empty()));
     from_exception
@@ -307,9 +478,10 @@ fn primary_stacktrace(event: &Event) -> Option<&Stacktrace> {
 }
 
 /// The crash frame: the last in-app frame of the primary stack trace (frames
-/// are listed oldest call first), else its last frame.
-fn crash_frame(event: &Event) -> Option<&Frame> {
-    let frames = &primary_stacktrace(event)?.frames;
+/// are listed oldest call first), else its last frame. Only the frames that
+/// grouping considers ([`MAX_FRAMES`](crate::limits::MAX_FRAMES)) are searched.
+fn crash_frame<'e>(event: &'e Event, exceptions: &[&'e Exception]) -> Option<&'e Frame> {
+    let frames = considered_frames(&primary_stacktrace(event, exceptions)?.frames);
     frames
         .iter()
         .rev()
@@ -317,51 +489,48 @@ fn crash_frame(event: &Event) -> Option<&Frame> {
         .or(frames.last())
 }
 
-/// Cuts `s` to [`MAX_TITLE_CHARS`] characters.
-fn bounded(s: &str) -> String {
-    match s.char_indices().nth(MAX_TITLE_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
 /// `Type: first line of value` for errors, the first line of the message for
-/// message events, `<unlabeled event>` otherwise.
-pub(crate) fn title(event: &Event) -> String {
-    let exceptions = grouping_exceptions(&event.exceptions);
-    if let Some(exc) = exceptions.last() {
+/// message events, `<unlabeled event>` otherwise. Cut to
+/// [`MAX_TITLE_CHARS`](crate::limits::MAX_TITLE_CHARS);
+/// the work is bounded too (see [`TITLE_SCAN_BYTES`](crate::limits::TITLE_SCAN_BYTES)).
+fn title(event: &Event, facts: &Facts<'_>) -> String {
+    if let Some(exc) = facts.exceptions.last() {
         let ty = non_empty(exc.ty.as_deref());
         let value = non_empty(exc.value.as_deref())
             .map(first_line)
-            .filter(|v| !v.is_empty());
+            .filter(|(v, _)| !v.is_empty());
+        let title = BoundedTitle::new();
         match (ty, value) {
-            (Some(ty), Some(value)) => return bounded(&format!("{ty}: {value}")),
-            (Some(ty), None) => return bounded(ty),
-            (None, Some(value)) => return bounded(value),
+            (Some(ty), Some((value, cut))) => {
+                return title.push(ty).push(": ").push(value).cut_if(cut).finish();
+            }
+            (Some(ty), None) => return title.push(ty).finish(),
+            (None, Some((value, cut))) => return title.push(value).cut_if(cut).finish(),
             (None, None) => {}
         }
     }
-    if let Some(line) = non_empty(event.message()).map(first_line)
+    if let Some((line, cut)) = non_empty(event.message()).map(first_line)
         && !line.is_empty()
     {
-        return bounded(line);
+        return BoundedTitle::new().push(line).cut_if(cut).finish();
     }
     "<unlabeled event>".to_owned()
 }
 
 /// The transaction, else `module-or-filename in function` of the crash frame.
-pub(crate) fn culprit(event: &Event) -> Option<String> {
+fn culprit(event: &Event, facts: &Facts<'_>) -> Option<String> {
     if let Some(t) = non_empty(event.transaction.as_deref()) {
-        return Some(bounded(t));
+        return Some(BoundedTitle::new().push(t).finish());
     }
-    let frame = crash_frame(event)?;
+    let frame = facts.crash_frame?;
     let place = non_empty(frame.module.as_deref()).or(non_empty(frame.filename.as_deref()));
     let function =
         non_empty(frame.function.as_deref()).or(non_empty(frame.raw_function.as_deref()));
+    let c = BoundedTitle::new();
     match (place, function) {
-        (Some(p), Some(f)) => Some(bounded(&format!("{p} in {f}"))),
-        (Some(p), None) => Some(bounded(p)),
-        (None, Some(f)) => Some(bounded(f)),
+        (Some(p), Some(f)) => Some(c.push(p).push(" in ").push(f).finish()),
+        (Some(p), None) => Some(c.push(p).finish()),
+        (None, Some(f)) => Some(c.push(f).finish()),
         (None, None) => None,
     }
 }

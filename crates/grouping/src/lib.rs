@@ -75,11 +75,13 @@ mod config;
 mod fingerprint;
 mod grouper;
 mod hash;
+pub mod limits;
 mod normalize;
 mod strategy;
 
 pub use component::Component;
 pub use config::{ConfigError, GroupingConfig, Strategy};
-pub use grouper::{Grouper, Grouping, GroupingSummary, MAX_TITLE_CHARS};
+pub use grouper::{Grouper, Grouping, GroupingSummary};
 pub use hash::KEY_LEN;
+pub use limits::MAX_TITLE_CHARS;
 pub use normalize::parameterize;

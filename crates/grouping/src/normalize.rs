@@ -9,6 +9,8 @@ use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
+use crate::limits::{MAX_MESSAGE_CHARS, TITLE_SCAN_BYTES, prefix_bytes, prefix_chars};
+
 /// The placeholder names, in the order they are tried (first match wins).
 ///
 /// Each pattern is one alternative of a single regular expression, so a message
@@ -97,6 +99,11 @@ const MAX_LINES: usize = 2;
 ///     "mail to <email> failed after <duration>"
 /// );
 /// ```
+///
+/// The text the regular expressions read is bounded: lines longer than
+/// [`MAX_MESSAGE_CHARS`](crate::limits::MAX_MESSAGE_CHARS) characters in all
+/// are cut there (and marked with `...`), so the cost per message is bounded
+/// whatever its length.
 pub fn parameterize(message: &str) -> String {
     let trimmed = first_lines(message);
     match PARAMETERIZE.as_ref() {
@@ -127,11 +134,18 @@ fn replace_match(caps: &Captures<'_>) -> String {
 }
 
 /// The first [`MAX_LINES`] non-empty lines of `message`, each trimmed at its end,
-/// followed by `...` when more non-empty lines followed.
+/// followed by `...` when more non-empty lines followed; cut to
+/// [`MAX_MESSAGE_CHARS`] characters (then followed by `...`).
+///
+/// Linear in the length of `message` (one scan for line ends), and copies at
+/// most about `2 × MAX_MESSAGE_CHARS` characters.
 fn first_lines(message: &str) -> Cow<'_, str> {
     let trimmed = message.trim();
     if !trimmed.contains(['\n', '\r']) {
-        return Cow::Borrowed(trimmed);
+        return match prefix_chars(trimmed, MAX_MESSAGE_CHARS) {
+            (head, false) => Cow::Borrowed(head),
+            (head, true) => Cow::Owned(format!("{head}...")),
+        };
     }
     let mut lines = trimmed
         .lines()
@@ -142,12 +156,17 @@ fn first_lines(message: &str) -> Cow<'_, str> {
         if i > 0 {
             out.push('\n');
         }
+        // Each line is cut first, so a huge line is never copied whole.
+        let (line, _) = prefix_chars(line, MAX_MESSAGE_CHARS + 1);
         out.push_str(line);
     }
     if lines.next().is_some() {
         out.push_str("...");
     }
-    Cow::Owned(out)
+    match prefix_chars(&out, MAX_MESSAGE_CHARS) {
+        (_, false) => Cow::Owned(out),
+        (head, true) => Cow::Owned(format!("{head}...")),
+    }
 }
 
 /// `s` trimmed, `None` when absent or blank. Trims only when needed (the
@@ -163,9 +182,19 @@ pub(crate) fn non_empty(s: Option<&str>) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The first line of `text`, trimmed (used for titles).
-pub(crate) fn first_line(text: &str) -> &str {
-    text.trim().lines().next().unwrap_or("").trim()
+/// The first line of `text`, trimmed (used for titles), and whether it was
+/// cut: only the first [`TITLE_SCAN_BYTES`] bytes are read, so a first line
+/// that does not end within them is cut there.
+pub(crate) fn first_line(text: &str) -> (&str, bool) {
+    let window = prefix_bytes(text, TITLE_SCAN_BYTES);
+    if window.len() == text.len() {
+        return (text.trim().lines().next().unwrap_or("").trim(), false);
+    }
+    let window = window.trim_start();
+    match window.split_once('\n') {
+        Some((line, _)) => (line.trim(), false),
+        None => (window.trim_end(), true),
+    }
 }
 
 /// Why a function name does not count, or what it was normalized to.

@@ -7,6 +7,7 @@ use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace, Thread};
 
 use crate::component::Component;
 use crate::hash::KeyHasher;
+use crate::limits::{MAX_EXCEPTIONS, MAX_FRAMES, MAX_MESSAGE_CHARS, prefix_chars};
 use crate::normalize::{
     FunctionName, MAX_CONTEXT_LINE, collapse_whitespace, context_line_platform, is_generated_name,
     is_native_code_path, is_url_or_pseudo_path, normalize_filename, normalize_function,
@@ -61,6 +62,38 @@ pub(crate) fn grouping_exceptions(exceptions: &[Exception]) -> Vec<&Exception> {
     } else {
         leaves
     }
+}
+
+/// The exceptions that grouping considers, as two runs: the first and the last
+/// `MAX_EXCEPTIONS / 2` of a longer list (the root cause and the primary
+/// exception are both kept), and how many were left out between them.
+pub(crate) fn exception_runs<'a, 'e>(
+    exceptions: &'a [&'e Exception],
+) -> (&'a [&'e Exception], &'a [&'e Exception], usize) {
+    if exceptions.len() <= MAX_EXCEPTIONS {
+        return (exceptions, &[], 0);
+    }
+    let half = MAX_EXCEPTIONS / 2;
+    let tail_start = exceptions.len() - (MAX_EXCEPTIONS - half);
+    (
+        &exceptions[..half],
+        &exceptions[tail_start..],
+        tail_start - half,
+    )
+}
+
+/// The exceptions that grouping considers (see [`exception_runs`]), in order.
+pub(crate) fn considered_exceptions<'a, 'e>(
+    exceptions: &'a [&'e Exception],
+) -> impl DoubleEndedIterator<Item = &'e Exception> + 'a {
+    let (head, tail, _) = exception_runs(exceptions);
+    head.iter().chain(tail).copied()
+}
+
+/// The frames of a stack trace that grouping considers: the innermost
+/// [`MAX_FRAMES`] (frames are listed oldest call first).
+pub(crate) fn considered_frames(frames: &[Frame]) -> &[Frame] {
+    &frames[frames.len().saturating_sub(MAX_FRAMES)..]
 }
 
 /// The thread whose stack trace counts: the crashed one, else the single
@@ -144,15 +177,22 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
 
 /// Whether any frame of the event is marked in-app (else the app variant
 /// cannot contribute and is not computed).
+///
+/// Only the frames the app variant would look at are scanned: those considered
+/// (see [`considered_frames`]) of the exceptions considered, of the grouping
+/// thread and of the top-level stack trace. (Whether this is true never
+/// changes a key: the app variant only wins with a contributing in-app frame.)
 pub(crate) fn has_in_app_frames(event: &Event) -> bool {
     let in_app = |st: Option<&Stacktrace>| {
-        st.is_some_and(|st| st.frames.iter().any(|f| f.in_app == Some(true)))
+        st.is_some_and(|st| {
+            considered_frames(&st.frames)
+                .iter()
+                .any(|f| f.in_app == Some(true))
+        })
     };
-    event
-        .exceptions
-        .iter()
-        .any(|e| in_app(e.stacktrace.as_ref()))
-        || event.threads.iter().any(|t| in_app(t.stacktrace.as_ref()))
+    let exceptions = grouping_exceptions(&event.exceptions);
+    considered_exceptions(&exceptions).any(|e| in_app(e.stacktrace.as_ref()))
+        || grouping_thread(&event.threads).is_some_and(|t| in_app(t.stacktrace.as_ref()))
         || in_app(event.stacktrace.as_ref())
 }
 
@@ -227,10 +267,21 @@ fn value_component(value: Option<&str>) -> Component {
 fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Component {
     let exceptions = grouping_exceptions(&event.exceptions);
     let dropped_groups = exceptions.len() != event.exceptions.len();
-    let mut children: Vec<Component> = Vec::with_capacity(exceptions.len());
+    let (head, tail, omitted) = exception_runs(&exceptions);
+    let mut children: Vec<Component> = Vec::with_capacity(head.len() + tail.len() + 1);
     // Inside an exception group, identical leaves count once.
     let mut seen: HashSet<String> = HashSet::new();
-    for exc in exceptions {
+    for (i, exc) in head.iter().chain(tail).enumerate() {
+        if omitted > 0 && i == head.len() {
+            children.push(Component::ignored(
+                "exception",
+                format!(
+                    "{omitted} exceptions in the middle of the chain not considered \
+                     (at most {MAX_EXCEPTIONS}: the first and the last {})",
+                    MAX_EXCEPTIONS / 2
+                ),
+            ));
+        }
         let mut c = exception(exc, variant, platform);
         if dropped_groups && c.contributes {
             let mut hasher = KeyHasher::new();
@@ -270,9 +321,10 @@ fn exception(exc: &Exception, variant: Variant, platform: &str) -> Component {
         None => Component::ignored("type", "the exception has no type"),
     };
     let value = match non_empty(exc.value.as_deref()) {
-        // Not normalized: it does not count anyway.
+        // Not normalized: it does not count anyway (and only shown in part).
         Some(raw) if st.contributes => {
-            Component::leaf("value", raw).exclude_because("the stack trace takes precedence")
+            let (shown, _) = prefix_chars(raw, MAX_MESSAGE_CHARS);
+            Component::leaf("value", shown).exclude_because("the stack trace takes precedence")
         }
         _ => value_component(exc.value.as_deref()),
     };
@@ -292,7 +344,9 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
     if st.frames.is_empty() {
         return Component::ignored("stacktrace", "the stack trace has no frames");
     }
-    if let [only] = st.frames.as_slice() {
+    let considered = considered_frames(&st.frames);
+    let omitted = st.frames.len() - considered.len();
+    if let [only] = considered {
         let platform = only.platform.as_deref().unwrap_or(event_platform);
         if is_javascript(platform)
             && non_empty(only.function.as_deref()).is_none()
@@ -304,12 +358,18 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
             );
         }
     }
-    let mut frames: Vec<Component> = Vec::with_capacity(st.frames.len());
+    let mut frames: Vec<Component> = Vec::with_capacity(considered.len() + 1);
+    if omitted > 0 {
+        frames.push(Component::ignored(
+            "frames",
+            format!("{omitted} outer frames not considered (at most the innermost {MAX_FRAMES})"),
+        ));
+    }
     let mut any_in_app = false;
     // The previous frame for the recursion check: frames ignored as a whole
     // (JavaScript eval and native-code frames) are skipped.
     let mut previous: Option<usize> = None;
-    for f in &st.frames {
+    for f in considered {
         let in_app = f.in_app == Some(true);
         any_in_app |= in_app;
         if variant == Variant::App && !in_app {

@@ -349,3 +349,102 @@ proptest! {
         }
     }
 }
+
+/// One fingerprint entry: `{{ default }}`, a variable, or a literal.
+fn fingerprint_entry() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => Just("{{ default }}".to_owned()),
+        1 => Just("{{default}}".to_owned()),
+        1 => Just("{{ transaction }}".to_owned()),
+        1 => Just("{{ message }}".to_owned()),
+        1 => Just("{{ function }}".to_owned()),
+        1 => "[a-c]{1,2}".prop_map(|t| format!("{{{{ tags.{t} }}}}")),
+        2 => "[a-z]{0,4}",
+        1 => "\\PC{0,12}",
+    ]
+}
+
+/// The fingerprint with every `{{ default }}` after the first removed.
+fn without_repeated_defaults(fp: &[String]) -> Vec<String> {
+    let is_default = |e: &str| e.replace(' ', "") == "{{default}}";
+    let mut seen = false;
+    fp.iter()
+        .filter(|e| {
+            if !is_default(e) {
+                return true;
+            }
+            let first = !seen;
+            seen = true;
+            first
+        })
+        .cloned()
+        .collect()
+}
+
+fn shaped_event(
+    fp: &[String],
+    frames: &[FrameSpec],
+    chain: usize,
+    tags: &[(String, String)],
+    message: &str,
+) -> Value {
+    let frames: Vec<Value> = frames.iter().map(|f| frame_json(f, None)).collect();
+    let exceptions: Vec<Value> = (0..chain)
+        .map(|i| {
+            json!({"type": format!("E{}", i % 3), "value": message,
+                        "stacktrace": {"frames": frames}})
+        })
+        .collect();
+    let mut v = json!({
+        "platform": "python",
+        "fingerprint": fp,
+        "tags": tags,
+        "message": message,
+        "transaction": "/t",
+    });
+    if chain > 0 {
+        v["exception"] = json!({"values": exceptions});
+    } else {
+        v["stacktrace"] = json!({"frames": frames});
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Grouping never panics on any mix of fingerprint entries, frames,
+    /// chains, tags and messages (including more entries than the limit, and
+    /// hundreds of repeats), and a repeated `{{ default }}` gives the key of a single one.
+    #[test]
+    fn repeated_default_is_a_single_default_and_nothing_panics(
+        fp in proptest::collection::vec(fingerprint_entry(), 0..80),
+        repeats in 0usize..200,
+        frames in proptest::collection::vec(frame_spec(), 0..12),
+        chain in 0usize..4,
+        tags in proptest::collection::vec(("[a-c]{1,2}", "\\PC{0,8}"), 0..6),
+        message in "\\PC{0,60}|[0-9a-f:. \\n-]{0,200}",
+    ) {
+        let mut repeated = fp.clone();
+        // Repeats of `{{ default }}` after its first occurrence (or at the end).
+        let at = repeated
+            .iter()
+            .position(|e| e.replace(' ', "") == "{{default}}")
+            .map_or(repeated.len(), |i| i + 1);
+        for _ in 0..repeats {
+            repeated.insert(at, "{{ default }}".to_owned());
+        }
+        let a = shaped_event(&repeated, &frames, chain, &tags, &message);
+        let b = shaped_event(&without_repeated_defaults(&repeated), &frames, chain, &tags, &message);
+        for strategy in GroupingStrategy::ALL {
+            let ga = Event::from_slice(a.to_string().as_bytes()).unwrap();
+            let gb = Event::from_slice(b.to_string().as_bytes()).unwrap();
+            let grouper = Grouper::new(GroupingConfig::new(*strategy));
+            let (ga, gb) = (grouper.group(&ga), grouper.group(&gb));
+            prop_assert_eq!(&ga.key, &gb.key);
+            prop_assert_eq!(&ga.variant, &gb.variant);
+            prop_assert_eq!(ga.key.len(), 32);
+            prop_assert!(ga.title.chars().count() <= periscope_grouping::MAX_TITLE_CHARS + 1);
+        }
+    }
+}

@@ -813,7 +813,12 @@ fn large_inputs_are_handled() {
         .map(|i| frame(&format!("f{}", i % 3), true))
         .collect();
     let g = group(&exc_event("E", "v", frames));
-    assert_eq!(g.contributing_values().len(), 20_000 * 2 + 1);
+    // Only the innermost MAX_FRAMES frames are considered (function and
+    // module each), plus the type.
+    assert_eq!(
+        g.contributing_values().len(),
+        periscope_grouping::limits::MAX_FRAMES * 2 + 1
+    );
 
     let message = "line 1 with id 42\n".repeat(10_000);
     let g = group(&json!({"message": message}));
