@@ -92,13 +92,43 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        check_key(
-            state.config.admin_key.as_deref(),
-            parts.headers.get(header::AUTHORIZATION),
-        )
-        .map(|()| Admin)
-        .map_err(|e| e.with_header(header::WWW_AUTHENTICATE, "Bearer".to_owned()))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let ip = crate::throttle::client_ip(peer, &parts.headers, &state.config.trusted_proxies);
+        let now = std::time::Instant::now();
+        if let Err(wait) = state.throttle.check(ip, now) {
+            return Err(too_many_failures(wait));
+        }
+        let given = parts.headers.get(header::AUTHORIZATION);
+        match check_key(state.config.admin_key.as_deref(), given) {
+            Ok(()) => {
+                state.throttle.success(ip);
+                Ok(Admin)
+            }
+            Err(e) => {
+                // A key that was given and is wrong is a guess: guesses from one
+                // address are slowed down (a missing header is not counted).
+                if given.is_some() && state.config.admin_key.is_some() {
+                    tracing::warn!(client = %ip, "wrong admin key");
+                    if let Some(wait) = state.throttle.failure(ip, now) {
+                        return Err(too_many_failures(wait));
+                    }
+                }
+                Err(e.with_header(header::WWW_AUTHENTICATE, "Bearer".to_owned()))
+            }
+        }
     }
+}
+
+fn too_many_failures(wait: std::time::Duration) -> ApiError {
+    let secs = wait.as_secs().max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong keys from this address; retry in {secs} s"),
+    )
+    .with_header(header::RETRY_AFTER, secs.to_string())
 }
 
 /// Checks an `Authorization` header against the admin key, in constant time.

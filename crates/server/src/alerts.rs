@@ -82,10 +82,15 @@ pub fn validate_destination(
     Ok(dest)
 }
 
-/// A destination's configuration for display: secrets and header values hidden.
+/// A destination's configuration for display: secrets and header values hidden,
+/// URLs shown as scheme and host only (a Slack or Discord webhook's path is its
+/// secret).
 pub fn redacted_config(config: &serde_json::Value) -> serde_json::Value {
     let mut c = config.clone();
     if let Some(obj) = c.as_object_mut() {
+        if let Some(serde_json::Value::String(url)) = obj.get_mut("url") {
+            *url = crate::redact::url(url);
+        }
         if obj.contains_key("secret") {
             obj.insert("secret".into(), "***".into());
         }
@@ -328,6 +333,7 @@ mod tests {
         assert_eq!(b["type"], "generic_webhook");
         assert_eq!(b["headers"]["X-Team"], "core");
         let shown = redacted_config(&b);
+        assert_eq!(shown["url"], "https://hooks.example/…");
         assert_eq!(shown["secret"], "***");
         assert_eq!(shown["headers"]["X-Team"], "***");
         assert!(

@@ -1,8 +1,7 @@
 //! The server's shared state, its router and `periscope serve`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
@@ -10,16 +9,18 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
 use periscope_store::{
-    IngestOutcome, IngestStore, MaintenanceStore, NewEvent, ProjectStore, Store, StoreConfig,
-    UsageStore,
+    IngestOutcome, IngestStore, MaintenanceStore, NewEvent, Store, StoreConfig, UsageStore,
 };
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::bus::{Bus, BusLimits};
 use crate::config::Config;
+use crate::health::{Health, HealthObserver};
+use crate::keys::KeyCache;
 use crate::metrics::Metrics;
 use crate::quotas::Quotas;
+use crate::throttle::{Throttle, ThrottleConfig};
 
 /// What the ingest path needs to know of a project (cached per public key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,62 +50,6 @@ impl ProjectInfo {
     }
 }
 
-/// Public key → project, with a short time to live (changes to a project reach the
-/// ingest path within the TTL; the admin API also invalidates on change). Unknown keys
-/// are cached too, so a client hammering with a wrong key costs no database reads.
-#[derive(Debug)]
-pub struct KeyCache {
-    ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Option<ProjectInfo>)>>,
-}
-
-const KEY_CACHE_MAX: usize = 10_000;
-
-impl KeyCache {
-    /// An empty cache.
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
-        }
-    }
-
-    /// Looks `public_key` up, from the cache or the store.
-    pub async fn lookup(
-        &self,
-        store: &Store,
-        public_key: &str,
-    ) -> Result<Option<ProjectInfo>, String> {
-        if let Ok(entries) = self.entries.read()
-            && let Some((at, info)) = entries.get(public_key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(info.clone());
-        }
-        let store = store.clone();
-        let key = public_key.to_owned();
-        let found = tokio::task::spawn_blocking(move || store.project_by_key(&key))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let info = found.as_ref().map(ProjectInfo::of);
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= KEY_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(public_key.to_owned(), (Instant::now(), info.clone()));
-        }
-        Ok(info)
-    }
-
-    /// Forgets everything (after a project changed).
-    pub fn invalidate(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.clear();
-        }
-    }
-}
-
 /// The state shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -126,6 +71,12 @@ pub struct AppState {
     pub quotas: Arc<Quotas>,
     /// One grouper per strategy.
     pub groupers: Arc<Vec<(Strategy, Grouper)>>,
+    /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
+    pub cpu: Arc<Semaphore>,
+    /// Whether the database and the digest writer can work.
+    pub health: Arc<Health>,
+    /// Failed admin-key attempts per client address.
+    pub throttle: Arc<Throttle>,
 }
 
 impl AppState {
@@ -226,17 +177,33 @@ async fn not_found() -> crate::error::ApiError {
     crate::error::ApiError::not_found("no such endpoint")
 }
 
+/// `GET /health`: 200 when the database answers and the writer runs, else 503.
+/// The reason goes to the log, never into the answer (anyone may call this).
 async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let unavailable = || crate::error::ApiError::unavailable("unavailable", 5).into_response();
+    if let Err(reason) = state.health.ingest() {
+        tracing::warn!(reason, "health check: unavailable");
+        return unavailable();
+    }
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.health()).await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
-        Ok(Err(e)) => {
-            crate::error::ApiError::unavailable(format!("database: {e}"), 5).into_response()
+    let check = tokio::task::spawn_blocking(move || store.health());
+    match tokio::time::timeout(Duration::from_secs(5), check).await {
+        Ok(Ok(Ok(()))) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "health check: database unavailable");
+            unavailable()
         }
-        Err(e) => crate::error::ApiError::internal(e).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check failed");
+            unavailable()
+        }
+        Err(_) => {
+            tracing::warn!("health check: the database did not answer within 5 s");
+            unavailable()
+        }
     }
 }
 
@@ -253,25 +220,26 @@ async fn metrics(
 
 /// Opens the store named by the configuration (applying migrations).
 pub fn open_store(config: &Config) -> Result<Store, String> {
-    let fail =
-        |e: periscope_store::StoreError| format!("database {}: {e}", redact(&config.database_url));
+    let fail = |e: periscope_store::StoreError| {
+        // Driver messages may quote the connection string: show only scheme and host.
+        let text = e
+            .to_string()
+            .replace(&config.database_url, &redact(&config.database_url));
+        format!("database {}: {text}", redact(&config.database_url))
+    };
     let mut store_config = StoreConfig::from_url(&config.database_url).map_err(fail)?;
     store_config.sqlite_cache_kib = config.sqlite_cache_kib;
+    store_config.sqlite_synchronous = if config.sqlite_synchronous_full {
+        periscope_store::SqliteSynchronous::Full
+    } else {
+        periscope_store::SqliteSynchronous::Normal
+    };
     Store::open(&store_config).map_err(fail)
 }
 
-/// A database URL without its password.
+/// A database URL as logs and errors may show it (scheme and host only).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    crate::redact::url(url)
 }
 
 /// Builds the state: store, bus and digest writer, quotas (restored from the store).
@@ -280,8 +248,13 @@ pub fn build_state(
     store: Store,
 ) -> Result<(AppState, std::thread::JoinHandle<()>), String> {
     let metrics = Arc::new(Metrics::default());
-    let writer_store = store.clone();
-    let (bus, writer) = Bus::start(
+    // The writer has a connection of its own, so admin reads and key lookups
+    // cannot starve it.
+    let writer_store = store
+        .ingest_writer()
+        .map_err(|e| format!("cannot open the writer's database connection: {e}"))?;
+    let health = Arc::new(Health::default());
+    let (bus, writer) = Bus::start_observed(
         BusLimits {
             capacity: config.bus_capacity,
             max_bytes: config.bus_max_bytes,
@@ -291,8 +264,12 @@ pub fn build_state(
         move |events: &[NewEvent]| {
             writer_store
                 .ingest_batch(events, Utc::now())
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::bus::BatchError {
+                    whole_batch: e.is_unavailable(),
+                    message: e.to_string(),
+                })
         },
+        HealthObserver(health.clone()),
     )
     .map_err(|e| format!("cannot start the digest writer: {e}"))?;
     let quotas = Quotas::new(config.quotas.clone());
@@ -308,7 +285,18 @@ pub fn build_state(
         body_memory: Arc::new(Semaphore::new(
             (config.max_body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS),
         )),
-        keys: Arc::new(KeyCache::new(config.key_cache_ttl)),
+        keys: Arc::new(KeyCache::new(
+            config.key_cache_ttl,
+            config.key_cache_entries,
+        )),
+        cpu: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+        health,
+        throttle: Arc::new(Throttle::new(ThrottleConfig {
+            free_failures: config.auth_free_failures,
+            ..ThrottleConfig::default()
+        })),
         config: Arc::new(config),
         store,
         bus,
@@ -377,27 +365,109 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (set HOST / PORT)"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // Each connection takes a file descriptor: raise the soft limit to the hard
+    // one, and keep the connection cap below it (leaving room for the database,
+    // outgoing alerts and logs).
+    let mut max_connections = state.config.max_connections;
+    if let Some(files) = crate::connections::raise_open_files_limit() {
+        let room = usize::try_from(files.saturating_sub(128))
+            .unwrap_or(usize::MAX)
+            .max(16);
+        if room < max_connections {
+            tracing::warn!(
+                open_files = files,
+                configured = max_connections,
+                capped = room,
+                "the open-files limit is below PERISCOPE_MAX_CONNECTIONS: connections capped"
+            );
+            max_connections = room;
+        }
+    }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let maintenance = tokio::spawn(maintenance_loop(state.clone(), shutdown_rx.clone()));
     let notifier = tokio::spawn(crate::alerts::notifier_loop(
         state.clone(),
         shutdown_rx.clone(),
     ));
-    tracing::info!(%listen, database = %redact(&state.config.database_url), "periscope listening");
+    let probe = tokio::spawn(crate::health::probe_loop(
+        state.health.clone(),
+        state.store.clone(),
+        Duration::from_millis(500),
+        shutdown_rx.clone(),
+    ));
+    let versions = tokio::spawn(key_version_loop(state.clone(), shutdown_rx.clone()));
+    tracing::info!(listen = %bound, database = %redact(&state.config.database_url), "periscope listening");
+    if let Ok(path) = std::env::var("PERISCOPE_ADDRESS_FILE") {
+        // For tests and supervisors: the address actually bound (PORT=0 picks one).
+        let tmp = format!("{path}.tmp");
+        if let Err(e) =
+            std::fs::write(&tmp, bound.to_string()).and_then(|()| std::fs::rename(&tmp, &path))
+        {
+            tracing::warn!(error = %e, "could not write PERISCOPE_ADDRESS_FILE");
+        }
+    }
     let app = router(state.clone());
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let limits = crate::connections::ConnectionLimits {
+        header_timeout: state.config.header_timeout,
+        idle_timeout: state.config.idle_timeout,
+        max_connections,
+    };
+    let writer_died = {
+        let health = state.health.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if !health.writer_alive() {
+                    return;
+                }
+            }
+        }
+    };
+    let mut failed = None;
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = writer_died => {
+                tracing::error!("the digest writer stopped unexpectedly: shutting down");
+                failed = Some("the digest writer stopped unexpectedly".to_owned());
+            }
+        }
+    };
+    crate::connections::serve(listener, app, limits, stop, Duration::from_secs(30)).await;
     tracing::info!("shutting down: draining the ingest bus");
     let _ = shutdown_tx.send(true);
     let _ = maintenance.await;
     let _ = notifier.await;
+    let _ = probe.await;
+    let _ = versions.await;
     drop(state);
     // The writer ends once every bus sender is gone and the queue is drained.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
-    Ok(())
+    match failed {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// Polls the database's key version every second, so that a key or project
+/// changed on any replica reaches this one's key cache within about a second.
+async fn key_version_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.keys_version()).await {
+            Ok(Ok(version)) => state.keys.observe_version(version),
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not read the key version"),
+            Err(e) => tracing::warn!(error = %e, "key version task failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -429,9 +499,8 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(
             redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
+            "postgres://h:5432/…"
         );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://periscope.db"), "sqlite://periscope.db");
     }
 }

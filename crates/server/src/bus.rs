@@ -69,14 +69,16 @@ pub struct BusLimits {
     pub batch_size: usize,
 }
 
-/// A reserved place on the bus (see [`Bus::reserve`]).
-pub struct Slot<'a, T, O> {
-    permit: Option<mpsc::Permit<'a, Job<T, O>>>,
+/// A reserved place on the bus (see [`Bus::reserve`]); it owns its place, so it
+/// can travel to a blocking thread.
+pub struct Slot<T, O> {
+    permit: Option<mpsc::OwnedPermit<Job<T, O>>>,
     bytes: usize,
-    bus: &'a Bus<T, O>,
+    queued_bytes: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
-impl<T, O> Slot<'_, T, O> {
+impl<T, O> Slot<T, O> {
     /// Publishes `item` in the reserved place.
     pub fn send(mut self, item: T) -> oneshot::Receiver<Result<O, CommitError>> {
         let (reply, rx) = oneshot::channel();
@@ -86,26 +88,82 @@ impl<T, O> Slot<'_, T, O> {
                 bytes: self.bytes,
                 reply,
             });
-            self.bus.metrics.bus_add(1);
+            self.metrics.bus_add(1);
         }
         rx
     }
 }
 
-impl<T, O> Drop for Slot<'_, T, O> {
+impl<T, O> Drop for Slot<T, O> {
     fn drop(&mut self) {
         if self.permit.is_some() {
             // Not sent: give the bytes back (the permit returns its place itself).
-            self.bus
-                .queued_bytes
-                .fetch_sub(self.bytes, Ordering::Relaxed);
+            self.queued_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
         }
     }
 }
 
+/// Why a batch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    /// What went wrong (for the log).
+    pub message: String,
+    /// `true` when the failure concerns the database as a whole (connection,
+    /// lock, disk): every item fails at once, without a retry per item.
+    /// `false` when one item's data may be the cause: each item is retried alone.
+    pub whole_batch: bool,
+}
+
 /// What a writer's commit function gives back: one result per item, in order, or a
 /// failure of the whole batch.
-pub type BatchResult<O> = Result<Vec<O>, String>;
+pub type BatchResult<O> = Result<Vec<O>, BatchError>;
+
+/// What the writer tells the rest of the server after each commit.
+pub trait WriterObserver: Send + 'static {
+    /// A batch was committed.
+    fn committed(&self);
+    /// The database cannot work now (a batch failed as a whole).
+    fn unavailable(&self, error: &str);
+    /// The writer thread ended.
+    fn stopped(&self);
+}
+
+impl WriterObserver for () {
+    fn committed(&self) {}
+    fn unavailable(&self, _: &str) {}
+    fn stopped(&self) {}
+}
+
+/// Calls [`WriterObserver::stopped`] however the writer thread ends.
+struct StopGuard<W: WriterObserver>(W);
+
+impl<W: WriterObserver> Drop for StopGuard<W> {
+    fn drop(&mut self) {
+        self.0.stopped();
+    }
+}
+
+/// Runs `commit`, turning a panic into a failure of the whole batch, so that a bug
+/// on one batch cannot kill the writer (and with it every later request).
+fn commit_guarded<T, O>(
+    commit: &mut impl FnMut(&[T]) -> BatchResult<O>,
+    items: &[T],
+) -> BatchResult<O> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(items))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(BatchError {
+                message: format!("the commit panicked: {what}"),
+                whole_batch: true,
+            })
+        }
+    }
+}
 
 impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     /// Creates a bus within `limits` and starts its digest writer thread, which calls
@@ -114,10 +172,24 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     pub fn start<F>(
         limits: BusLimits,
         metrics: Arc<Metrics>,
-        mut commit: F,
+        commit: F,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)>
     where
         F: FnMut(&[T]) -> BatchResult<O> + Send + 'static,
+    {
+        Self::start_observed(limits, metrics, commit, ())
+    }
+
+    /// [`Bus::start`], telling `observer` how each commit went.
+    pub fn start_observed<F, W>(
+        limits: BusLimits,
+        metrics: Arc<Metrics>,
+        mut commit: F,
+        observer: W,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)>
+    where
+        F: FnMut(&[T]) -> BatchResult<O> + Send + 'static,
+        W: WriterObserver,
     {
         let (tx, mut rx) = mpsc::channel::<Job<T, O>>(limits.capacity.max(1));
         let writer_metrics = metrics.clone();
@@ -126,6 +198,7 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
         let writer_bytes = queued_bytes.clone();
         let handle = std::thread::Builder::new().name("digest-writer".into()).spawn(move || {
             let metrics = writer_metrics;
+            let observer = StopGuard(observer);
             let mut jobs: Vec<Job<T, O>> = Vec::with_capacity(batch_size);
             while let Some(first) = rx.blocking_recv() {
                 jobs.push(first);
@@ -140,7 +213,7 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                 let started = Instant::now();
                 let (items, replies): (Vec<T>, Vec<(usize, oneshot::Sender<_>)>) =
                     jobs.drain(..).map(|j| (j.item, (j.bytes, j.reply))).unzip();
-                let result = commit(&items);
+                let result = commit_guarded(&mut commit, &items);
                 // Released before anyone is answered, so an answered client always
                 // finds its bytes given back.
                 let done: usize = replies.iter().map(|(bytes, _)| *bytes).sum();
@@ -149,22 +222,45 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
                 metrics.batch(n, started.elapsed().as_micros() as u64, ok);
                 match result {
                     Ok(outcomes) if outcomes.len() == n => {
+                        observer.0.committed();
                         for ((_, reply), outcome) in replies.into_iter().zip(outcomes) {
                             let _ = reply.send(Ok(outcome));
                         }
                     }
+                    Err(BatchError { message, whole_batch: true }) => {
+                        // The database cannot work now: every item fails at once
+                        // (retrying each would wait out a timeout per item).
+                        tracing::error!(error = %message, events = n, "digest batch failed: the database is unavailable");
+                        observer.0.unavailable(&message);
+                        for (_, reply) in replies {
+                            let _ = reply.send(Err(CommitError(message.clone())));
+                        }
+                    }
                     other => {
                         let batch_error = match other {
-                            Err(e) => e,
+                            Err(e) => e.message,
                             Ok(v) => format!("store answered {} results for {n} events", v.len()),
                         };
                         tracing::error!(error = %batch_error, events = n, "digest batch failed; retrying one by one");
-                        for (item, (_, reply)) in items.iter().zip(replies) {
-                            let one = commit(std::slice::from_ref(item));
-                            let answer = match one {
+                        let mut replies = replies.into_iter();
+                        for item in items.iter() {
+                            let Some((_, reply)) = replies.next() else { break };
+                            let answer = match commit_guarded(&mut commit, std::slice::from_ref(item)) {
                                 Ok(mut v) if v.len() == 1 => v.pop().ok_or_else(|| CommitError(batch_error.clone())),
                                 Ok(_) => Err(CommitError("store answered no result".into())),
-                                Err(e) => Err(CommitError(e)),
+                                Err(e) => {
+                                    if e.whole_batch {
+                                        // The database went away meanwhile: the rest
+                                        // fails at once too.
+                                        observer.0.unavailable(&e.message);
+                                        let _ = reply.send(Err(CommitError(e.message.clone())));
+                                        for (_, reply) in replies.by_ref() {
+                                            let _ = reply.send(Err(CommitError(e.message.clone())));
+                                        }
+                                        break;
+                                    }
+                                    Err(CommitError(e.message))
+                                }
                             };
                             let _ = reply.send(answer);
                         }
@@ -198,17 +294,18 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     /// Dropping the [`Slot`] unused gives the place back. Refused when the bus holds
     /// too many events or bytes (an item alone on an empty bus is always taken,
     /// whatever its size).
-    pub fn reserve(&self, bytes: usize) -> Result<Slot<'_, T, O>, BusFull> {
+    pub fn reserve(&self, bytes: usize) -> Result<Slot<T, O>, BusFull> {
         let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         if before > 0 && before.saturating_add(bytes) > self.max_bytes {
             self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             return Err(BusFull);
         }
-        match self.tx.try_reserve() {
+        match self.tx.clone().try_reserve_owned() {
             Ok(permit) => Ok(Slot {
                 permit: Some(permit),
                 bytes,
-                bus: self,
+                queued_bytes: self.queued_bytes.clone(),
+                metrics: self.metrics.clone(),
             }),
             Err(_) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
@@ -343,7 +440,10 @@ mod tests {
         let (bus, handle) =
             Bus::<u32, u32>::start(limits(16, 16), Arc::default(), move |items: &[u32]| {
                 if items.contains(&13) {
-                    Err("constraint violated".into())
+                    Err(BatchError {
+                        message: "constraint violated".into(),
+                        whole_batch: false,
+                    })
                 } else {
                     Ok(items.to_vec())
                 }

@@ -58,6 +58,15 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete a project with its keys, issues, events and alerts. Its DSN stops
+    /// working on every running server within about a second.
+    Delete {
+        /// The project id.
+        id: i64,
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `periscope issue ...`

@@ -154,6 +154,23 @@ fn project(cmd: ProjectCommand) -> Result<(), String> {
                 }
             }
         }
+        ProjectCommand::Delete { id, yes } => {
+            let p = store
+                .get_project(id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no project {id}"))?;
+            if !yes {
+                return Err(format!(
+                    "this deletes project {id} ({}) with its {} stored events; run again with --yes",
+                    p.name, p.stored_events
+                ));
+            }
+            if store.delete_project(id).map_err(|e| e.to_string())? {
+                println!("deleted project {id} ({})", p.name);
+            } else {
+                return Err(format!("no project {id}"));
+            }
+        }
     }
     Ok(())
 }

@@ -78,7 +78,26 @@ pub struct Config {
     pub alert_retry_base_ms: u64,
     /// Most items accepted in one envelope.
     pub max_envelope_items: usize,
+    /// Longest wait for a complete request head (also between kept-alive requests).
+    pub header_timeout: Duration,
+    /// Longest time a connection may stay without any byte moving.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest an ingest request waits for its event to be committed (then 503).
+    pub commit_timeout: Duration,
+    /// Most public keys (known and unknown) the key cache holds.
+    pub key_cache_entries: usize,
+    /// SQLite `synchronous` setting: `true` for FULL (survives power loss), `false` for NORMAL.
+    pub sqlite_synchronous_full: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (for the client address).
+    pub trusted_proxies: Vec<crate::throttle::IpNet>,
+    /// Wrong admin keys (or passwords) one client address may try before it must wait.
+    pub auth_free_failures: u32,
 }
+
+/// The shortest admin key accepted.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -189,7 +208,10 @@ impl Config {
             {
                 return Err(ConfigError {
                     variable: "DATABASE_URL",
-                    problem: format!("{url:?} must start with sqlite:// or postgres://"),
+                    problem: format!(
+                        "{:?} must start with sqlite:// or postgres://",
+                        crate::redact::url(&url)
+                    ),
                 });
             }
             url
@@ -214,7 +236,10 @@ impl Config {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 return Err(ConfigError {
                     variable: "PERISCOPE_SMTP_URL",
-                    problem: format!("{url:?} must start with smtp:// or smtps://"),
+                    problem: format!(
+                        "{:?} must start with smtp:// or smtps://",
+                        crate::redact::url(url)
+                    ),
                 });
             }
             if email_from.is_none() {
@@ -236,11 +261,74 @@ impl Config {
             }
         };
 
+        let admin_key = get(lookup, "API_SECRET_KEY_ADMIN");
+        if let Some(key) = &admin_key
+            && key.chars().count() < MIN_ADMIN_KEY_CHARS
+        {
+            return Err(ConfigError {
+                variable: "API_SECRET_KEY_ADMIN",
+                problem: format!(
+                    "too short ({} characters): use at least {MIN_ADMIN_KEY_CHARS} random characters, e.g. `openssl rand -hex 32`",
+                    key.chars().count()
+                ),
+            });
+        }
+        let sqlite_synchronous_full = match get(lookup, "PERISCOPE_SQLITE_SYNCHRONOUS")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("full") => true,
+            Some("normal") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "PERISCOPE_SQLITE_SYNCHRONOUS",
+                    problem: format!("{other:?} is not full or normal"),
+                });
+            }
+        };
+        let trusted_proxies = match get(lookup, "PERISCOPE_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<crate::throttle::IpNet>()
+                        .or_else(|e| s.parse::<IpAddr>().map(Into::into).map_err(|_| e))
+                        .map_err(|e| ConfigError {
+                            variable: "PERISCOPE_TRUSTED_PROXIES",
+                            problem: format!(
+                                "{s:?}: {e} (use an address or a range such as 10.0.0.0/8)"
+                            ),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let secs = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                positive(name, parse_num(lookup, name, default as usize)?)? as u64,
+            ))
+        };
+
         Ok(Config {
+            header_timeout: secs("PERISCOPE_HEADER_TIMEOUT_SECONDS", 10)?,
+            idle_timeout: secs("PERISCOPE_IDLE_TIMEOUT_SECONDS", 60)?,
+            commit_timeout: secs("PERISCOPE_COMMIT_TIMEOUT_SECONDS", 10)?,
+            max_connections: positive(
+                "PERISCOPE_MAX_CONNECTIONS",
+                parse_num(lookup, "PERISCOPE_MAX_CONNECTIONS", 4096)?,
+            )?,
+            key_cache_entries: positive(
+                "PERISCOPE_KEY_CACHE_ENTRIES",
+                parse_num(lookup, "PERISCOPE_KEY_CACHE_ENTRIES", 10_000)?,
+            )?,
+            sqlite_synchronous_full,
+            trusted_proxies,
+            auth_free_failures: parse_num(lookup, "PERISCOPE_AUTH_FREE_FAILURES", 5)?,
             listen,
             base_url,
             database_url,
-            admin_key: get(lookup, "API_SECRET_KEY_ADMIN"),
+            admin_key,
             smtp_url,
             email_from,
             sentry_dsn: get(lookup, "PERISCOPE_SENTRY_DSN"),
@@ -383,5 +471,47 @@ mod tests {
         );
         let msg = cfg(&[("PORT", "eighty")]).unwrap_err().to_string();
         assert!(msg.starts_with("configuration: PORT:"), "{msg}");
+    }
+
+    #[test]
+    fn short_admin_keys_are_refused() {
+        let e = cfg(&[("API_SECRET_KEY_ADMIN", "x")]).unwrap_err();
+        assert_eq!(e.variable, "API_SECRET_KEY_ADMIN");
+        assert!(e.problem.contains("at least 32"), "{}", e.problem);
+        assert!(!e.to_string().contains(": x"), "the key is not echoed");
+        let long = "k".repeat(32);
+        assert!(cfg(&[("API_SECRET_KEY_ADMIN", &long)]).is_ok());
+    }
+
+    #[test]
+    fn errors_never_show_passwords() {
+        let e = cfg(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = cfg(&[
+            ("PERISCOPE_SMTP_URL", "imap://u:hunter2@mail"),
+            ("PERISCOPE_EMAIL_FROM", "a@b.c"),
+        ])
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn connection_and_durability_settings() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert!(c.sqlite_synchronous_full);
+        let c = cfg(&[
+            ("PERISCOPE_SQLITE_SYNCHRONOUS", "Normal"),
+            ("PERISCOPE_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ])
+        .unwrap();
+        assert!(!c.sqlite_synchronous_full);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(
+            cfg(&[("PERISCOPE_TRUSTED_PROXIES", "nope")])
+                .unwrap_err()
+                .variable,
+            "PERISCOPE_TRUSTED_PROXIES"
+        );
     }
 }

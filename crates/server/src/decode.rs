@@ -116,6 +116,70 @@ pub fn decode(
     }
 }
 
+/// Whatever the start of `body` decodes to, at most `cap` bytes, even if `body` is
+/// cut short or corrupt further on (used to read an envelope's first line before
+/// the rest has arrived).
+pub fn prefix(encoding: Encoding, body: &[u8], cap: usize) -> Vec<u8> {
+    use std::io::Write;
+
+    /// Keeps the first `cap` bytes written, then refuses more.
+    struct Capped<'a> {
+        out: &'a mut Vec<u8>,
+        cap: usize,
+    }
+    impl Write for Capped<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.cap.saturating_sub(self.out.len());
+            if room == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let n = room.min(buf.len());
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Push-style decoders produce everything the input so far allows, without
+    // needing the end of the stream; errors (the cap, a cut or corrupt input) just
+    // end the output.
+    fn feed(mut decoder: impl Write, body: &[u8]) {
+        let _ = decoder.write_all(body);
+        let _ = decoder.flush();
+    }
+    let mut out = Vec::new();
+    fn sink(out: &mut Vec<u8>, cap: usize) -> Capped<'_> {
+        Capped { out, cap }
+    }
+    match encoding {
+        Encoding::Identity => out.extend_from_slice(&body[..body.len().min(cap)]),
+        Encoding::Gzip => feed(
+            flate2::write::MultiGzDecoder::new(sink(&mut out, cap)),
+            body,
+        ),
+        Encoding::Deflate => {
+            feed(flate2::write::ZlibDecoder::new(sink(&mut out, cap)), body);
+            if out.is_empty() {
+                feed(
+                    flate2::write::DeflateDecoder::new(sink(&mut out, cap)),
+                    body,
+                );
+            }
+        }
+        Encoding::Brotli => feed(
+            brotli::DecompressorWriter::new(sink(&mut out, cap), 4096),
+            body,
+        ),
+        Encoding::Zstd => {
+            if let Ok(d) = zstd::stream::write::Decoder::new(sink(&mut out, cap)) {
+                feed(d, body);
+            }
+        }
+    }
+    out
+}
+
 fn read_capped(
     encoding: Encoding,
     reader: impl Read,
@@ -138,6 +202,25 @@ fn read_capped(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prefixes_of_cut_bodies() {
+        use std::io::Write;
+        let text: Vec<u8> = (0..60_000u64)
+            .flat_map(|i| {
+                format!("{{\"n\":{}}}\n", i.wrapping_mul(2654435761) % 1_000_003).into_bytes()
+            })
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let head = super::prefix(super::Encoding::Gzip, &gz[..gz.len() / 2], 64);
+        assert_eq!(&head[..], &text[..64]);
+        let z = zstd::encode_all(&text[..], 3).unwrap();
+        let head = super::prefix(super::Encoding::Zstd, &z[..z.len() / 2], 20);
+        assert_eq!(&head[..], &text[..20]);
+        assert!(super::prefix(super::Encoding::Brotli, b"junk", 20).len() <= 20);
+    }
+
     use super::*;
     use std::io::Write;
 

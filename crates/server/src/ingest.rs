@@ -116,6 +116,144 @@ fn header_credentials(headers: &HeaderMap, query: Option<&str>) -> Result<Option
     .map_err(auth_error)
 }
 
+/// Longest envelope header line read to find the `dsn` of an envelope that has no
+/// other credentials (real ones are a few hundred bytes).
+const MAX_HEADER_LINE: usize = 64 * 1024;
+/// Most compressed bytes read while looking for that line.
+const MAX_HEADER_LINE_RAW: usize = 256 * 1024;
+
+/// Bytes of the shared body-memory budget held by one request, charged as the body
+/// arrives (never the whole limit up front) and given back when the request ends.
+struct BodyBudget {
+    pool: std::sync::Arc<tokio::sync::Semaphore>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    kib: u32,
+}
+
+impl BodyBudget {
+    fn new(pool: std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        Self {
+            pool,
+            permit: None,
+            kib: 0,
+        }
+    }
+
+    /// Makes sure `bytes` in all are charged; 503 when the budget is spent.
+    fn charge_to(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let want = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
+        if want <= self.kib {
+            return Ok(());
+        }
+        let more = self
+            .pool
+            .clone()
+            .try_acquire_many_owned(want - self.kib)
+            .map_err(|_| {
+                ApiError::unavailable("too much request data in flight; retry later", 1)
+            })?;
+        match &mut self.permit {
+            Some(p) => p.merge(more),
+            None => self.permit = Some(more),
+        }
+        self.kib = want;
+        Ok(())
+    }
+}
+
+/// The body as it arrives: one chunk shared as is, more chunks copied together.
+#[derive(Default)]
+struct Received {
+    first: Option<Bytes>,
+    rest: Option<bytes::BytesMut>,
+}
+
+impl Received {
+    fn len(&self) -> usize {
+        match (&self.first, &self.rest) {
+            (_, Some(b)) => b.len(),
+            (Some(b), None) => b.len(),
+            (None, None) => 0,
+        }
+    }
+
+    fn push(&mut self, data: Bytes, capacity_hint: usize) {
+        if let Some(rest) = &mut self.rest {
+            rest.extend_from_slice(&data);
+        } else if let Some(first) = self.first.take() {
+            let mut rest =
+                bytes::BytesMut::with_capacity(capacity_hint.max(first.len() + data.len()));
+            rest.extend_from_slice(&first);
+            rest.extend_from_slice(&data);
+            self.rest = Some(rest);
+        } else {
+            self.first = Some(data);
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match (&self.first, &self.rest) {
+            (_, Some(b)) => b,
+            (Some(b), None) => b,
+            (None, None) => &[],
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match (self.first, self.rest) {
+            (_, Some(b)) => b.freeze(),
+            (Some(b), None) => b,
+            (None, None) => Bytes::new(),
+        }
+    }
+}
+
+/// The first line of an envelope seen so far, when it can be told.
+enum HeaderLine {
+    Found(Vec<u8>),
+    NeedMore,
+    TooLong,
+}
+
+fn header_line(encoding: Encoding, received: &[u8], complete: bool) -> HeaderLine {
+    let decoded: std::borrow::Cow<'_, [u8]> = if encoding == Encoding::Identity {
+        std::borrow::Cow::Borrowed(received)
+    } else {
+        std::borrow::Cow::Owned(crate::decode::prefix(
+            encoding,
+            received,
+            MAX_HEADER_LINE + 1,
+        ))
+    };
+    if let Some(end) = decoded.iter().position(|b| *b == b'\n') {
+        return HeaderLine::Found(decoded[..end].to_vec());
+    }
+    if decoded.len() > MAX_HEADER_LINE || received.len() > MAX_HEADER_LINE_RAW {
+        return HeaderLine::TooLong;
+    }
+    if complete {
+        HeaderLine::Found(decoded.into_owned())
+    } else {
+        HeaderLine::NeedMore
+    }
+}
+
+/// The public key named by an envelope header line's `dsn` (checked against the
+/// project of the URL).
+fn key_of_header_line(line: &[u8], project_id: i64) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        dsn: Option<String>,
+    }
+    let head: Head = serde_json::from_slice(line.trim_ascii())
+        .map_err(|e| ApiError::bad_request(format!("invalid envelope header: {e}")))?;
+    let url_project = u64::try_from(project_id).unwrap_or(0);
+    Auth::resolve(None, head.dsn.as_deref(), url_project)
+        .map(|a| a.public_key)
+        .map_err(auth_error)
+}
+
 async fn ingest(
     state: &AppState,
     endpoint: Endpoint,
@@ -126,9 +264,18 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let project_id: i64 = project.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "invalid project id {project:?}: expected a positive number"
+            "invalid project id {:?}: expected a positive number",
+            shorten(project, 40)
         ))
     })?;
+    // While the database or the writer cannot work, answer at once.
+    if let Err(reason) = state.health.ingest() {
+        tracing::debug!(reason, "ingest refused");
+        return Err(ApiError::unavailable(
+            "the server cannot store events right now; retry later",
+            5,
+        ));
+    }
 
     // Credentials given outside the body are checked before the body is read.
     let header_auth = header_credentials(headers, query)?;
@@ -151,9 +298,6 @@ async fn ingest(
         Some(v) => Encoding::parse(v.to_str().unwrap_or("?"))
             .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?,
     };
-    // Body memory is budgeted: the declared (or largest possible) size before reading,
-    // the decoded size once known. Past the budget the request is answered 503, so a
-    // flood of large bodies cannot exhaust memory.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -163,118 +307,281 @@ async fn ingest(
             "body larger than {limit} bytes"
         )));
     }
-    let _received_budget = reserve_body_memory(state, declared.unwrap_or(limit))?;
-    let raw = read_body(body, limit, state.config.body_read_timeout).await?;
-    let decoded = decode(encoding, raw, limit).map_err(|e| match e {
-        DecodeError::TooLarge { limit } => {
-            ApiError::too_large(format!("body larger than {limit} bytes once decoded"))
-        }
-        other => ApiError::bad_request(other.to_string()),
-    })?;
-    if decoded.is_empty() {
-        return Err(ApiError::bad_request("empty body"));
-    }
-    let _decoded_budget = if encoding == Encoding::Identity {
-        None
-    } else {
-        Some(reserve_body_memory(state, decoded.len())?)
-    };
 
-    let now = Utc::now();
-    let (event_json, header_event_id) = match endpoint {
-        Endpoint::Store => {
-            let json = periscope_sentry_envelope::decode_store_body(&decoded, limit).map_err(
-                |e| match e {
-                    periscope_sentry_envelope::Error::StoreBodyTooLarge { .. } => {
-                        ApiError::too_large(e.to_string())
-                    }
-                    other => ApiError::bad_request(other.to_string()),
-                },
-            )?;
-            // Plain JSON comes back borrowed: keep sharing the body, no copy.
-            let json = match json {
-                std::borrow::Cow::Borrowed(slice) => decoded.slice_ref(slice),
-                std::borrow::Cow::Owned(v) => Bytes::from(v),
-            };
-            (Some(json), None)
+    // Body memory is budgeted by what arrives (an authenticated request with a
+    // declared length takes it at once), so a slow or chunked upload holds only
+    // what it has sent, and an unauthenticated one little more than its first line.
+    let mut budget = BodyBudget::new(state.body_memory.clone());
+    let capacity_hint = match (&project_info, declared) {
+        (Some(_), Some(n)) => {
+            budget.charge_to(n)?;
+            n
         }
-        Endpoint::Security => {
-            let json = crate::csp::csp_to_event(&decoded).map_err(ApiError::bad_request)?;
-            (Some(Bytes::from(json)), None)
-        }
-        Endpoint::Envelope => {
-            let limits = ParseLimits {
-                max_items: state.config.max_envelope_items,
-                max_item_size: state.config.max_envelope_bytes,
-                ..ParseLimits::default()
-            };
-            let envelope = Envelope::parse(decoded, &limits)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if project_info.is_none() || envelope.headers.dsn.is_some() {
-                let url_project = u64::try_from(project_id).unwrap_or(0);
-                let auth = Auth::resolve(
-                    header_auth.clone(),
-                    envelope.headers.dsn.as_deref(),
-                    url_project,
-                )
-                .map_err(auth_error)?;
-                if project_info.is_none() {
-                    project_info = Some(state.authorize(project_id, &auth.public_key).await?);
-                }
-            }
-            let mut event = None;
-            for item in &envelope.items {
-                match &item.headers.ty {
-                    ItemType::Event => event = Some(item.payload.clone()),
-                    ItemType::Security | ItemType::RawSecurity => {
-                        let json = crate::csp::csp_to_event(&item.payload)
-                            .map_err(ApiError::bad_request)?;
-                        event = Some(Bytes::from(json));
-                    }
-                    ItemType::Attachment
-                        if item.headers.attachment_type.as_deref() == Some("event.payload")
-                            && event.is_none() =>
-                    {
-                        event = Some(item.payload.clone());
-                    }
-                    other => state
-                        .metrics
-                        .item_accepted(other.data_category().unwrap_or("other")),
-                }
-            }
-            (event, envelope.headers.event_id)
-        }
+        _ => 0,
     };
+    let mut received = Received::default();
+    let deadline = tokio::time::Instant::now() + state.config.body_read_timeout;
+    let mut body = body;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        state.config.body_read_timeout.as_secs()
+                    ),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(format!(
+                    "could not read the body: {e}"
+                )));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let total = received.len() + data.len();
+        if total > limit {
+            return Err(ApiError::too_large(format!(
+                "body larger than {limit} bytes"
+            )));
+        }
+        budget.charge_to(total)?;
+        received.push(data, capacity_hint);
+        if project_info.is_none() {
+            match header_line(encoding, received.as_slice(), false) {
+                HeaderLine::NeedMore => {}
+                HeaderLine::TooLong => {
+                    return Err(ApiError::bad_request(
+                        "no envelope header line within the first 64 KiB",
+                    ));
+                }
+                HeaderLine::Found(line) => {
+                    let key = key_of_header_line(&line, project_id)?;
+                    project_info = Some(state.authorize(project_id, &key).await?);
+                }
+            }
+        }
+    }
+    if project_info.is_none() {
+        match header_line(encoding, received.as_slice(), true) {
+            HeaderLine::Found(line) if !line.trim_ascii().is_empty() => {
+                let key = key_of_header_line(&line, project_id)?;
+                project_info = Some(state.authorize(project_id, &key).await?);
+            }
+            HeaderLine::TooLong => {
+                return Err(ApiError::bad_request(
+                    "no envelope header line within the first 64 KiB",
+                ));
+            }
+            _ => return Err(ApiError::bad_request("empty body")),
+        }
+    }
     let Some(project_info) = project_info else {
         return Err(ApiError::unauthorized("missing credentials"));
     };
-    let Some(event_json) = event_json else {
-        // An envelope without an error event (sessions, client reports, ...): counted, accepted.
-        return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response());
-    };
-    if event_json.len() > state.config.max_event_bytes {
-        return Err(ApiError::too_large(format!(
-            "event larger than {} bytes",
-            state.config.max_event_bytes
-        )));
-    }
-    let event = Event::from_slice(&event_json)
-        .map_err(|e| ApiError::bad_request(format!("invalid event: {e}")))?;
+    let raw = received.into_bytes();
 
-    // Reserve the place on the bus first, so that an event refused with 503 does not
-    // use up quota; then count the quotas (installation, project); group only what
-    // is admitted.
-    let bytes = event_json.len() + 512;
-    let slot = state
-        .bus
-        .reserve(bytes)
-        .map_err(|_| ApiError::unavailable("the ingest queue is full; retry later", 1))?;
-    if let Err(limits) = state.quotas.check(&project_info, now) {
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate limited: quota exceeded; retry later",
-        );
-        err = err
+    // Decoding, parsing and grouping are CPU work: they run on the blocking pool,
+    // at most one per core at a time, so a heavy event never stalls the async
+    // workers that serve everyone else.
+    let cpu = state
+        .cpu
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::unavailable("the server is shutting down", 5))?;
+    let work = Work {
+        state: state.clone(),
+        endpoint,
+        encoding,
+        limit,
+        raw,
+        budget,
+        project_id,
+        project: project_info,
+        header_auth,
+    };
+    let processed = tokio::task::spawn_blocking(move || {
+        let _cpu = cpu;
+        work.run(Utc::now())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (event_id, waiter) = match processed {
+        Processed::NoEvent => {
+            // An envelope without an error event (sessions, client reports, ...):
+            // counted, accepted.
+            return Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response());
+        }
+        Processed::Queued { event_id, waiter } => (event_id, waiter),
+    };
+
+    let outcome: IngestOutcome =
+        match tokio::time::timeout(state.config.commit_timeout, waiter).await {
+            Ok(Ok(Ok(outcome))) => outcome,
+            Ok(Ok(Err(e))) => {
+                tracing::debug!(error = %e, "event not stored");
+                return Err(ApiError::unavailable(
+                    "the event could not be stored now; retry later",
+                    5,
+                ));
+            }
+            Ok(Err(_)) => {
+                return Err(ApiError::unavailable(
+                    "the ingest writer stopped; retry later",
+                    5,
+                ));
+            }
+            Err(_) => {
+                // It may still commit; a retry with the same event id is then
+                // recognized as a duplicate.
+                return Err(ApiError::unavailable(
+                    "the event was not confirmed in time; retry later",
+                    5,
+                ));
+            }
+        };
+    state.metrics.event_accepted(outcome.duplicate);
+    Ok((
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "id": event_id.to_string() })),
+    )
+        .into_response())
+}
+
+/// The CPU part of one request, moved to a blocking thread.
+struct Work {
+    state: AppState,
+    endpoint: Endpoint,
+    encoding: Encoding,
+    limit: usize,
+    raw: Bytes,
+    budget: BodyBudget,
+    project_id: i64,
+    project: std::sync::Arc<ProjectInfo>,
+    header_auth: Option<Auth>,
+}
+
+type Waiter = tokio::sync::oneshot::Receiver<Result<IngestOutcome, crate::bus::CommitError>>;
+
+enum Processed {
+    NoEvent,
+    Queued { event_id: EventId, waiter: Waiter },
+}
+
+impl Work {
+    /// Decodes, parses, admits (bus place, quotas), groups and queues the event.
+    /// The body's memory budget is given back when this returns: from here on the
+    /// event is held by the bus, which has its own byte budget.
+    fn run(mut self, now: DateTime<Utc>) -> Result<Processed, ApiError> {
+        let state = &self.state;
+        let limit = self.limit;
+        let raw = std::mem::take(&mut self.raw);
+        let decoded = decode(self.encoding, raw, limit).map_err(|e| match e {
+            DecodeError::TooLarge { limit } => {
+                ApiError::too_large(format!("body larger than {limit} bytes once decoded"))
+            }
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+        if decoded.is_empty() {
+            return Err(ApiError::bad_request("empty body"));
+        }
+        if self.encoding != Encoding::Identity {
+            // Received and decoded bytes are both held now.
+            let received = self.budget.kib as usize * 1024;
+            self.budget.charge_to(received + decoded.len())?;
+        }
+
+        let (event_json, header_event_id) = match self.endpoint {
+            Endpoint::Store => {
+                let json =
+                    periscope_sentry_envelope::decode_store_body(&decoded, limit).map_err(|e| {
+                        match e {
+                            periscope_sentry_envelope::Error::StoreBodyTooLarge { .. } => {
+                                ApiError::too_large(e.to_string())
+                            }
+                            other => ApiError::bad_request(other.to_string()),
+                        }
+                    })?;
+                // Plain JSON comes back borrowed: keep sharing the body, no copy.
+                let json = match json {
+                    std::borrow::Cow::Borrowed(slice) => decoded.slice_ref(slice),
+                    std::borrow::Cow::Owned(v) => Bytes::from(v),
+                };
+                (Some(json), None)
+            }
+            Endpoint::Security => {
+                let json = crate::csp::csp_to_event(&decoded).map_err(ApiError::bad_request)?;
+                (Some(Bytes::from(json)), None)
+            }
+            Endpoint::Envelope => {
+                let limits = ParseLimits {
+                    max_items: state.config.max_envelope_items,
+                    max_item_size: state.config.max_envelope_bytes,
+                    ..ParseLimits::default()
+                };
+                let envelope = Envelope::parse(decoded, &limits)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if let Some(dsn) = envelope.headers.dsn.as_deref() {
+                    // The dsn must agree with the other credentials and the URL
+                    // (without other credentials, it is what authorized the request).
+                    let url_project = u64::try_from(self.project_id).unwrap_or(0);
+                    Auth::resolve(self.header_auth.clone(), Some(dsn), url_project)
+                        .map_err(auth_error)?;
+                }
+                let mut event = None;
+                for item in &envelope.items {
+                    match &item.headers.ty {
+                        ItemType::Event => event = Some(item.payload.clone()),
+                        ItemType::Security | ItemType::RawSecurity => {
+                            let json = crate::csp::csp_to_event(&item.payload)
+                                .map_err(ApiError::bad_request)?;
+                            event = Some(Bytes::from(json));
+                        }
+                        ItemType::Attachment
+                            if item.headers.attachment_type.as_deref() == Some("event.payload")
+                                && event.is_none() =>
+                        {
+                            event = Some(item.payload.clone());
+                        }
+                        other => state
+                            .metrics
+                            .item_accepted(other.data_category().unwrap_or("other")),
+                    }
+                }
+                (event, envelope.headers.event_id)
+            }
+        };
+        let Some(event_json) = event_json else {
+            return Ok(Processed::NoEvent);
+        };
+        if event_json.len() > state.config.max_event_bytes {
+            return Err(ApiError::too_large(format!(
+                "event larger than {} bytes",
+                state.config.max_event_bytes
+            )));
+        }
+        let event = Event::from_slice(&event_json)
+            .map_err(|e| ApiError::bad_request(format!("invalid event: {e}")))?;
+
+        // Reserve the place on the bus first, so that an event refused with 503
+        // does not use up quota; then count the quotas (installation, project);
+        // group only what is admitted.
+        let bytes = event_json.len() + 512;
+        let slot = state
+            .bus
+            .reserve(bytes)
+            .map_err(|_| ApiError::unavailable("the ingest queue is full; retry later", 1))?;
+        if let Err(limits) = state.quotas.check(&self.project, now) {
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limited: quota exceeded; retry later",
+            )
             .with_header(
                 header::RETRY_AFTER,
                 limits
@@ -285,79 +592,114 @@ async fn ingest(
                 HeaderName::from_static("x-sentry-rate-limits"),
                 limits.to_header_value(),
             );
-        return Err(err);
-    }
+            return Err(err);
+        }
 
-    let event_id = header_event_id
-        .or(event.event_id)
-        .filter(|id| !id.is_nil())
-        .unwrap_or_else(|| EventId::from_bytes(rand::random()));
-    let grouping = state.grouper(&project_info.grouping_strategy).group(&event);
-    let timestamp = event
-        .timestamp
-        .as_ref()
-        .map(|t| t.as_datetime())
-        .filter(|t| *t < now + chrono::Duration::minutes(5))
-        .unwrap_or(now);
-    let new_event = NewEvent {
-        project_id,
-        event_id: event_id.to_string(),
-        grouping_key: grouping.key.clone(),
-        title: text_column(&grouping.title),
-        culprit: grouping.culprit.as_deref().map(text_column),
-        level: event
-            .level
+        let event_id = header_event_id
+            .or(event.event_id)
+            .filter(|id| !id.is_nil())
+            .unwrap_or_else(|| EventId::from_bytes(rand::random()));
+        let grouping = state.grouper(&self.project.grouping_strategy).group(&event);
+        let timestamp = event
+            .timestamp
             .as_ref()
-            .map(|l| text_column(l.as_str()))
-            .unwrap_or_else(|| "error".to_owned()),
-        timestamp: clamp_past(timestamp, now),
-        received_at: now,
-        release: event.release.as_deref().map(text_column),
-        environment: event.environment.as_deref().map(text_column),
-        tags: event
-            .tags
-            .iter()
-            .map(|(k, v)| (text_column(k), text_column(v)))
-            .collect(),
-        payload: event_json.to_vec(),
-        grouping_explanation: None,
-    };
-
-    let waiter = slot.send(new_event);
-    let outcome: IngestOutcome = match waiter.await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => {
-            return Err(ApiError::unavailable(
-                format!("event not stored: {}", e.0),
-                5,
-            ));
-        }
-        Err(_) => {
-            return Err(ApiError::unavailable(
-                "the ingest writer stopped; retry later",
-                5,
-            ));
-        }
-    };
-    state.metrics.event_accepted(outcome.duplicate);
-    Ok((
-        StatusCode::OK,
-        axum::Json(serde_json::json!({ "id": event_id.to_string() })),
-    )
-        .into_response())
+            .map(|t| t.as_datetime())
+            .filter(|t| *t < now + chrono::Duration::minutes(5))
+            .unwrap_or(now);
+        let new_event = NewEvent {
+            project_id: self.project_id,
+            event_id: event_id.to_string(),
+            grouping_key: grouping.key.clone(),
+            title: text_column(&grouping.title),
+            culprit: grouping.culprit.as_deref().map(text_column),
+            level: event
+                .level
+                .as_ref()
+                .map(|l| text_column(shorten(l.as_str(), limits::MAX_LEVEL_CHARS)))
+                .unwrap_or_else(|| "error".to_owned()),
+            timestamp: clamp_past(timestamp, now),
+            received_at: now,
+            release: event
+                .release
+                .as_deref()
+                .filter(|r| r.chars().count() <= limits::MAX_RELEASE_CHARS)
+                .map(text_column),
+            environment: event
+                .environment
+                .as_deref()
+                .filter(|e| e.chars().count() <= limits::MAX_ENVIRONMENT_CHARS)
+                .map(text_column),
+            tags: limits::indexed_tags(&event.tags)
+                .map(|(k, v)| (text_column(k), text_column(v)))
+                .collect(),
+            payload: event_json.to_vec(),
+            grouping_explanation: None,
+        };
+        Ok(Processed::Queued {
+            event_id,
+            waiter: slot.send(new_event),
+        })
+    }
 }
 
-/// Takes `bytes` of the body-memory budget for as long as the permit lives.
-fn reserve_body_memory(
-    state: &AppState,
-    bytes: usize,
-) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    let kib = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
-    state
-        .body_memory
-        .clone()
-        .try_acquire_many_owned(kib)
-        .map_err(|_| ApiError::unavailable("too much request data in flight; retry later", 1))
+/// `s` cut to at most `max` characters.
+pub(crate) fn shorten(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The limits on what one event puts into indexed columns (the stored payload
+/// keeps everything the SDK sent).
+pub mod limits {
+    /// Most tags of one event indexed for search.
+    pub const MAX_TAGS: usize = 200;
+    /// Longest tag key indexed, in characters (Sentry: 32); longer ones are dropped.
+    pub const MAX_TAG_KEY_CHARS: usize = 32;
+    /// Longest tag value indexed, in characters (Sentry: 200); longer ones are dropped.
+    pub const MAX_TAG_VALUE_CHARS: usize = 200;
+    /// Longest release kept, in characters (Sentry: 200); a longer one is dropped.
+    pub const MAX_RELEASE_CHARS: usize = 200;
+    /// Longest environment kept, in characters (Sentry: 64); a longer one is dropped.
+    pub const MAX_ENVIRONMENT_CHARS: usize = 64;
+    /// Longest level kept, in characters (longer ones are cut).
+    pub const MAX_LEVEL_CHARS: usize = 32;
+
+    /// The tags of an event that are indexed: the first [`MAX_TAGS`] whose key and
+    /// value are within bounds and whose key is not empty. Over-long tags are
+    /// dropped, not cut, as Sentry does: a cut value would be a made-up value.
+    pub fn indexed_tags(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+        tags.iter()
+            .filter(|(k, v)| {
+                !k.is_empty()
+                    && k.chars().count() <= MAX_TAG_KEY_CHARS
+                    && v.chars().count() <= MAX_TAG_VALUE_CHARS
+            })
+            .take(MAX_TAGS)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn over_long_and_surplus_tags_are_dropped() {
+            let mut tags = vec![
+                ("k".repeat(33), "v".into()),
+                ("ok".into(), "v".repeat(201)),
+                (String::new(), "v".into()),
+                ("fine".into(), "é".repeat(200)),
+            ];
+            for i in 0..500 {
+                tags.push((format!("t{i}"), "x".into()));
+            }
+            let kept: Vec<_> = indexed_tags(&tags).collect();
+            assert_eq!(kept.len(), MAX_TAGS);
+            assert_eq!(kept[0].0, "fine");
+        }
+    }
 }
 
 /// A value for an indexed text column: NUL characters (valid JSON, `\u0000`) become
@@ -381,61 +723,27 @@ fn clamp_past(ts: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// Reads a request body, refusing more than `limit` bytes as received, or a body
-/// that takes longer than `timeout` to arrive (408). Every request holds one of the
-/// `max_inflight_requests` permits while its body arrives, so without the timeout a
-/// few clients that stall mid-body (slowloris) would hold every permit and shut
-/// ingest out for everyone.
-async fn read_body(
-    body: Body,
-    limit: usize,
-    timeout: std::time::Duration,
-) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    let Ok(result) = tokio::time::timeout(timeout, limited.collect()).await else {
-        return Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} s",
-                timeout.as_secs()
-            ),
-        ));
-    };
-    match result {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(ApiError::too_large(format!(
-                    "body larger than {limit} bytes"
-                )))
-            } else {
-                Err(ApiError::bad_request(format!(
-                    "could not read the body: {e}"
-                )))
-            }
-        }
-    }
-}
-
 impl AppState {
     /// Resolves a public key to its project, checking it belongs to `project_id`.
     pub async fn authorize(
         &self,
         project_id: i64,
         public_key: &str,
-    ) -> Result<ProjectInfo, ApiError> {
+    ) -> Result<std::sync::Arc<ProjectInfo>, ApiError> {
+        // Answers never echo the key, and never carry internal error text.
         match self.keys.lookup(&self.store, public_key).await {
             Ok(Some(info)) if info.project_id == project_id => Ok(info),
             Ok(Some(_)) => Err(ApiError::forbidden(format!(
-                "the key {public_key} is not valid for project {project_id}"
+                "the key is not valid for project {project_id}"
             ))),
-            Ok(None) => Err(ApiError::forbidden(format!("unknown key {public_key}"))),
-            Err(e) => Err(ApiError::unavailable(
-                format!("cannot check the key now: {e}"),
-                5,
-            )),
+            Ok(None) => Err(ApiError::forbidden("unknown key")),
+            Err(e) => {
+                tracing::warn!(error = %e, "key lookup failed");
+                Err(ApiError::unavailable(
+                    "cannot check the key now; retry later",
+                    5,
+                ))
+            }
         }
     }
 }

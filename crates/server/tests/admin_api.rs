@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::{Server, auth_header, http};
 use serde_json::{Value, json};
 
-const KEY: &str = "test-admin-key-0123456789";
+const KEY: &str = "test-admin-key-0123456789-abcdefghij";
 
 /// A started server with the admin key set.
 fn server() -> Server {
@@ -374,7 +374,12 @@ fn authentication() {
     }
     drop(off);
 
-    let s = server();
+    // Many wrong keys follow: this server does not slow them down (see
+    // `wrong_admin_keys_are_slowed_down` for the default).
+    let mut s = Server::sqlite();
+    s.set("API_SECRET_KEY_ADMIN", KEY);
+    s.set("PERISCOPE_AUTH_FREE_FAILURES", "100000");
+    s.start();
     let (id, _) = create_project(&s, "p");
     let projects = format!("/api/admin/projects/{id}");
     for auth in [
@@ -410,6 +415,46 @@ fn authentication() {
         call_with(&s, "GET", &projects, None, Some(&format!("bearer {KEY}"))).0,
         200
     );
+}
+
+#[test]
+fn wrong_admin_keys_are_slowed_down() {
+    let s = server();
+    let path = "/api/admin/projects";
+    for i in 0..5 {
+        let got = call_with(&s, "GET", path, None, Some("Bearer wrong"));
+        assert_eq!(got.0, 401, "attempt {i}: {}", got.1);
+    }
+    // The sixth wrong key from this address must wait, and so must the right key
+    // until the wait is over: nothing is checked while waiting.
+    let got = call_with(&s, "GET", path, None, Some("Bearer wrong"));
+    assert_eq!(got.0, 429, "{}", got.1);
+    let got = call_with(&s, "GET", path, None, Some(&format!("Bearer {KEY}")));
+    assert_eq!(got.0, 429, "{}", got.1);
+    // A missing header is not a guess and does not count.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(call_with(&s, "GET", path, None, None).0, 401);
+    // After the wait the right key works and clears the record.
+    assert_eq!(
+        call_with(&s, "GET", path, None, Some(&format!("Bearer {KEY}"))).0,
+        200
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            call_with(&s, "GET", path, None, Some("Bearer wrong")).0,
+            401
+        );
+    }
+}
+
+#[test]
+fn short_admin_keys_stop_the_start() {
+    let mut s = Server::sqlite();
+    s.set("API_SECRET_KEY_ADMIN", "short");
+    let out = s.run_serve_expecting_failure();
+    assert!(out.contains("API_SECRET_KEY_ADMIN"), "{out}");
+    assert!(out.contains("at least 32"), "{out}");
+    assert!(!out.contains("short\""), "the key is not echoed: {out}");
 }
 
 #[test]
@@ -897,6 +942,13 @@ fn issues_events_alerts_destinations_on(s: &Server) {
     let list = v["destinations"].as_array().unwrap();
     assert_eq!(list.len(), 4);
     assert!(!v.to_string().contains("s3cret"), "secrets are never shown");
+    for secret_path in ["/services/T/B/C", "/webhooks/1/abc"] {
+        assert!(
+            !v.to_string().contains(secret_path),
+            "webhook paths are secrets: {v}"
+        );
+    }
+    assert!(v.to_string().contains("https://hooks.slack.com/"), "{v}");
     for (bad, needle) in [
         (json!({"type": "pager"}), "invalid destination"),
         (json!({"url": "https://x.example"}), "invalid destination"),

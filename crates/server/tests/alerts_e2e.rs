@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::{Server, auth_header, http};
 use serde_json::{Value, json};
 
-const KEY: &str = "alerts-admin-key";
+const KEY: &str = "alerts-admin-key-0123456789abcdefghij";
 const SECRET: &str = "webhook-signing-secret";
 
 fn server(extra: &[(&str, &str)]) -> Server {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use periscope_store::{AlertKind, AlertStore, IssueStore};
 
 use common::{
-    BIN, Server, auth_header, fresh_postgres_database, http, metric, post, postgres_url,
-    small_event, stored_event,
+    Server, acknowledged, auth_header, fresh_postgres_database, http, metric, post, postgres_url,
+    small_event, spawn_stress, stored_event,
 };
 
 /// Peak resident memory of a process in KiB (`VmHWM`), if readable.
@@ -196,48 +196,6 @@ fn overload_answers_503_and_loses_nothing() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(stored_event(&store, project, &id).is_some());
     server.stop();
-}
-
-/// Starts `periscope stress` against `dsn`, writing acknowledged ids to `ids_file`.
-fn spawn_stress(
-    dsn: &str,
-    ids_file: &std::path::Path,
-    concurrency: u32,
-    extra: &[&str],
-) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "stress",
-            "--dsn",
-            dsn,
-            "--concurrency",
-            &concurrency.to_string(),
-        ])
-        .args([
-            "--requests",
-            "1000000",
-            "--seconds",
-            "60",
-            "--distinct",
-            "20",
-        ])
-        .args(extra)
-        .arg("--ids-out")
-        .arg(ids_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// The event ids the stress run was answered 200 for so far (complete lines only).
-fn acknowledged(ids_file: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(ids_file)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.len() == 32)
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

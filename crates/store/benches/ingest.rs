@@ -16,7 +16,9 @@ use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use periscope_store::{Backend, IngestStore, NewEvent, ProjectStore, Store, StoreConfig};
+use periscope_store::{
+    Backend, IngestStore, NewEvent, ProjectStore, SqliteSynchronous, Store, StoreConfig,
+};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -95,14 +97,19 @@ impl Drop for Target {
 fn targets() -> Vec<Target> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &StoreConfig::from_url(&format!(
-            "sqlite://{}",
-            dir.path().join("bench.db").display()
-        ))
-        .unwrap(),
-    )
+    let mut config = StoreConfig::from_url(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
     .unwrap();
+    // PERISCOPE_BENCH_SQLITE_SYNCHRONOUS=normal measures the faster, less
+    // durable setting (the default is FULL).
+    if std::env::var("PERISCOPE_BENCH_SQLITE_SYNCHRONOUS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("normal"))
+    {
+        config.sqlite_synchronous = SqliteSynchronous::Normal;
+    }
+    let store = Store::open(&config).unwrap();
     let project_id = store
         .create_project("bench", "0123456789abcdef0123456789abcdef", Utc::now())
         .unwrap()

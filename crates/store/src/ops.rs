@@ -173,7 +173,28 @@ pub(crate) fn create_project<C: Exec>(
         .ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?
         .id;
     insert_key(c, id, public_key, now)?;
+    bump_key_version(c)?;
     get_project(c, id)?.ok_or_else(|| StoreError::NotFound(format!("project {id}")))
+}
+
+/// Raises the key version (in the caller's transaction): every change that can
+/// alter what a public key resolves to calls this.
+fn bump_key_version<C: Exec>(c: &mut C) -> Result<()> {
+    c.exec(Q::new(
+        "UPDATE key_version SET version = version + 1 WHERE id = 1",
+    ))?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct VersionRow {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+}
+
+pub(crate) fn keys_version<C: Exec>(c: &mut C) -> Result<i64> {
+    let row: Option<VersionRow> = c.row(Q::new("SELECT version FROM key_version WHERE id = 1"))?;
+    Ok(row.map_or(0, |r| r.version))
 }
 
 fn insert_key<C: Exec>(
@@ -207,6 +228,7 @@ pub(crate) fn add_project_key<C: Exec>(
         return Ok(None);
     }
     insert_key(c, project_id, public_key, now)?;
+    bump_key_version(c)?;
     get_project(c, project_id)
 }
 
@@ -233,12 +255,17 @@ pub(crate) fn update_project<C: Exec>(
                 .bind(s.grouping_strategy.as_str())
                 .bind(id),
         )?;
+        bump_key_version(c)?;
     }
     get_project(c, id)
 }
 
 pub(crate) fn delete_project<C: Exec>(c: &mut C, id: i64) -> Result<bool> {
-    Ok(c.exec(Q::new("DELETE FROM projects WHERE id = ?").bind(id))? > 0)
+    let deleted = c.exec(Q::new("DELETE FROM projects WHERE id = ?").bind(id))? > 0;
+    if deleted {
+        bump_key_version(c)?;
+    }
+    Ok(deleted)
 }
 
 // ---------------------------------------------------------------- issues

@@ -237,6 +237,14 @@ impl Store {
         })
     }
 
+    /// The key version: a counter raised by every change to a project or its
+    /// keys (creation, new key, settings, deletion), in the same transaction.
+    /// Poll it to know when cached key lookups may be stale, also changes made
+    /// by other processes sharing the database.
+    pub fn keys_version(&self) -> Result<i64> {
+        with_conn!(self, |c| ops::keys_version(c))
+    }
+
     /// The configuration this store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.config

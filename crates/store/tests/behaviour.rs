@@ -140,6 +140,46 @@ fn projects_and_keys() {
 }
 
 #[test]
+fn key_version_moves_with_every_project_or_key_change() {
+    each_backend(|_, store| {
+        let mut last = store.keys_version().unwrap();
+        let mut moved = |store: &Store, what: &str| {
+            let now = store.keys_version().unwrap();
+            assert!(now > last, "{what}: {last} -> {now}");
+            last = now;
+        };
+        let p = store
+            .create_project("v", "11111111111111111111111111111111", t0())
+            .unwrap();
+        moved(store, "create");
+        store
+            .add_project_key(p.id, "22222222222222222222222222222222", t0())
+            .unwrap();
+        moved(store, "new key");
+        let update = ProjectUpdate {
+            settings: Some(ProjectSettings {
+                quota_per_minute: Some(5),
+                ..ProjectSettings::default()
+            }),
+            ..ProjectUpdate::default()
+        };
+        store.update_project(p.id, &update).unwrap();
+        moved(store, "settings");
+        // Reads and ingest leave it alone.
+        let before = store.keys_version().unwrap();
+        store
+            .project_by_key("11111111111111111111111111111111")
+            .unwrap();
+        store.ingest_batch(&[event(p.id, "k", 1)], t0()).unwrap();
+        assert_eq!(store.keys_version().unwrap(), before);
+        assert!(store.delete_project(p.id).unwrap());
+        moved(store, "delete");
+        assert!(!store.delete_project(p.id).unwrap());
+        assert_eq!(store.keys_version().unwrap(), last, "nothing deleted");
+    });
+}
+
+#[test]
 fn ingest_groups_counts_and_keeps_payloads() {
     each_backend(|_, store| {
         let p = project(store, "ingest");

@@ -174,6 +174,35 @@ impl Server {
         }
     }
 
+    /// Runs `periscope serve`, which must exit with a failure within 20 s;
+    /// returns what it printed.
+    pub fn run_serve_expecting_failure(&self) -> String {
+        let mut child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(!status.success(), "serve should have failed");
+                let out = child.wait_with_output().unwrap();
+                return format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("serve did not fail");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
@@ -499,4 +528,49 @@ pub fn drop_postgres_database(base_url: &str, url: &str) {
         .arg("-c")
         .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .status();
+}
+
+// ---------------------------------------------------------------------------
+// Load: `periscope stress` in the background.
+
+/// Starts `periscope stress` against `dsn`, writing acknowledged ids to `ids_file`.
+pub fn spawn_stress(
+    dsn: &str,
+    ids_file: &std::path::Path,
+    concurrency: u32,
+    extra: &[&str],
+) -> std::process::Child {
+    Command::new(BIN)
+        .args([
+            "stress",
+            "--dsn",
+            dsn,
+            "--concurrency",
+            &concurrency.to_string(),
+        ])
+        .args([
+            "--requests",
+            "1000000",
+            "--seconds",
+            "60",
+            "--distinct",
+            "20",
+        ])
+        .args(extra)
+        .arg("--ids-out")
+        .arg(ids_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The event ids the stress run was answered 200 for so far (complete lines only).
+pub fn acknowledged(ids_file: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(ids_file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.len() == 32)
+        .map(str::to_owned)
+        .collect()
 }

@@ -1,0 +1,210 @@
+//! Public key → project, for the ingest path.
+//!
+//! Every ingest request names a public key, and DSNs are public (every browser
+//! app ships one), so this cache faces hostile input:
+//!
+//! - a key is checked for its shape ([`valid_shape`]: the 32 hex digits Periscope
+//!   issues) before any lookup, so junk costs neither a query nor a cache entry;
+//! - the cache is bounded in entries (each entry is a fixed-size key and a small
+//!   project summary, so in bytes too) and evicts by recency and frequency
+//!   (quick_cache's CLOCK-Pro), so a flood of unknown keys cannot push out the keys
+//!   in use, and nothing is ever dropped wholesale because the cache is full;
+//! - concurrent misses for one key wait for a single lookup;
+//! - entries live `ttl`, and the whole cache is invalidated when the database's
+//!   key version changes ([`KeyCache::observe_version`]), which a background task
+//!   polls every second: a key revoked or a project deleted on any replica stops
+//!   working on every replica within about a second.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use periscope_store::{ProjectStore, Store};
+
+use crate::app::ProjectInfo;
+
+/// Length of a public key.
+pub const KEY_LEN: usize = 32;
+
+/// Whether `key` has the shape of a public key Periscope issues: 32 hex digits.
+pub fn valid_shape(key: &str) -> bool {
+    key.len() == KEY_LEN && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[derive(Clone)]
+struct Entry {
+    at: Instant,
+    info: Option<Arc<ProjectInfo>>,
+}
+
+/// Why a key could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The database could not answer (the detail is for the log only).
+    #[error("the key lookup failed: {0}")]
+    Store(String),
+}
+
+/// The cache (see the module docs).
+pub struct KeyCache {
+    ttl: Duration,
+    entries: quick_cache::sync::Cache<String, Entry>,
+    version: AtomicI64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("ttl", &self.ttl)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+impl KeyCache {
+    /// An empty cache of at most about `capacity` keys, each kept `ttl`.
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            version: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Looks `public_key` up, from the cache or the store. A key of the wrong
+    /// shape is unknown without a lookup.
+    pub async fn lookup(
+        &self,
+        store: &Store,
+        public_key: &str,
+    ) -> Result<Option<Arc<ProjectInfo>>, LookupError> {
+        if !valid_shape(public_key) {
+            return Ok(None);
+        }
+        loop {
+            let guard = match self.entries.get_value_or_guard_async(public_key).await {
+                Ok(entry) if entry.at.elapsed() < self.ttl => return Ok(entry.info),
+                Ok(_) => {
+                    // Expired: drop it and take the guard on the next round.
+                    self.entries.remove(public_key);
+                    continue;
+                }
+                Err(guard) => guard,
+            };
+            let store = store.clone();
+            let key = public_key.to_owned();
+            let found = tokio::task::spawn_blocking(move || store.project_by_key(&key))
+                .await
+                .map_err(|e| LookupError::Store(e.to_string()))?
+                .map_err(|e| LookupError::Store(e.to_string()))?;
+            let info = found.as_ref().map(|p| Arc::new(ProjectInfo::of(p)));
+            let _ = guard.insert(Entry {
+                at: Instant::now(),
+                info: info.clone(),
+            });
+            return Ok(info);
+        }
+    }
+
+    /// Forgets everything (after a project or key changed in this process).
+    pub fn invalidate(&self) {
+        self.entries.clear();
+    }
+
+    /// Takes note of the database's key version; a change (on any replica)
+    /// invalidates the cache.
+    pub fn observe_version(&self, version: i64) {
+        let before = self.version.swap(version, Ordering::Relaxed);
+        if before != version && before != i64::MIN {
+            tracing::debug!(before, version, "keys changed: key cache invalidated");
+            self.invalidate();
+        }
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert!(valid_shape("0123456789abcdef0123456789ABCDEF"));
+        assert!(!valid_shape("0123456789abcdef0123456789abcde"));
+        assert!(!valid_shape("0123456789abcdef0123456789abcdeg"));
+        assert!(!valid_shape(&"a".repeat(96_000)));
+        assert!(!valid_shape(""));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_junk_keys_are_bounded() {
+        let store =
+            Store::open(&periscope_store::StoreConfig::from_url("sqlite::memory:").unwrap())
+                .unwrap();
+        let project = store
+            .create_project("p", "00000000000000000000000000000001", chrono::Utc::now())
+            .unwrap();
+        let cache = KeyCache::new(Duration::from_secs(60), 100);
+        let valid = "00000000000000000000000000000001";
+        assert_eq!(
+            cache
+                .lookup(&store, valid)
+                .await
+                .unwrap()
+                .unwrap()
+                .project_id,
+            project.id
+        );
+        // Junk is refused without an entry.
+        assert!(
+            cache
+                .lookup(&store, &"x".repeat(5000))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(cache.len(), 1);
+        // A flood of unknown well-shaped keys stays within the bound, and the key
+        // in use (looked up again meanwhile) survives it.
+        for i in 0..2000u32 {
+            let k = format!("{:032x}", u128::from(i) + 1000);
+            assert!(cache.lookup(&store, &k).await.unwrap().is_none());
+            if i % 10 == 0 {
+                assert!(cache.lookup(&store, valid).await.unwrap().is_some());
+            }
+        }
+        assert!(cache.len() <= 200, "{}", cache.len());
+        assert!(
+            cache.entries.get(valid).is_some(),
+            "the key in use survived"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_version_change_invalidates() {
+        let store =
+            Store::open(&periscope_store::StoreConfig::from_url("sqlite::memory:").unwrap())
+                .unwrap();
+        let cache = KeyCache::new(Duration::from_secs(60), 100);
+        let k = "00000000000000000000000000000002";
+        assert!(cache.lookup(&store, k).await.unwrap().is_none());
+        cache.observe_version(1);
+        assert_eq!(cache.len(), 1, "the first version seen changes nothing");
+        store.create_project("p", k, chrono::Utc::now()).unwrap();
+        assert!(
+            cache.lookup(&store, k).await.unwrap().is_none(),
+            "cached miss"
+        );
+        cache.observe_version(2);
+        assert!(cache.lookup(&store, k).await.unwrap().is_some());
+    }
+}
