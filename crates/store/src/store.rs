@@ -293,6 +293,18 @@ impl Store {
         for p in with_conn!(self, |c| ops::retention_projects(c))? {
             if let Some(days) = p.max_age_days {
                 let cutoff = now_ms - days.max(0).saturating_mul(86_400_000);
+                // Looked for first with a read, so that a step with nothing to
+                // do takes no write lock.
+                let due: Option<ops::IdRow> = with_conn!(self, |c| c.row(
+                    Q::new(
+                        "SELECT id FROM events WHERE project_id = ? AND received_at < ? LIMIT 1"
+                    )
+                    .bind(p.id)
+                    .bind(cutoff)
+                ))?;
+                if due.is_none() {
+                    continue;
+                }
                 let deleted = with_tx!(self, |c| ops::evict_older(c, p.id, cutoff, n))?;
                 if deleted > 0 {
                     report.expired_events = deleted;
@@ -318,6 +330,12 @@ impl Store {
             let age = duration_ms(age);
             let finished_before = now_ms.saturating_sub(age);
             let stale_before = now_ms.saturating_sub(age.saturating_mul(2));
+            let any_old: Option<ops::IdRow> = with_conn!(self, |c| c.row(
+                Q::new("SELECT id FROM alerts WHERE created_at < ? LIMIT 1").bind(finished_before)
+            ))?;
+            if any_old.is_none() {
+                return Ok(report);
+            }
             let deleted = with_tx!(self, |c| ops::prune_alerts(
                 c,
                 finished_before,
