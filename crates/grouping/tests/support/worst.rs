@@ -145,6 +145,18 @@ pub(crate) fn huge_value() -> Vec<u8> {
     })
 }
 
+/// A chain of exceptions without stack traces (so their values count), each
+/// value a 8 KiB line of numbers: as many as fit.
+pub(crate) fn chain_of_values() -> Vec<u8> {
+    let value = repeat_to("1 22 333 ", 8192);
+    fill(|n| {
+        let values: Vec<Value> = (0..n)
+            .map(|i| json!({"type": format!("E{i}"), "value": value}))
+            .collect();
+        json!({"exception": {"values": values}})
+    })
+}
+
 /// As many threads as fit, each with ten frames; the last one crashed.
 pub(crate) fn many_threads() -> Vec<u8> {
     fill(|n| {
@@ -198,6 +210,7 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("exception-group", exception_group()),
         ("huge-message", huge_message()),
         ("huge-value", huge_value()),
+        ("chain-of-values", chain_of_values()),
         ("many-threads", many_threads()),
         ("huge-tags", huge_tags()),
         ("long-names", long_names()),
