@@ -461,6 +461,80 @@ mod tests {
         handle.join().unwrap();
     }
 
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<&'static str>>>);
+
+    impl WriterObserver for Seen {
+        fn committed(&self) {
+            self.0.lock().unwrap().push("committed");
+        }
+        fn unavailable(&self, _: &str) {
+            self.0.lock().unwrap().push("unavailable");
+        }
+        fn stopped(&self) {
+            self.0.lock().unwrap().push("stopped");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_fails_the_batch_at_once() {
+        let calls = Arc::new(Mutex::new(0));
+        let counted = calls.clone();
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let g = gate.clone();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let seen = Seen::default();
+        let (bus, handle) = Bus::<u32, u32>::start_observed(
+            limits(16, 16),
+            Arc::default(),
+            move |items: &[u32]| {
+                if items == [0] {
+                    entered_tx.send(()).unwrap();
+                    g.wait();
+                    return Ok(vec![0]);
+                }
+                *counted.lock().unwrap() += 1;
+                Err(BatchError {
+                    message: "connection refused".into(),
+                    whole_batch: true,
+                })
+            },
+            seen.clone(),
+        )
+        .unwrap();
+        // Hold the writer on item 0 so that the next three form one batch.
+        let first = bus.submit(0, 1).unwrap();
+        entered.recv().unwrap();
+        let rxs: Vec<_> = (1..4).map(|i| bus.submit(i, 1).unwrap()).collect();
+        gate.wait();
+        assert_eq!(first.await.unwrap(), Ok(0));
+        for rx in rxs {
+            assert!(rx.await.unwrap().is_err());
+        }
+        assert_eq!(*calls.lock().unwrap(), 1, "no retry per item");
+        drop(bus);
+        handle.join().unwrap();
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["committed", "unavailable", "stopped"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_commit_does_not_kill_the_writer() {
+        let (bus, handle) =
+            Bus::<u32, u32>::start(limits(16, 1), Arc::default(), move |items: &[u32]| {
+                assert!(items != [7], "bug triggered by item 7");
+                Ok(items.to_vec())
+            })
+            .unwrap();
+        let bad = bus.submit(7, 1).unwrap();
+        assert!(bad.await.unwrap().is_err());
+        assert_eq!(bus.submit(8, 1).unwrap().await.unwrap(), Ok(8));
+        drop(bus);
+        handle.join().unwrap();
+    }
+
     async fn futures_join(
         rxs: Vec<oneshot::Receiver<Result<u32, CommitError>>>,
     ) -> Vec<Result<u32, CommitError>> {

@@ -94,6 +94,10 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::throttle::IpNet>,
     /// Wrong admin keys (or passwords) one client address may try before it must wait.
     pub auth_free_failures: u32,
+    /// Delivered alerts are deleted after this many days (`None`: kept).
+    pub alert_max_age_days: Option<u64>,
+    /// Issues without an event for this many days are deleted (`None`: kept).
+    pub issue_max_idle_days: Option<u64>,
 }
 
 /// The shortest admin key accepted.
@@ -132,6 +136,22 @@ fn parse_opt_num(lookup: Lookup<'_>, name: &'static str) -> Result<Option<u64>, 
             problem: format!("{v:?} is not a valid count ({e})"),
         }),
     }
+}
+
+/// A number of days; `0` means "for ever" (`None`).
+fn days_or_forever(
+    lookup: Lookup<'_>,
+    name: &'static str,
+    default: u64,
+) -> Result<Option<u64>, ConfigError> {
+    let days: u64 = parse_num(lookup, name, default)?;
+    if days > 36_500 {
+        return Err(ConfigError {
+            variable: name,
+            problem: format!("{days} days is more than a century (use 0 for for ever)"),
+        });
+    }
+    Ok((days > 0).then_some(days))
 }
 
 fn parse_bool(lookup: Lookup<'_>, name: &'static str) -> Result<bool, ConfigError> {
@@ -325,6 +345,8 @@ impl Config {
             sqlite_synchronous_full,
             trusted_proxies,
             auth_free_failures: parse_num(lookup, "PERISCOPE_AUTH_FREE_FAILURES", 5)?,
+            alert_max_age_days: days_or_forever(lookup, "PERISCOPE_ALERT_MAX_AGE_DAYS", 30)?,
+            issue_max_idle_days: days_or_forever(lookup, "PERISCOPE_ISSUE_MAX_IDLE_DAYS", 365)?,
             listen,
             base_url,
             database_url,

@@ -385,3 +385,38 @@ fn deletion_reaches_a_running_server_postgres() {
         &url, "revoke",
     )));
 }
+
+/// An envelope authenticated only by the `dsn` of its header is judged by its
+/// first line: an unknown key is refused before the rest of the body is sent.
+#[test]
+fn an_envelope_dsn_is_checked_before_the_body_arrives() {
+    let mut s = Server::sqlite();
+    let (project, _dsn, key) = s.create_project("dsn-only");
+    s.start();
+    let answer_to_first_line = |public_key: &str| -> String {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let head = format!(
+            "POST /api/{project}/envelope/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        let line = format!(
+            "{{\"dsn\":\"http://{public_key}@127.0.0.1:{}/{project}\"}}\n",
+            s.port
+        );
+        c.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes())
+            .unwrap();
+        // The rest of a large body never comes.
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 512];
+        match c.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(_) => String::new(),
+        }
+    };
+    let refused = answer_to_first_line("0123456789abcdef0123456789abcdef");
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused:?}");
+    assert!(!refused.contains("0123456789abcdef"), "no key echoed");
+    // A valid key waits for the rest of the body instead.
+    assert_eq!(answer_to_first_line(&key), "");
+}
