@@ -7,32 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use periscope_grouping::{Grouper, GroupingConfig, KEY_LEN, Strategy};
 use periscope_sentry_envelope::Event;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
-    let path = PathBuf::from(value);
-    Some(if path.is_relative() {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path)
-    } else {
-        path
-    })
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
+use periscope_test_support::corpus;
 
 /// `group_N_event_M.json` → `N`.
 fn group_number(path: &Path) -> Option<u32> {
@@ -43,13 +22,13 @@ fn group_number(path: &Path) -> Option<u32> {
 
 #[test]
 fn every_event_groups() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR not set");
         return;
     };
     let mut count = 0;
     for sub in ["sentry", "bugsink", "glitchtip"] {
-        for path in json_files(&dir.join(sub)) {
+        for path in corpus::json_files(&dir.join(sub)) {
             let bytes = std::fs::read(&path).unwrap();
             let event = Event::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
@@ -88,14 +67,14 @@ const SPLIT_BY_SCRUBBING: &[u32] = &[294, 307, 313, 332, 428, 432];
 
 #[test]
 fn sentry_issue_assignments() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR not set");
         return;
     };
     let grouper = Grouper::new(GroupingConfig::default());
     let mut keys_by_group: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
     let mut group_by_key: BTreeMap<String, u32> = BTreeMap::new();
-    for path in json_files(&dir.join("sentry")) {
+    for path in corpus::json_files(&dir.join("sentry")) {
         let Some(n) = group_number(&path) else {
             continue;
         };
@@ -125,7 +104,7 @@ fn sentry_issue_assignments() {
 /// places) is one issue.
 #[test]
 fn the_same_javascript_error_in_four_browsers_is_one_issue() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR not set");
         return;
     };

@@ -12,43 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
 use periscope_sentry_envelope::Event;
+use periscope_test_support::corpus;
 
 const SNAPSHOT: &str = "tests/data/corpus_keys.tsv";
 
-fn corpus_dir() -> Option<PathBuf> {
-    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
-    let path = PathBuf::from(value);
-    Some(if path.is_relative() {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path)
-    } else {
-        path
-    })
-}
-
-/// Every `.json` file under `dir`, recursively, sorted.
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "json") {
-            out.push(path);
-        }
-    }
-}
-
 /// `(relative path, strategy) → key` for the whole corpus, as grouped now.
 fn current_keys(dir: &Path) -> BTreeMap<(String, String), String> {
-    let mut files = Vec::new();
-    json_files(dir, &mut files);
+    let mut files = corpus::json_files(dir);
     files.sort();
     let mut keys = BTreeMap::new();
     for path in files {
@@ -96,7 +70,7 @@ fn render_snapshot(keys: &BTreeMap<(String, String), String>) -> String {
 
 #[test]
 fn corpus_keys_match_the_snapshot() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR unset");
         return;
     };

@@ -10,7 +10,8 @@ use periscope_notify::{
     ConfigError, DeliveryError, Destination, Dispatcher, DispatcherConfig, EmailNotifier, Notifier,
     SmtpConfig,
 };
-use support::{SmtpServer, alert, closed_port};
+use periscope_test_support::smtp::Session;
+use support::{RefusingPort, SmtpOptions, SmtpRecorder, alert};
 
 fn mailer(smtp_url: String) -> Dispatcher {
     Dispatcher::new(DispatcherConfig {
@@ -26,7 +27,7 @@ fn mailer(smtp_url: String) -> Dispatcher {
 
 #[tokio::test]
 async fn email_reaches_every_recipient_with_subject_and_both_bodies() {
-    let server = SmtpServer::start(None).await;
+    let server = SmtpRecorder::start();
     let destination = Destination::Email {
         to: vec!["oncall@shop.test".into(), "Dev Team <dev@shop.test>".into()],
     };
@@ -72,7 +73,10 @@ async fn email_reaches_every_recipient_with_subject_and_both_bodies() {
 
 #[tokio::test]
 async fn rejected_recipient_is_a_permanent_smtp_error() {
-    let server = SmtpServer::start(Some("gone@shop.test")).await;
+    let server = SmtpRecorder::with(SmtpOptions {
+        reject_recipient: Some("gone@shop.test".into()),
+        ..SmtpOptions::default()
+    });
     let destination = Destination::Email {
         to: vec!["gone@shop.test".into()],
     };
@@ -87,7 +91,9 @@ async fn rejected_recipient_is_a_permanent_smtp_error() {
 
 #[tokio::test]
 async fn unreachable_smtp_server_is_retryable() {
-    let port = closed_port().await;
+    // Bound and never listening: refused at once, and no one else can take the port.
+    let refusing = RefusingPort::new();
+    let port = refusing.port();
     let err = mailer(format!("smtp://127.0.0.1:{port}?tls=none"))
         .deliver(
             &alert(),
@@ -157,7 +163,7 @@ async fn email_without_smtp_configuration_is_refused_clearly() {
 
 #[tokio::test]
 async fn bad_recipient_is_a_configuration_error() {
-    let server = SmtpServer::start(None).await;
+    let server = SmtpRecorder::start();
     let err = mailer(server.url())
         .deliver(
             &alert(),
@@ -209,6 +215,106 @@ fn tls_modes_build() {
     }
 }
 
+// The TLS modes observed on the wire. The recorder has no certificate a client
+// would trust (the dispatcher trusts the web PKI roots only), so a handshake never
+// completes: what these tests see is that the client turned to TLS, when, and that
+// no mail went over plain text before it.
+
+/// Delivers one mail through `url`; the error, if any.
+async fn send_via(url: String) -> Option<DeliveryError> {
+    mailer(url)
+        .deliver(
+            &alert(),
+            &Destination::Email {
+                to: vec!["a@shop.test".into()],
+            },
+        )
+        .await
+        .err()
+}
+
+/// The first session the recorder saw end (sessions end after the client gave up).
+fn first_session(server: &SmtpRecorder) -> Session {
+    periscope_test_support::wait::until("the SMTP session", Duration::from_secs(10), || {
+        server.sessions().into_iter().next()
+    })
+}
+
+fn offering_starttls() -> SmtpRecorder {
+    SmtpRecorder::with(SmtpOptions {
+        offer_starttls: true,
+        ..SmtpOptions::default()
+    })
+}
+
+#[tokio::test]
+async fn starttls_mode_upgrades_before_sending_anything() {
+    let server = offering_starttls();
+    let err = send_via(format!("smtp://{}", server.addr)).await;
+    assert!(err.is_some(), "no handshake can complete here");
+    let session = first_session(&server);
+    assert_eq!(session.commands, ["EHLO", "STARTTLS"], "{session:?}");
+    assert!(
+        session.tls_after_starttls,
+        "a ClientHello followed STARTTLS"
+    );
+    assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
+async fn opportunistic_mode_upgrades_when_offered_and_sends_plain_otherwise() {
+    let server = offering_starttls();
+    let err = send_via(format!("smtp://{}?tls=opportunistic", server.addr)).await;
+    assert!(err.is_some(), "no handshake can complete here");
+    let session = first_session(&server);
+    assert_eq!(session.commands, ["EHLO", "STARTTLS"], "{session:?}");
+    assert!(session.tls_after_starttls);
+    assert!(
+        server.mails().is_empty(),
+        "no fallback to plain text once offered"
+    );
+
+    let plain = SmtpRecorder::start();
+    let err = send_via(format!("smtp://{}?tls=opportunistic", plain.addr)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(plain.mails().len(), 1);
+    assert!(
+        !first_session(&plain)
+            .commands
+            .iter()
+            .any(|c| c == "STARTTLS")
+    );
+}
+
+#[tokio::test]
+async fn none_mode_never_starts_tls_even_when_offered() {
+    let server = offering_starttls();
+    let err = send_via(server.url()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(server.mails().len(), 1);
+    let session = first_session(&server);
+    assert!(
+        !session.commands.iter().any(|c| c == "STARTTLS"),
+        "{session:?}"
+    );
+}
+
+#[tokio::test]
+async fn smtps_mode_speaks_tls_from_the_first_byte() {
+    let server = SmtpRecorder::with(SmtpOptions {
+        detect_implicit_tls: Some(Duration::from_secs(5)),
+        ..SmtpOptions::default()
+    });
+    let err = send_via(format!("smtps://{}", server.addr)).await;
+    assert!(err.is_some(), "no handshake can complete here");
+    let session = first_session(&server);
+    assert!(
+        session.implicit_tls,
+        "a ClientHello before any SMTP: {session:?}"
+    );
+    assert!(session.commands.is_empty());
+}
+
 #[tokio::test]
 async fn internal_logger_always_succeeds() {
     let dispatcher = Dispatcher::new(DispatcherConfig::default()).unwrap();
@@ -220,7 +326,10 @@ async fn internal_logger_always_succeeds() {
 
 #[tokio::test]
 async fn credentials_from_the_url_are_used() {
-    let server = SmtpServer::start_with(None, true).await;
+    let server = SmtpRecorder::with(SmtpOptions {
+        auth: true,
+        ..SmtpOptions::default()
+    });
     let url = format!(
         "smtp://alert%40shop.test:p%40ss%2Fword@{}?tls=none",
         server.addr
@@ -245,7 +354,7 @@ async fn credentials_from_the_url_are_used() {
 #[tokio::test]
 async fn starttls_is_required_by_default() {
     // The server offers no STARTTLS: a bare smtp:// URL must not fall back to plain text.
-    let server = SmtpServer::start(None).await;
+    let server = SmtpRecorder::start();
     let err = mailer(format!("smtp://{}", server.addr))
         .deliver(
             &alert(),
@@ -262,7 +371,7 @@ async fn starttls_is_required_by_default() {
 
 #[tokio::test]
 async fn email_notifier_works_alone_and_refuses_other_destinations() {
-    let server = SmtpServer::start(None).await;
+    let server = SmtpRecorder::start();
     let notifier = EmailNotifier::new(
         &SmtpConfig::new(server.url(), "alerts@periscope.test"),
         Duration::from_secs(10),

@@ -12,7 +12,7 @@ use periscope_notify::{
     Admission, DeliveryError, Destination, Dispatcher, DispatcherConfig, Notifier, RateCap,
     RateCapState, RetryPolicy, deliver_with_retries, format,
 };
-use support::{HttpServer, Reply, alert, closed_port};
+use support::{HttpRecorder, RefusingPort, Reply, alert};
 
 fn dispatcher(allow_private: bool, timeout: Duration) -> Dispatcher {
     Dispatcher::new(DispatcherConfig {
@@ -46,7 +46,7 @@ fn generic(url: String, secret: Option<&str>) -> Destination {
 
 #[tokio::test]
 async fn generic_webhook_sends_versioned_signed_json_with_custom_headers() {
-    let server = HttpServer::start(vec![]).await;
+    let server = HttpRecorder::start(vec![]);
     let destination = generic(server.url("/hooks/periscope"), Some("s3cret"));
     local().deliver(&alert(), &destination).await.unwrap();
 
@@ -95,7 +95,7 @@ async fn generic_webhook_sends_versioned_signed_json_with_custom_headers() {
 
 #[tokio::test]
 async fn generic_webhook_without_secret_is_not_signed() {
-    let server = HttpServer::start(vec![]).await;
+    let server = HttpRecorder::start(vec![]);
     local()
         .deliver(&alert(), &generic(server.url("/h"), None))
         .await
@@ -105,7 +105,7 @@ async fn generic_webhook_without_secret_is_not_signed() {
 
 #[tokio::test]
 async fn slack_and_discord_get_their_own_formats() {
-    let server = HttpServer::start(vec![]).await;
+    let server = HttpRecorder::start(vec![]);
     let d = local();
     d.deliver(
         &alert(),
@@ -158,7 +158,7 @@ async fn slack_and_discord_get_their_own_formats() {
 
 #[tokio::test]
 async fn server_error_is_retried_then_succeeds() {
-    let server = HttpServer::start(vec![Reply::Status(500, None, "boom")]).await;
+    let server = HttpRecorder::start(vec![Reply::Status(500, None, "boom")]);
     let delivered = deliver_with_retries(
         &local(),
         &alert(),
@@ -173,27 +173,37 @@ async fn server_error_is_retried_then_succeeds() {
 
 #[tokio::test]
 async fn too_many_requests_is_retried() {
-    let server = HttpServer::start(vec![Reply::Status(
-        429,
-        Some(("Retry-After", "0")),
-        "slow down",
-    )])
-    .await;
+    // Two 429s: the first is seen by a bare `deliver` (how the error reads), the
+    // second by `deliver_with_retries`, which must try again and get the 200.
+    let slow_down = Reply::Status(429, Some(("Retry-After", "0")), "slow down");
+    let server = HttpRecorder::start(vec![slow_down.clone(), slow_down]);
     let destination = Destination::SlackWebhook {
         url: server.url("/s"),
     };
     let first = local().deliver(&alert(), &destination).await.unwrap_err();
     assert!(!first.is_permanent(), "{first}");
     assert_eq!(first.retry_after(), Some(Duration::ZERO));
+    assert_eq!(server.count(), 1);
     let delivered = deliver_with_retries(&local(), &alert(), &destination, &fast_policy(3))
         .await
         .unwrap();
-    assert_eq!(delivered.attempts, 1);
+    assert_eq!(delivered.attempts, 2, "the 429 was retried");
+    let requests = server.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "one bare attempt, then a 429 and its retry"
+    );
+    assert!(requests.iter().all(|r| r.path == "/s"));
+    assert_eq!(
+        requests[1].body, requests[2].body,
+        "the retry sends the same alert"
+    );
 }
 
 #[tokio::test]
 async fn bad_request_is_permanent_and_not_retried() {
-    let server = HttpServer::start(vec![Reply::Status(400, None, "invalid payload")]).await;
+    let server = HttpRecorder::start(vec![Reply::Status(400, None, "invalid payload")]);
     let url = server.url("/h?token=abc");
     let gave_up = deliver_with_retries(&local(), &alert(), &generic(url, None), &fast_policy(5))
         .await
@@ -212,13 +222,12 @@ async fn bad_request_is_permanent_and_not_retried() {
 
 #[tokio::test]
 async fn persistent_failure_gives_up_after_max_attempts() {
-    let server = HttpServer::start(vec![
+    let server = HttpRecorder::start(vec![
         Reply::Status(503, None, ""),
         Reply::Status(502, None, ""),
         Reply::Status(500, None, ""),
         Reply::Status(500, None, ""),
-    ])
-    .await;
+    ]);
     let gave_up = deliver_with_retries(
         &local(),
         &alert(),
@@ -237,7 +246,7 @@ async fn persistent_failure_gives_up_after_max_attempts() {
 
 #[tokio::test]
 async fn slow_server_times_out_and_is_retryable() {
-    let server = HttpServer::start(vec![Reply::Sleep(Duration::from_secs(30))]).await;
+    let server = HttpRecorder::start(vec![Reply::Hang]);
     let err = dispatcher(true, Duration::from_millis(300))
         .deliver(&alert(), &generic(server.url("/slow"), None))
         .await
@@ -257,7 +266,7 @@ async fn slow_server_times_out_and_is_retryable() {
 async fn retry_loop_bounds_each_attempt_with_the_policy_timeout() {
     // The first request hangs; the policy's timeout cuts it short and the
     // second attempt succeeds.
-    let server = HttpServer::start(vec![Reply::Sleep(Duration::from_secs(30))]).await;
+    let server = HttpRecorder::start(vec![Reply::Hang]);
     let policy = RetryPolicy {
         timeout: Duration::from_secs(1),
         ..fast_policy(3)
@@ -273,11 +282,7 @@ async fn retry_loop_bounds_each_attempt_with_the_policy_timeout() {
     assert_eq!(delivered.attempts, 2);
     assert_eq!(server.requests().len(), 2);
 
-    let always_slow = HttpServer::start(vec![
-        Reply::Sleep(Duration::from_secs(30)),
-        Reply::Sleep(Duration::from_secs(30)),
-    ])
-    .await;
+    let always_slow = HttpRecorder::start(vec![Reply::Hang, Reply::Hang]);
     let policy = RetryPolicy {
         timeout: Duration::from_millis(200),
         ..fast_policy(2)
@@ -300,7 +305,9 @@ async fn retry_loop_bounds_each_attempt_with_the_policy_timeout() {
 
 #[tokio::test]
 async fn connection_refused_is_retryable() {
-    let port = closed_port().await;
+    // Bound and never listening: refused at once, and no one else can take the port.
+    let refusing = RefusingPort::new();
+    let port = refusing.port();
     let err = local()
         .deliver(
             &alert(),
@@ -320,7 +327,7 @@ async fn connection_refused_is_retryable() {
 
 #[tokio::test]
 async fn private_targets_are_refused_unless_allowed() {
-    let server = HttpServer::start(vec![]).await;
+    let server = HttpRecorder::start(vec![]);
     let guarded = dispatcher(false, Duration::from_secs(5));
     let port = server.addr.port();
     for destination in [
@@ -348,7 +355,7 @@ async fn private_targets_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn chat_errors_do_not_reveal_the_secret_path() {
-    let server = HttpServer::start(vec![Reply::Status(500, None, "")]).await;
+    let server = HttpRecorder::start(vec![Reply::Status(500, None, "")]);
     let url = server.url("/services/T000/B000/SECRETTOKEN");
     let err = local()
         .deliver(&alert(), &Destination::SlackWebhook { url })
@@ -362,12 +369,11 @@ async fn chat_errors_do_not_reveal_the_secret_path() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let server = HttpServer::start(vec![Reply::Status(
+    let server = HttpRecorder::start(vec![Reply::Status(
         302,
         Some(("Location", "http://169.254.169.254/latest/meta-data")),
         "",
-    )])
-    .await;
+    )]);
     let err = local()
         .deliver(&alert(), &generic(server.url("/h"), None))
         .await
@@ -379,7 +385,7 @@ async fn redirects_are_not_followed() {
 
 #[tokio::test]
 async fn rate_cap_holds_back_and_sends_one_summary() {
-    let server = HttpServer::start(vec![]).await;
+    let server = HttpRecorder::start(vec![]);
     let destination = generic(server.url("/h"), None);
     let d = local();
     let cap = RateCap::new(2);

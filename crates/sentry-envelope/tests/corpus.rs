@@ -5,45 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-
 use periscope_sentry_envelope::{Event, decode_store_body};
-
-fn corpus_dir() -> Option<PathBuf> {
-    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
-    let path = PathBuf::from(value);
-    Some(if path.is_absolute() {
-        path
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path)
-    })
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "json") {
-            out.push(path);
-        }
-    }
-}
+use periscope_test_support::corpus;
 
 #[test]
 fn every_corpus_file_parses() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = corpus::dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR not set");
         return;
     };
-    let mut files = Vec::new();
-    json_files(&dir, &mut files);
+    let files = corpus::json_files(&dir);
     assert_eq!(files.len(), 190, "corpus size changed");
 
     let mut failures = Vec::new();

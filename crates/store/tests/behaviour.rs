@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{at, each_backend, event, t0, with_release};
+use common::{at, backend_test, event, t0, with_release};
 use periscope_store::{
     AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueStatus,
     IssueStore, MaintenanceStore, ProjectSettings, ProjectStore, ProjectUpdate, StatusFilter,
@@ -43,105 +43,102 @@ fn all_issues(store: &Store, project_id: i64) -> Vec<periscope_store::Issue> {
         .items
 }
 
-#[test]
-fn projects_and_keys() {
-    each_backend(|_, store| {
-        store.health().unwrap();
-        let p = store
-            .create_project("web", "0123456789abcdef0123456789abcdef", t0())
-            .unwrap();
-        assert_eq!(p.name, "web");
-        assert_eq!(p.keys.len(), 1);
-        assert_eq!(p.created_at, t0());
-        assert_eq!(p.settings, ProjectSettings::default());
-        let same_key = store.create_project("other", "0123456789abcdef0123456789abcdef", t0());
-        assert!(
-            matches!(same_key, Err(StoreError::Conflict(_))),
-            "{same_key:?}"
-        );
+backend_test!(projects_and_keys, |_, store| {
+    store.health().unwrap();
+    let p = store
+        .create_project("web", "0123456789abcdef0123456789abcdef", t0())
+        .unwrap();
+    assert_eq!(p.name, "web");
+    assert_eq!(p.keys.len(), 1);
+    assert_eq!(p.created_at, t0());
+    assert_eq!(p.settings, ProjectSettings::default());
+    let same_key = store.create_project("other", "0123456789abcdef0123456789abcdef", t0());
+    assert!(
+        matches!(same_key, Err(StoreError::Conflict(_))),
+        "{same_key:?}"
+    );
 
-        let by_key = store
-            .project_by_key("0123456789abcdef0123456789abcdef")
-            .unwrap()
-            .unwrap();
-        assert_eq!(by_key.id, p.id);
-        assert!(
-            store
-                .project_by_key("ffffffffffffffffffffffffffffffff")
-                .unwrap()
-                .is_none()
-        );
-
-        let p2 = store
-            .add_project_key(p.id, "fedcba9876543210fedcba9876543210", at(5))
-            .unwrap()
-            .unwrap();
-        assert_eq!(p2.keys.len(), 2);
-        assert!(
-            store
-                .add_project_key(999_999, "aa", at(5))
-                .unwrap()
-                .is_none()
-        );
-
-        let settings = ProjectSettings {
-            quota_per_minute: Some(100),
-            quota_per_hour: None,
-            quota_per_day: Some(10_000),
-            max_events: Some(5000),
-            max_age_days: Some(30),
-            grouping_strategy: "newstyle".into(),
-        };
-        let updated = store
-            .update_project(
-                p.id,
-                &ProjectUpdate {
-                    name: Some("website".into()),
-                    settings: Some(settings.clone()),
-                },
-            )
-            .unwrap()
-            .unwrap();
-        assert_eq!(updated.name, "website");
-        assert_eq!(updated.settings, settings);
-        assert!(
-            store
-                .update_project(424_242, &ProjectUpdate::default())
-                .unwrap()
-                .is_none()
-        );
-
-        let q = store
-            .create_project("api", "11111111111111111111111111111111", t0())
-            .unwrap();
-        let list = store.list_projects().unwrap();
-        assert_eq!(
-            list.iter().map(|p| p.id).collect::<Vec<_>>(),
-            vec![p.id, q.id]
-        );
-
-        // Deleting cascades over everything of the project.
-        store.ingest_batch(&[event(q.id, "k", 1)], at(1)).unwrap();
+    let by_key = store
+        .project_by_key("0123456789abcdef0123456789abcdef")
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_key.id, p.id);
+    assert!(
         store
-            .create_destination(q.id, "internal_logger", &serde_json::json!({}), t0())
-            .unwrap();
-        assert!(store.delete_project(q.id).unwrap());
-        assert!(!store.delete_project(q.id).unwrap());
-        assert!(store.get_project(q.id).unwrap().is_none());
-        assert!(
-            store
-                .project_by_key("11111111111111111111111111111111")
-                .unwrap()
-                .is_none()
-        );
-        assert!(all_issues(store, q.id).is_empty());
-        assert!(store.list_destinations(q.id).unwrap().is_empty());
-    });
-}
+            .project_by_key("ffffffffffffffffffffffffffffffff")
+            .unwrap()
+            .is_none()
+    );
 
-#[test]
-fn key_version_moves_with_every_project_or_key_change() {
-    each_backend(|_, store| {
+    let p2 = store
+        .add_project_key(p.id, "fedcba9876543210fedcba9876543210", at(5))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p2.keys.len(), 2);
+    assert!(
+        store
+            .add_project_key(999_999, "aa", at(5))
+            .unwrap()
+            .is_none()
+    );
+
+    let settings = ProjectSettings {
+        quota_per_minute: Some(100),
+        quota_per_hour: None,
+        quota_per_day: Some(10_000),
+        max_events: Some(5000),
+        max_age_days: Some(30),
+        grouping_strategy: "newstyle".into(),
+    };
+    let updated = store
+        .update_project(
+            p.id,
+            &ProjectUpdate {
+                name: Some("website".into()),
+                settings: Some(settings.clone()),
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.name, "website");
+    assert_eq!(updated.settings, settings);
+    assert!(
+        store
+            .update_project(424_242, &ProjectUpdate::default())
+            .unwrap()
+            .is_none()
+    );
+
+    let q = store
+        .create_project("api", "11111111111111111111111111111111", t0())
+        .unwrap();
+    let list = store.list_projects().unwrap();
+    assert_eq!(
+        list.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p.id, q.id]
+    );
+
+    // Deleting cascades over everything of the project.
+    store.ingest_batch(&[event(q.id, "k", 1)], at(1)).unwrap();
+    store
+        .create_destination(q.id, "internal_logger", &serde_json::json!({}), t0())
+        .unwrap();
+    assert!(store.delete_project(q.id).unwrap());
+    assert!(!store.delete_project(q.id).unwrap());
+    assert!(store.get_project(q.id).unwrap().is_none());
+    assert!(
+        store
+            .project_by_key("11111111111111111111111111111111")
+            .unwrap()
+            .is_none()
+    );
+    assert!(all_issues(store, q.id).is_empty());
+    assert!(store.list_destinations(q.id).unwrap().is_empty());
+});
+
+backend_test!(
+    key_version_moves_with_every_project_or_key_change,
+    |_, store| {
         let mut last = store.keys_version().unwrap();
         let mut moved = |store: &Store, what: &str| {
             let now = store.keys_version().unwrap();
@@ -176,83 +173,80 @@ fn key_version_moves_with_every_project_or_key_change() {
         moved(store, "delete");
         assert!(!store.delete_project(p.id).unwrap());
         assert_eq!(store.keys_version().unwrap(), last, "nothing deleted");
-    });
-}
+    }
+);
 
-#[test]
-fn ingest_groups_counts_and_keeps_payloads() {
-    each_backend(|_, store| {
-        let p = project(store, "ingest");
-        let a1 = event(p, "A", 10);
-        let mut a2 = event(p, "A", 20);
-        a2.payload = b"{\"weird\":  \"spacing\" ,\"unicode\":\"\xc3\xa9\"}".to_vec();
-        a2.title = "Error: latest title".into();
-        let b1 = event(p, "B", 15);
-        let dup_in_batch = a1.clone();
-        let out = store
-            .ingest_batch(&[a1.clone(), a2.clone(), b1.clone(), dup_in_batch], at(30))
-            .unwrap();
-        assert_eq!(out.len(), 4);
-        assert!(out[0].created && !out[0].duplicate);
-        assert!(!out[1].created && !out[1].duplicate);
-        assert_eq!(out[0].issue_id, out[1].issue_id);
-        assert!(out[2].created);
-        assert_ne!(out[2].issue_id, out[0].issue_id);
-        assert!(out[3].duplicate && !out[3].created);
-        assert_eq!(out[3].issue_id, out[0].issue_id);
+backend_test!(ingest_groups_counts_and_keeps_payloads, |_, store| {
+    let p = project(store, "ingest");
+    let a1 = event(p, "A", 10);
+    let mut a2 = event(p, "A", 20);
+    a2.payload = b"{\"weird\":  \"spacing\" ,\"unicode\":\"\xc3\xa9\"}".to_vec();
+    a2.title = "Error: latest title".into();
+    let b1 = event(p, "B", 15);
+    let dup_in_batch = a1.clone();
+    let out = store
+        .ingest_batch(&[a1.clone(), a2.clone(), b1.clone(), dup_in_batch], at(30))
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(out[0].created && !out[0].duplicate);
+    assert!(!out[1].created && !out[1].duplicate);
+    assert_eq!(out[0].issue_id, out[1].issue_id);
+    assert!(out[2].created);
+    assert_ne!(out[2].issue_id, out[0].issue_id);
+    assert!(out[3].duplicate && !out[3].created);
+    assert_eq!(out[3].issue_id, out[0].issue_id);
 
-        // The same event again in a later batch: a duplicate, not counted.
-        let again = store
-            .ingest_batch(std::slice::from_ref(&a2), at(40))
-            .unwrap();
-        assert!(again[0].duplicate);
-        assert_eq!(again[0].issue_id, out[0].issue_id);
+    // The same event again in a later batch: a duplicate, not counted.
+    let again = store
+        .ingest_batch(std::slice::from_ref(&a2), at(40))
+        .unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].issue_id, out[0].issue_id);
 
-        let a = store.get_issue(out[0].issue_id).unwrap().unwrap();
-        assert_eq!(a.count, 2);
-        assert_eq!(a.first_seen, at(10));
-        assert_eq!(a.last_seen, at(20));
-        assert_eq!(a.title, "Error: latest title");
-        assert_eq!(a.status, IssueStatus::Unresolved);
-        assert_eq!(a.grouping_key, "A");
-        let b = store.get_issue(out[2].issue_id).unwrap().unwrap();
-        assert_eq!(b.count, 1);
+    let a = store.get_issue(out[0].issue_id).unwrap().unwrap();
+    assert_eq!(a.count, 2);
+    assert_eq!(a.first_seen, at(10));
+    assert_eq!(a.last_seen, at(20));
+    assert_eq!(a.title, "Error: latest title");
+    assert_eq!(a.status, IssueStatus::Unresolved);
+    assert_eq!(a.grouping_key, "A");
+    let b = store.get_issue(out[2].issue_id).unwrap().unwrap();
+    assert_eq!(b.count, 1);
 
-        let alerts = alerts_of(store, p);
-        assert_eq!(alerts.len(), 2);
-        assert!(alerts.iter().all(|(_, k)| *k == AlertKind::NewIssue));
+    let alerts = alerts_of(store, p);
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|(_, k)| *k == AlertKind::NewIssue));
 
-        // Payloads come back byte for byte.
-        let got = store.get_event(p, &a2.event_id).unwrap().unwrap();
-        assert_eq!(got.payload, a2.payload);
-        assert_eq!(got.summary.issue_id, a.id);
-        assert_eq!(got.summary.environment.as_deref(), Some("production"));
-        assert_eq!(got.summary.tags, a2.tags);
-        assert_eq!(got.summary.timestamp, at(20));
-        assert!(
-            store
-                .get_event(p, "00000000000000000000000000000000")
-                .unwrap()
-                .is_none()
-        );
-        assert!(store.get_event(p + 1000, &a2.event_id).unwrap().is_none());
-        assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
+    // Payloads come back byte for byte.
+    let got = store.get_event(p, &a2.event_id).unwrap().unwrap();
+    assert_eq!(got.payload, a2.payload);
+    assert_eq!(got.summary.issue_id, a.id);
+    assert_eq!(got.summary.environment.as_deref(), Some("production"));
+    assert_eq!(got.summary.tags, a2.tags);
+    assert_eq!(got.summary.timestamp, at(20));
+    assert!(
+        store
+            .get_event(p, "00000000000000000000000000000000")
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.get_event(p + 1000, &a2.event_id).unwrap().is_none());
+    assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
 
-        // An event for a missing project fails the whole batch.
-        let bad = store.ingest_batch(&[event(p, "C", 1), event(987_654, "C", 1)], at(50));
-        assert!(
-            matches!(bad, Err(StoreError::UnknownProject(987_654))),
-            "{bad:?}"
-        );
-        assert_eq!(all_issues(store, p).len(), 2);
-        assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
-        assert!(store.ingest_batch(&[], at(50)).unwrap().is_empty());
-    });
-}
+    // An event for a missing project fails the whole batch.
+    let bad = store.ingest_batch(&[event(p, "C", 1), event(987_654, "C", 1)], at(50));
+    assert!(
+        matches!(bad, Err(StoreError::UnknownProject(987_654))),
+        "{bad:?}"
+    );
+    assert_eq!(all_issues(store, p).len(), 2);
+    assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
+    assert!(store.ingest_batch(&[], at(50)).unwrap().is_empty());
+});
 
-#[test]
-fn regression_on_resolved_and_resolved_in_release() {
-    each_backend(|_, store| {
+backend_test!(
+    regression_on_resolved_and_resolved_in_release,
+    |_, store| {
         let p = project(store, "regress");
         let id = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
         let resolved = store
@@ -347,98 +341,95 @@ fn regression_on_resolved_and_resolved_in_release() {
                 .unwrap()
                 .is_none()
         );
-    });
-}
+    }
+);
 
-#[test]
-fn unmute_by_volume_and_by_time() {
-    each_backend(|_, store| {
-        let p = project(store, "mute");
-        let vol = store.ingest_batch(&[event(p, "V", 1)], at(1)).unwrap()[0].issue_id;
-        let time = store.ingest_batch(&[event(p, "T", 1)], at(1)).unwrap()[0].issue_id;
-        let forever = store.ingest_batch(&[event(p, "F", 1)], at(1)).unwrap()[0].issue_id;
+backend_test!(unmute_by_volume_and_by_time, |_, store| {
+    let p = project(store, "mute");
+    let vol = store.ingest_batch(&[event(p, "V", 1)], at(1)).unwrap()[0].issue_id;
+    let time = store.ingest_batch(&[event(p, "T", 1)], at(1)).unwrap()[0].issue_id;
+    let forever = store.ingest_batch(&[event(p, "F", 1)], at(1)).unwrap()[0].issue_id;
 
-        let muted = store
-            .update_issue(vol, &IssueAction::MuteForEvents(3), at(2))
-            .unwrap()
-            .unwrap();
-        assert_eq!(muted.status, IssueStatus::Muted);
-        assert_eq!(muted.unmute_at_count, Some(4));
-        store
-            .update_issue(time, &IssueAction::MuteUntil(at(100)), at(2))
-            .unwrap();
-        store
-            .update_issue(forever, &IssueAction::Mute, at(2))
-            .unwrap();
+    let muted = store
+        .update_issue(vol, &IssueAction::MuteForEvents(3), at(2))
+        .unwrap()
+        .unwrap();
+    assert_eq!(muted.status, IssueStatus::Muted);
+    assert_eq!(muted.unmute_at_count, Some(4));
+    store
+        .update_issue(time, &IssueAction::MuteUntil(at(100)), at(2))
+        .unwrap();
+    store
+        .update_issue(forever, &IssueAction::Mute, at(2))
+        .unwrap();
 
-        // Two events: still muted.
-        let out = store
-            .ingest_batch(
-                &[event(p, "V", 3), event(p, "V", 4), event(p, "T", 4)],
-                at(50),
-            )
-            .unwrap();
-        assert!(out.iter().all(|o| !o.unmuted));
-        assert_eq!(
-            store.get_issue(vol).unwrap().unwrap().status,
-            IssueStatus::Muted
-        );
-        assert_eq!(
-            store.get_issue(time).unwrap().unwrap().status,
-            IssueStatus::Muted
-        );
-        // The third event since muting unmutes, in the middle of a batch.
-        let out = store
-            .ingest_batch(
-                &[event(p, "V", 5), event(p, "V", 6), event(p, "F", 6)],
-                at(60),
-            )
-            .unwrap();
-        assert_eq!(
-            out.iter().map(|o| o.unmuted).collect::<Vec<_>>(),
-            vec![true, false, false]
-        );
-        let v = store.get_issue(vol).unwrap().unwrap();
-        assert_eq!(v.status, IssueStatus::Unresolved);
-        assert_eq!(v.unmute_at_count, None);
-        assert_eq!(v.count, 5);
-        // Past the mute time: the next event unmutes.
-        let out = store.ingest_batch(&[event(p, "T", 101)], at(101)).unwrap();
-        assert!(out[0].unmuted);
-        assert_eq!(
-            store.get_issue(time).unwrap().unwrap().status,
-            IssueStatus::Unresolved
-        );
-        assert_eq!(
-            store.get_issue(forever).unwrap().unwrap().status,
-            IssueStatus::Muted
-        );
+    // Two events: still muted.
+    let out = store
+        .ingest_batch(
+            &[event(p, "V", 3), event(p, "V", 4), event(p, "T", 4)],
+            at(50),
+        )
+        .unwrap();
+    assert!(out.iter().all(|o| !o.unmuted));
+    assert_eq!(
+        store.get_issue(vol).unwrap().unwrap().status,
+        IssueStatus::Muted
+    );
+    assert_eq!(
+        store.get_issue(time).unwrap().unwrap().status,
+        IssueStatus::Muted
+    );
+    // The third event since muting unmutes, in the middle of a batch.
+    let out = store
+        .ingest_batch(
+            &[event(p, "V", 5), event(p, "V", 6), event(p, "F", 6)],
+            at(60),
+        )
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|o| o.unmuted).collect::<Vec<_>>(),
+        vec![true, false, false]
+    );
+    let v = store.get_issue(vol).unwrap().unwrap();
+    assert_eq!(v.status, IssueStatus::Unresolved);
+    assert_eq!(v.unmute_at_count, None);
+    assert_eq!(v.count, 5);
+    // Past the mute time: the next event unmutes.
+    let out = store.ingest_batch(&[event(p, "T", 101)], at(101)).unwrap();
+    assert!(out[0].unmuted);
+    assert_eq!(
+        store.get_issue(time).unwrap().unwrap().status,
+        IssueStatus::Unresolved
+    );
+    assert_eq!(
+        store.get_issue(forever).unwrap().unwrap().status,
+        IssueStatus::Muted
+    );
 
-        let unmutes: Vec<i64> = alerts_of(store, p)
-            .into_iter()
-            .filter(|a| a.1 == AlertKind::Unmute)
-            .map(|a| a.0)
-            .collect();
-        assert_eq!(unmutes, vec![time, vol]);
-        let muted_list = store
-            .list_issues(
-                p,
-                &IssueFilter {
-                    status: StatusFilter::Muted,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            muted_list.items.iter().map(|i| i.id).collect::<Vec<_>>(),
-            vec![forever]
-        );
-    });
-}
+    let unmutes: Vec<i64> = alerts_of(store, p)
+        .into_iter()
+        .filter(|a| a.1 == AlertKind::Unmute)
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(unmutes, vec![time, vol]);
+    let muted_list = store
+        .list_issues(
+            p,
+            &IssueFilter {
+                status: StatusFilter::Muted,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        muted_list.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![forever]
+    );
+});
 
-#[test]
-fn retention_cap_keeps_first_and_regression_events() {
-    each_backend(|_, store| {
+backend_test!(
+    retention_cap_keeps_first_and_regression_events,
+    |_, store| {
         let p = project(store, "retention");
         let mut settings = ProjectSettings {
             max_events: Some(4),
@@ -521,275 +512,263 @@ fn retention_cap_keeps_first_and_regression_events() {
         assert_eq!(left, vec![fresh.event_id]);
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 1);
         assert_eq!(store.get_issue(id).unwrap().unwrap().count, 18);
-    });
-}
+    }
+);
 
-#[test]
-fn evict_expired_applies_count_cap_lowered_later() {
-    each_backend(|_, store| {
-        let p = project(store, "cap-later");
-        let events: Vec<_> = (0..30)
-            .map(|s| event(p, &format!("k{}", s % 3), s))
-            .collect();
-        store.ingest_batch(&events, at(30)).unwrap();
-        let settings = ProjectSettings {
-            max_events: Some(10),
-            ..Default::default()
-        };
-        store
-            .update_project(
+backend_test!(evict_expired_applies_count_cap_lowered_later, |_, store| {
+    let p = project(store, "cap-later");
+    let events: Vec<_> = (0..30)
+        .map(|s| event(p, &format!("k{}", s % 3), s))
+        .collect();
+    store.ingest_batch(&events, at(30)).unwrap();
+    let settings = ProjectSettings {
+        max_events: Some(10),
+        ..Default::default()
+    };
+    store
+        .update_project(
+            p,
+            &ProjectUpdate {
+                name: None,
+                settings: Some(settings),
+            },
+        )
+        .unwrap();
+    let report = store.evict_expired(at(31)).unwrap();
+    assert_eq!(report.capped_events, 20);
+    assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 10);
+    for issue in all_issues(store, p) {
+        assert_eq!(issue.count, 10);
+        // The first event of each issue survived.
+        let events = store.list_events(issue.id, None, 100).unwrap().items;
+        assert!(events.iter().any(|e| e.timestamp == issue.first_seen));
+    }
+});
+
+backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
+    let p = project(store, "pages");
+    // 150 issues (more than one multi-row chunk), many sharing the same last_seen.
+    let events: Vec<_> = (0..150)
+        .map(|i| event(p, &format!("key-{i}"), i / 10))
+        .collect();
+    store.ingest_batch(&events, at(100)).unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_issues(
                 p,
-                &ProjectUpdate {
-                    name: None,
-                    settings: Some(settings),
+                &IssueFilter {
+                    status: StatusFilter::All,
+                    query: String::new(),
+                    cursor: cursor.clone(),
+                    limit: 7,
                 },
             )
             .unwrap();
-        let report = store.evict_expired(at(31)).unwrap();
-        assert_eq!(report.capped_events, 20);
-        assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 10);
-        for issue in all_issues(store, p) {
-            assert_eq!(issue.count, 10);
-            // The first event of each issue survived.
-            let events = store.list_events(issue.id, None, 100).unwrap().items;
-            assert!(events.iter().any(|e| e.timestamp == issue.first_seen));
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|i| (i.last_seen, i.id)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
-    });
-}
+    }
+    assert_eq!(seen.len(), 150);
+    let unique: HashSet<_> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(unique.len(), 150);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first, ties by id");
 
-#[test]
-fn pagination_has_no_duplicates_or_gaps() {
-    each_backend(|_, store| {
-        let p = project(store, "pages");
-        // 150 issues (more than one multi-row chunk), many sharing the same last_seen.
-        let events: Vec<_> = (0..150)
-            .map(|i| event(p, &format!("key-{i}"), i / 10))
-            .collect();
-        store.ingest_batch(&events, at(100)).unwrap();
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .list_issues(
-                    p,
-                    &IssueFilter {
-                        status: StatusFilter::All,
-                        query: String::new(),
-                        cursor: cursor.clone(),
-                        limit: 7,
-                    },
-                )
-                .unwrap();
-            assert!(page.items.len() <= 7);
-            seen.extend(page.items.iter().map(|i| (i.last_seen, i.id)));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+    // Events of one issue, equal timestamps.
+    let events: Vec<_> = (0..45).map(|i| event(p, "many", i / 4)).collect();
+    let id = store.ingest_batch(&events, at(100)).unwrap()[0].issue_id;
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list_events(id, cursor.as_deref(), 10).unwrap();
+        ids.extend(page.items.iter().map(|e| (e.timestamp, e.event_id.clone())));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
         }
-        assert_eq!(seen.len(), 150);
-        let unique: HashSet<_> = seen.iter().map(|s| s.1).collect();
-        assert_eq!(unique.len(), 150);
-        let mut sorted = seen.clone();
-        sorted.sort_by(|a, b| b.cmp(a));
-        assert_eq!(seen, sorted, "newest first, ties by id");
+    }
+    assert_eq!(ids.len(), 45);
+    let unique: HashSet<_> = ids.iter().map(|e| e.1.clone()).collect();
+    assert_eq!(unique.len(), 45);
+    assert!(ids.windows(2).all(|w| w[0].0 >= w[1].0));
 
-        // Events of one issue, equal timestamps.
-        let events: Vec<_> = (0..45).map(|i| event(p, "many", i / 4)).collect();
-        let id = store.ingest_batch(&events, at(100)).unwrap()[0].issue_id;
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = store.list_events(id, cursor.as_deref(), 10).unwrap();
-            ids.extend(page.items.iter().map(|e| (e.timestamp, e.event_id.clone())));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        assert_eq!(ids.len(), 45);
-        let unique: HashSet<_> = ids.iter().map(|e| e.1.clone()).collect();
-        assert_eq!(unique.len(), 45);
-        assert!(ids.windows(2).all(|w| w[0].0 >= w[1].0));
+    let bad = store.list_issues(
+        p,
+        &IssueFilter {
+            cursor: Some("garbage".into()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(bad, Err(StoreError::InvalidCursor(_))));
+    assert!(store.list_events(id, Some("i1_2"), 10).is_err());
+});
 
-        let bad = store.list_issues(
-            p,
-            &IssueFilter {
-                cursor: Some("garbage".into()),
-                ..Default::default()
-            },
-        );
-        assert!(matches!(bad, Err(StoreError::InvalidCursor(_))));
-        assert!(store.list_events(id, Some("i1_2"), 10).is_err());
-    });
-}
-
-#[test]
-fn search_by_text_and_tags() {
-    each_backend(|_, store| {
-        let p = project(store, "search");
-        let mut a = event(p, "A", 1);
-        a.title = "TypeError: Cannot read property 'x' of undefined".into();
-        a.culprit = Some("checkout/cart.js".into());
-        a.tags = vec![("browser".into(), "Chrome 120".into())];
-        a.release = Some("web@2.0.0".into());
-        let mut b = event(p, "B", 2);
-        b.title = "ValueError: 50% off".into();
-        b.level = "warning".into();
-        b.environment = Some("staging".into());
-        let ids: Vec<i64> = store
-            .ingest_batch(&[a, b], at(3))
-            .unwrap()
-            .iter()
-            .map(|o| o.issue_id)
-            .collect();
-        let search = |q: &str| -> Vec<i64> {
-            store
-                .list_issues(
-                    p,
-                    &IssueFilter {
-                        status: StatusFilter::All,
-                        query: q.into(),
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|i| i.id)
-                .collect()
-        };
-        assert_eq!(search("typeerror"), vec![ids[0]]);
-        assert_eq!(search("cart.js"), vec![ids[0]]);
-        assert_eq!(search("50%"), vec![ids[1]]);
-        assert_eq!(search("error"), vec![ids[1], ids[0]]);
-        assert_eq!(search("level:warning"), vec![ids[1]]);
-        assert_eq!(search("level:error"), vec![ids[0]]);
-        assert_eq!(search("environment:staging"), vec![ids[1]]);
-        assert_eq!(search("env:production"), vec![ids[0]]);
-        assert_eq!(search("release:web@2.0.0"), vec![ids[0]]);
-        assert_eq!(search(r#"browser:"Chrome 120" undefined"#), vec![ids[0]]);
-        assert_eq!(search("browser:Chrome"), Vec::<i64>::new());
-        assert_eq!(search("nothing-like-this"), Vec::<i64>::new());
-        assert_eq!(search("   "), vec![ids[1], ids[0]]);
-    });
-}
-
-#[test]
-fn outbox_fan_out_lease_retry_and_states() {
-    each_backend(|_, store| {
-        let p = project(store, "outbox");
-        let hook = store
-            .create_destination(
+backend_test!(search_by_text_and_tags, |_, store| {
+    let p = project(store, "search");
+    let mut a = event(p, "A", 1);
+    a.title = "TypeError: Cannot read property 'x' of undefined".into();
+    a.culprit = Some("checkout/cart.js".into());
+    a.tags = vec![("browser".into(), "Chrome 120".into())];
+    a.release = Some("web@2.0.0".into());
+    let mut b = event(p, "B", 2);
+    b.title = "ValueError: 50% off".into();
+    b.level = "warning".into();
+    b.environment = Some("staging".into());
+    let ids: Vec<i64> = store
+        .ingest_batch(&[a, b], at(3))
+        .unwrap()
+        .iter()
+        .map(|o| o.issue_id)
+        .collect();
+    let search = |q: &str| -> Vec<i64> {
+        store
+            .list_issues(
                 p,
-                "generic_webhook",
-                &serde_json::json!({"url": "http://127.0.0.1:9/hook"}),
-                t0(),
+                &IssueFilter {
+                    status: StatusFilter::All,
+                    query: q.into(),
+                    ..Default::default()
+                },
             )
-            .unwrap();
-        let log = store
-            .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
-            .unwrap();
-        assert_eq!(hook.config["url"], "http://127.0.0.1:9/hook");
-        assert_eq!(store.list_destinations(p).unwrap().len(), 2);
-        assert!(
-            !store.delete_destination(p + 1, log.id).unwrap(),
-            "other project"
-        );
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(search("typeerror"), vec![ids[0]]);
+    assert_eq!(search("cart.js"), vec![ids[0]]);
+    assert_eq!(search("50%"), vec![ids[1]]);
+    assert_eq!(search("error"), vec![ids[1], ids[0]]);
+    assert_eq!(search("level:warning"), vec![ids[1]]);
+    assert_eq!(search("level:error"), vec![ids[0]]);
+    assert_eq!(search("environment:staging"), vec![ids[1]]);
+    assert_eq!(search("env:production"), vec![ids[0]]);
+    assert_eq!(search("release:web@2.0.0"), vec![ids[0]]);
+    assert_eq!(search(r#"browser:"Chrome 120" undefined"#), vec![ids[0]]);
+    assert_eq!(search("browser:Chrome"), Vec::<i64>::new());
+    assert_eq!(search("nothing-like-this"), Vec::<i64>::new());
+    assert_eq!(search("   "), vec![ids[1], ids[0]]);
+});
 
-        let issue = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
-        let claimed = store.claim_deliveries(at(2), 10, at(62)).unwrap();
-        assert_eq!(claimed.len(), 2);
-        assert!(claimed.iter().all(|c| c.attempt == 1
-            && c.alert.kind == AlertKind::NewIssue
-            && c.issue.id == issue
-            && c.project_name == "outbox"));
-        // Leased: a second claimer gets nothing until the lease ends.
-        assert!(
-            store
-                .claim_deliveries(at(3), 10, at(63))
-                .unwrap()
-                .is_empty()
-        );
+backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
+    let p = project(store, "outbox");
+    let hook = store
+        .create_destination(
+            p,
+            "generic_webhook",
+            &serde_json::json!({"url": "http://127.0.0.1:9/hook"}),
+            t0(),
+        )
+        .unwrap();
+    let log = store
+        .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
+        .unwrap();
+    assert_eq!(hook.config["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(store.list_destinations(p).unwrap().len(), 2);
+    assert!(
+        !store.delete_destination(p + 1, log.id).unwrap(),
+        "other project"
+    );
 
-        let to_hook = claimed
-            .iter()
-            .find(|c| c.destination.id == hook.id)
-            .unwrap();
-        let to_log = claimed.iter().find(|c| c.destination.id == log.id).unwrap();
-        store.complete_delivery(to_log.delivery_id, at(4)).unwrap();
+    let issue = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
+    let claimed = store.claim_deliveries(at(2), 10, at(62)).unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|c| c.attempt == 1
+        && c.alert.kind == AlertKind::NewIssue
+        && c.issue.id == issue
+        && c.project_name == "outbox"));
+    // Leased: a second claimer gets nothing until the lease ends.
+    assert!(
         store
-            .fail_delivery(
-                to_hook.delivery_id,
-                at(4),
-                "connection refused",
-                Some(at(30)),
+            .claim_deliveries(at(3), 10, at(63))
+            .unwrap()
+            .is_empty()
+    );
+
+    let to_hook = claimed
+        .iter()
+        .find(|c| c.destination.id == hook.id)
+        .unwrap();
+    let to_log = claimed.iter().find(|c| c.destination.id == log.id).unwrap();
+    store.complete_delivery(to_log.delivery_id, at(4)).unwrap();
+    store
+        .fail_delivery(
+            to_hook.delivery_id,
+            at(4),
+            "connection refused",
+            Some(at(30)),
+        )
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries(at(10), 10, at(70))
+            .unwrap()
+            .is_empty()
+    );
+    let retry = store.claim_deliveries(at(30), 10, at(90)).unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempt, 2);
+    store
+        .fail_delivery(retry[0].delivery_id, at(31), "HTTP 500", None)
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries(at(10_000), 10, at(10_060))
+            .unwrap()
+            .is_empty()
+    );
+
+    let alerts = store.list_alerts(p, 50).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].issue_title, "Error: boom in A");
+    let mut states: Vec<_> = alerts[0]
+        .deliveries
+        .iter()
+        .map(|d| {
+            (
+                d.destination_kind.clone(),
+                d.state.clone(),
+                d.attempts,
+                d.last_error.clone(),
             )
-            .unwrap();
-        assert!(
-            store
-                .claim_deliveries(at(10), 10, at(70))
-                .unwrap()
-                .is_empty()
-        );
-        let retry = store.claim_deliveries(at(30), 10, at(90)).unwrap();
-        assert_eq!(retry.len(), 1);
-        assert_eq!(retry[0].attempt, 2);
-        store
-            .fail_delivery(retry[0].delivery_id, at(31), "HTTP 500", None)
-            .unwrap();
-        assert!(
-            store
-                .claim_deliveries(at(10_000), 10, at(10_060))
-                .unwrap()
-                .is_empty()
-        );
+        })
+        .collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        vec![
+            (
+                "generic_webhook".into(),
+                DeliveryState::Failed,
+                2,
+                Some("HTTP 500".into())
+            ),
+            ("internal_logger".into(), DeliveryState::Delivered, 1, None),
+        ]
+    );
+    assert!(store.complete_delivery(123_456, at(1)).is_err());
 
-        let alerts = store.list_alerts(p, 50).unwrap();
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].issue_title, "Error: boom in A");
-        let mut states: Vec<_> = alerts[0]
-            .deliveries
-            .iter()
-            .map(|d| {
-                (
-                    d.destination_kind.clone(),
-                    d.state.clone(),
-                    d.attempts,
-                    d.last_error.clone(),
-                )
-            })
-            .collect();
-        states.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(
-            states,
-            vec![
-                (
-                    "generic_webhook".into(),
-                    DeliveryState::Failed,
-                    2,
-                    Some("HTTP 500".into())
-                ),
-                ("internal_logger".into(), DeliveryState::Delivered, 1, None),
-            ]
-        );
-        assert!(store.complete_delivery(123_456, at(1)).is_err());
+    // An expired lease (crashed notifier) is claimed again.
+    store.resolve_and_regress(p, issue);
+    let c1 = store.claim_deliveries(at(100), 10, at(110)).unwrap();
+    assert_eq!(c1.len(), 2);
+    assert!(c1.iter().all(|c| c.alert.kind == AlertKind::Regression));
+    let c2 = store.claim_deliveries(at(111), 10, at(200)).unwrap();
+    assert_eq!(c2.len(), 2);
+    assert!(c2.iter().all(|c| c.attempt == 2));
 
-        // An expired lease (crashed notifier) is claimed again.
-        store.resolve_and_regress(p, issue);
-        let c1 = store.claim_deliveries(at(100), 10, at(110)).unwrap();
-        assert_eq!(c1.len(), 2);
-        assert!(c1.iter().all(|c| c.alert.kind == AlertKind::Regression));
-        let c2 = store.claim_deliveries(at(111), 10, at(200)).unwrap();
-        assert_eq!(c2.len(), 2);
-        assert!(c2.iter().all(|c| c.attempt == 2));
-
-        // Deleting a destination removes its deliveries.
-        assert!(store.delete_destination(p, hook.id).unwrap());
-        let alerts = store.list_alerts(p, 50).unwrap();
-        assert!(alerts.iter().all(|a| a.deliveries.len() == 1));
-    });
-}
+    // Deleting a destination removes its deliveries.
+    assert!(store.delete_destination(p, hook.id).unwrap());
+    let alerts = store.list_alerts(p, 50).unwrap();
+    assert!(alerts.iter().all(|a| a.deliveries.len() == 1));
+});
 
 trait Helpers {
     fn resolve_and_regress(&self, p: i64, issue: i64);
@@ -804,52 +783,49 @@ impl Helpers for Store {
     }
 }
 
-#[test]
-fn usage_counters() {
-    each_backend(|_, store| {
-        let d = |k: &str, b: i64, c: i64| UsageDelta {
-            key: k.into(),
-            bucket_start: b,
-            count: c,
-        };
-        store
-            .add_usage(&[d("p:1:m", 60, 5), d("p:1:m", 120, 1), d("p:1:m", 60, 2)])
-            .unwrap();
-        store
-            .add_usage(&[d("p:1:m", 60, 3), d("global", 0, 7)])
-            .unwrap();
-        store.add_usage(&[]).unwrap();
-        assert_eq!(
-            store.load_usage(60).unwrap(),
-            vec![d("p:1:m", 60, 10), d("p:1:m", 120, 1)]
-        );
-        assert_eq!(store.load_usage(0).unwrap().len(), 3);
-        store
-            .set_usage(&[d("p:1:m", 120, 40), d("p:1:h", 0, 9)])
-            .unwrap();
-        assert_eq!(
-            store.load_usage(0).unwrap(),
-            vec![
-                d("global", 0, 7),
-                d("p:1:h", 0, 9),
-                d("p:1:m", 60, 10),
-                d("p:1:m", 120, 40)
-            ]
-        );
-        assert_eq!(store.prune_usage(100).unwrap(), 3);
-        assert_eq!(
-            store.load_usage(i64::MIN).unwrap(),
-            vec![d("p:1:m", 120, 40)]
-        );
-    });
-}
+backend_test!(usage_counters, |_, store| {
+    let d = |k: &str, b: i64, c: i64| UsageDelta {
+        key: k.into(),
+        bucket_start: b,
+        count: c,
+    };
+    store
+        .add_usage(&[d("p:1:m", 60, 5), d("p:1:m", 120, 1), d("p:1:m", 60, 2)])
+        .unwrap();
+    store
+        .add_usage(&[d("p:1:m", 60, 3), d("global", 0, 7)])
+        .unwrap();
+    store.add_usage(&[]).unwrap();
+    assert_eq!(
+        store.load_usage(60).unwrap(),
+        vec![d("p:1:m", 60, 10), d("p:1:m", 120, 1)]
+    );
+    assert_eq!(store.load_usage(0).unwrap().len(), 3);
+    store
+        .set_usage(&[d("p:1:m", 120, 40), d("p:1:h", 0, 9)])
+        .unwrap();
+    assert_eq!(
+        store.load_usage(0).unwrap(),
+        vec![
+            d("global", 0, 7),
+            d("p:1:h", 0, 9),
+            d("p:1:m", 60, 10),
+            d("p:1:m", 120, 40)
+        ]
+    );
+    assert_eq!(store.prune_usage(100).unwrap(), 3);
+    assert_eq!(
+        store.load_usage(i64::MIN).unwrap(),
+        vec![d("p:1:m", 120, 40)]
+    );
+});
 
-#[test]
-fn concurrent_writers_create_one_issue_and_one_alert_per_key() {
-    const THREADS: usize = 4;
-    const BATCHES: usize = 8;
-    const KEYS: usize = 6;
-    each_backend(|db, store| {
+backend_test!(
+    concurrent_writers_create_one_issue_and_one_alert_per_key,
+    |db, store| {
+        const THREADS: usize = 4;
+        const BATCHES: usize = 8;
+        const KEYS: usize = 6;
         let p = project(store, "race");
         // A resolved issue that all writers hit at once: exactly one regression.
         let resolved = store.ingest_batch(&[event(p, "R", 0)], at(0)).unwrap()[0].issue_id;
@@ -926,12 +902,12 @@ fn concurrent_writers_create_one_issue_and_one_alert_per_key() {
             store.get_project(p).unwrap().unwrap().stored_events,
             (1 + THREADS * BATCHES * (KEYS * 2 + 1)) as u64
         );
-    });
-}
+    }
+);
 
-#[test]
-fn concurrent_duplicate_event_ids_are_counted_once() {
-    each_backend(|db, store| {
+backend_test!(
+    concurrent_duplicate_event_ids_are_counted_once,
+    |db, store| {
         let p = project(store, "dups");
         let events: Vec<_> = (0..20)
             .map(|i| event(p, &format!("d{}", i % 4), i))
@@ -953,8 +929,8 @@ fn concurrent_duplicate_event_ids_are_counted_once() {
         assert!(issues.iter().all(|i| i.count == 5));
         assert_eq!(alerts_of(store, p).len(), 4);
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 20);
-    });
-}
+    }
+);
 
 #[test]
 fn in_memory_sqlite_works() {
@@ -967,9 +943,9 @@ fn in_memory_sqlite_works() {
     assert_eq!(all_issues(&store, p.id).len(), 1);
 }
 
-#[test]
-fn concurrent_notifiers_never_claim_the_same_delivery() {
-    each_backend(|db, store| {
+backend_test!(
+    concurrent_notifiers_never_claim_the_same_delivery,
+    |db, store| {
         let p = project(store, "notifiers");
         store
             .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
@@ -1009,5 +985,5 @@ fn concurrent_notifiers_never_claim_the_same_delivery() {
                 .iter()
                 .all(|a| a.deliveries.len() == 1 && a.deliveries[0].attempts == 1)
         );
-    });
-}
+    }
+);

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{at, backends, each_backend, event, t0};
+use common::{at, backend_test, event, t0};
 use periscope_store::{
     AlertKind, AlertStore, IngestStore, IssueAction, IssueFilter, IssueStore, NewEvent,
     ProjectSettings, ProjectStore, ProjectUpdate, RetentionLimits, StatusFilter, Store,
@@ -91,81 +91,77 @@ fn drain(
     }
 }
 
-#[test]
-fn lowering_a_cap_evicts_in_bounded_steps() {
+backend_test!(lowering_a_cap_evicts_in_bounded_steps, |db, store| {
     const SEEDED: u64 = 20_000;
-    each_backend(|db, store| {
-        let p = project(store, "big");
-        let started = Instant::now();
-        let mut kept_newest = Vec::new();
-        for b in 0..(SEEDED / 1000) as i64 {
-            let batch: Vec<NewEvent> = (0..1000)
-                .map(|i| event(p, &format!("k{}", i % 50), b * 1000 + i))
-                .collect();
-            if b == 0 {
-                // The first events of the 50 issues are kept; the newest ten of
-                // them are the ones a cap of 10 leaves.
-                kept_newest = batch[40..50].iter().map(|e| e.event_id.clone()).collect();
-            }
-            store.ingest_batch(&batch, at(b * 1000 + 999)).unwrap();
+    let p = project(store, "big");
+    let started = Instant::now();
+    let mut kept_newest = Vec::new();
+    for b in 0..(SEEDED / 1000) as i64 {
+        let batch: Vec<NewEvent> = (0..1000)
+            .map(|i| event(p, &format!("k{}", i % 50), b * 1000 + i))
+            .collect();
+        if b == 0 {
+            // The first events of the 50 issues are kept; the newest ten of
+            // them are the ones a cap of 10 leaves.
+            kept_newest = batch[40..50].iter().map(|e| e.event_id.clone()).collect();
         }
-        println!(
-            "{}: seeded {SEEDED} events in {:?}",
-            db.name,
-            started.elapsed()
-        );
-        assert_eq!(stored(store, p), SEEDED);
+        store.ingest_batch(&batch, at(b * 1000 + 999)).unwrap();
+    }
+    println!(
+        "{}: seeded {SEEDED} events in {:?}",
+        db.name,
+        started.elapsed()
+    );
+    assert_eq!(stored(store, p), SEEDED);
 
-        set_cap(store, p, Some(10));
-        let limits = RetentionLimits::default();
-        let started = Instant::now();
-        let mut slowest = std::time::Duration::ZERO;
-        let mut reports = Vec::new();
-        loop {
-            let t = Instant::now();
-            let r = store.retention_step(at(30_000), &limits).unwrap();
-            slowest = slowest.max(t.elapsed());
-            reports.push(r);
-            if !r.more {
-                break;
-            }
+    set_cap(store, p, Some(10));
+    let limits = RetentionLimits::default();
+    let started = Instant::now();
+    let mut slowest = std::time::Duration::ZERO;
+    let mut reports = Vec::new();
+    loop {
+        let t = Instant::now();
+        let r = store.retention_step(at(30_000), &limits).unwrap();
+        slowest = slowest.max(t.elapsed());
+        reports.push(r);
+        if !r.more {
+            break;
         }
-        let steps = reports.iter().filter(|r| r.capped_events > 0).count();
-        println!(
-            "{}: cap 20000 -> 10 in {} steps ({} calls), {:?} in all, slowest step {:?}",
-            db.name,
-            steps,
-            reports.len(),
-            started.elapsed(),
-            slowest
-        );
-        assert!(
-            reports
-                .iter()
-                .all(|r| r.capped_events <= u64::from(limits.max_rows_per_step))
-        );
-        assert_eq!(
-            reports.iter().map(|r| r.capped_events).sum::<u64>(),
-            SEEDED - 10
-        );
-        assert_eq!(steps as u64, (SEEDED - 10).div_ceil(1000));
-        assert_eq!(stored(store, p), 10);
-        // 50 issues, 50 kept first events, but only 10 events may stay: every
-        // ordinary event went first, then the oldest kept ones.
-        let mut want = kept_newest;
-        want.sort();
-        assert_eq!(stored_ids(store, p), want);
-        assert_eq!(issues(store, p).len(), 50, "issues are never evicted");
-    });
-}
+    }
+    let steps = reports.iter().filter(|r| r.capped_events > 0).count();
+    println!(
+        "{}: cap 20000 -> 10 in {} steps ({} calls), {:?} in all, slowest step {:?}",
+        db.name,
+        steps,
+        reports.len(),
+        started.elapsed(),
+        slowest
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.capped_events <= u64::from(limits.max_rows_per_step))
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.capped_events).sum::<u64>(),
+        SEEDED - 10
+    );
+    assert_eq!(steps as u64, (SEEDED - 10).div_ceil(1000));
+    assert_eq!(stored(store, p), 10);
+    // 50 issues, 50 kept first events, but only 10 events may stay: every
+    // ordinary event went first, then the oldest kept ones.
+    let mut want = kept_newest;
+    want.sort();
+    assert_eq!(stored_ids(store, p), want);
+    assert_eq!(issues(store, p).len(), 50, "issues are never evicted");
+});
 
-#[test]
-fn ingest_evicts_at_most_the_configured_rows_per_batch() {
-    for db in backends() {
+backend_test!(
+    ingest_evicts_at_most_the_configured_rows_per_batch,
+    |db, _store| {
         let mut config = db.config.clone();
         config.max_evictions_per_batch = 5;
         let store = Store::open(&config).unwrap();
-        println!("backend: {}", db.name);
         let p = project(&store, "bounded");
         let seed: Vec<_> = (0..100).map(|i| event(p, "A", i)).collect();
         store.ingest_batch(&seed, at(100)).unwrap();
@@ -181,11 +177,11 @@ fn ingest_evicts_at_most_the_configured_rows_per_batch() {
         assert_eq!(stored(&store, p), 10);
         assert!(store.get_event(p, &e.event_id).unwrap().is_some());
     }
-}
+);
 
-#[test]
-fn a_flood_of_new_issues_keeps_the_cap_and_the_newest_events() {
-    each_backend(|_, store| {
+backend_test!(
+    a_flood_of_new_issues_keeps_the_cap_and_the_newest_events,
+    |_, store| {
         let p = project(store, "flood");
         set_cap(store, p, Some(10));
         let mut last = Vec::new();
@@ -214,44 +210,41 @@ fn a_flood_of_new_issues_keeps_the_cap_and_the_newest_events() {
                 .unwrap();
             assert_eq!(stored_ids(store, p), vec![e.event_id.clone()]);
         }
-    });
-}
+    }
+);
 
-#[test]
-fn a_batch_never_evicts_its_own_events() {
-    each_backend(|_, store| {
-        let p = project(store, "own");
-        set_cap(store, p, Some(3));
-        let old = event(p, "A", 0);
-        store
-            .ingest_batch(std::slice::from_ref(&old), at(0))
-            .unwrap();
-        // Five ordinary events of one issue, more than the cap.
-        let batch: Vec<_> = (1..6).map(|s| event(p, "A", s)).collect();
-        store.ingest_batch(&batch, at(6)).unwrap();
-        let mut want: Vec<String> = batch.iter().map(|e| e.event_id.clone()).collect();
-        want.sort();
-        assert_eq!(
-            stored_ids(store, p),
-            want,
-            "the older kept event went first"
-        );
-        assert_eq!(
-            stored(store, p),
-            5,
-            "over the cap until the maintenance step"
-        );
-        drain(store, 7, &RetentionLimits::default());
-        let mut want: Vec<String> = batch[2..].iter().map(|e| e.event_id.clone()).collect();
-        want.sort();
-        assert_eq!(stored_ids(store, p), want);
-        assert_eq!(stored(store, p), 3);
-    });
-}
+backend_test!(a_batch_never_evicts_its_own_events, |_, store| {
+    let p = project(store, "own");
+    set_cap(store, p, Some(3));
+    let old = event(p, "A", 0);
+    store
+        .ingest_batch(std::slice::from_ref(&old), at(0))
+        .unwrap();
+    // Five ordinary events of one issue, more than the cap.
+    let batch: Vec<_> = (1..6).map(|s| event(p, "A", s)).collect();
+    store.ingest_batch(&batch, at(6)).unwrap();
+    let mut want: Vec<String> = batch.iter().map(|e| e.event_id.clone()).collect();
+    want.sort();
+    assert_eq!(
+        stored_ids(store, p),
+        want,
+        "the older kept event went first"
+    );
+    assert_eq!(
+        stored(store, p),
+        5,
+        "over the cap until the maintenance step"
+    );
+    drain(store, 7, &RetentionLimits::default());
+    let mut want: Vec<String> = batch[2..].iter().map(|e| e.event_id.clone()).collect();
+    want.sort();
+    assert_eq!(stored_ids(store, p), want);
+    assert_eq!(stored(store, p), 3);
+});
 
-#[test]
-fn a_resolved_issue_whose_events_were_evicted_regresses() {
-    each_backend(|_, store| {
+backend_test!(
+    a_resolved_issue_whose_events_were_evicted_regresses,
+    |_, store| {
         let p = project(store, "regress");
         let first = event(p, "A", 0);
         let a = store
@@ -286,125 +279,118 @@ fn a_resolved_issue_whose_events_were_evicted_regresses() {
             .map(|x| x.alert.kind)
             .collect();
         assert_eq!(kinds, vec![AlertKind::Regression, AlertKind::NewIssue]);
-    });
-}
-
-#[test]
-fn idle_issues_and_old_alerts_age_out() {
-    each_backend(|_, store| {
-        let p = project(store, "idle");
-        store
-            .create_destination(p, "webhook", &serde_json::json!({"url": "http://x"}), t0())
-            .unwrap();
-        // Issue A: three events received at day 0 (one batch per event).
-        for s in 0..3 {
-            store.ingest_batch(&[event(p, "A", s)], at(s)).unwrap();
-        }
-        // Issue B: received at day 300, but with an old client timestamp (the
-        // idle time is the receive time, not the event's own timestamp).
-        let b_event = event(p, "B", 0);
-        let b = store
-            .ingest_batch(std::slice::from_ref(&b_event), at(300 * DAY))
-            .unwrap()[0]
-            .issue_id;
-        assert_eq!(stored(store, p), 4);
-        // Deliver both new-issue alerts.
-        for d in store
-            .claim_deliveries(at(300 * DAY), 10, at(300 * DAY + 60))
-            .unwrap()
-        {
-            store
-                .complete_delivery(d.delivery_id, at(300 * DAY + 1))
-                .unwrap();
-        }
-
-        // Day 366: A is idle for more than 365 days, B is not. Steps of two rows.
-        let mut limits = RetentionLimits::default();
-        limits.max_rows_per_step = 2;
-        limits.alert_max_age = None;
-        let reports = drain(store, 366 * DAY, &limits);
-        let idle_events: u64 = reports.iter().map(|r| r.idle_events).sum();
-        let idle_issues: u64 = reports.iter().map(|r| r.idle_issues).sum();
-        assert_eq!((idle_events, idle_issues), (3, 1));
-        assert!(reports.iter().all(|r| r.deleted() <= 2));
-        let left = issues(store, p);
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].id, b);
-        assert_eq!(stored(store, p), 1);
-        assert_eq!(
-            store.list_alerts(p, 100).unwrap().len(),
-            1,
-            "A's alert went with it"
-        );
-
-        limits.alert_max_age = RetentionLimits::default().alert_max_age;
-        // Day 331+: B's delivered alert is older than 30 days and goes; the
-        // issue stays (idle for 31 days only).
-        let reports = drain(store, 331 * DAY, &limits);
-        assert_eq!(reports.iter().map(|r| r.alerts).sum::<u64>(), 1);
-        assert!(store.list_alerts(p, 100).unwrap().is_empty());
-        assert!(store.get_issue(b).unwrap().is_some());
-        assert!(store.get_event(p, &b_event.event_id).unwrap().is_some());
-
-        // A pending alert (never delivered) stays until twice the age.
-        store
-            .update_issue(b, &IssueAction::Resolve, at(331 * DAY))
-            .unwrap();
-        let out = store
-            .ingest_batch(&[event(p, "B", 5)], at(332 * DAY))
-            .unwrap();
-        assert!(out[0].regressed);
-        store
-            .claim_deliveries(at(332 * DAY), 10, at(332 * DAY + 60))
-            .unwrap();
-        drain(store, 332 * DAY + 40 * DAY, &limits);
-        assert_eq!(store.list_alerts(p, 100).unwrap().len(), 1, "pending: kept");
-        drain(store, 332 * DAY + 61 * DAY, &limits);
-        assert!(
-            store.list_alerts(p, 100).unwrap().is_empty(),
-            "stale: pruned"
-        );
-    });
-}
-
-#[test]
-fn the_tag_index_is_capped_per_issue() {
-    for db in backends() {
-        let mut config = db.config.clone();
-        config.max_tag_values_per_issue = 4;
-        let store = Store::open(&config).unwrap();
-        println!("backend: {}", db.name);
-        let p = project(&store, "tags");
-        let events: Vec<NewEvent> = (0..20)
-            .map(|i| {
-                let mut e = event(p, "A", i);
-                e.tags = vec![("user".into(), format!("u{i}"))];
-                e
-            })
-            .collect();
-        // Two batches: the count of index rows carries over.
-        store.ingest_batch(&events[..2], at(2)).unwrap();
-        store.ingest_batch(&events[2..], at(20)).unwrap();
-        let search = |q: &str| {
-            store
-                .list_issues(
-                    p,
-                    &IssueFilter {
-                        query: q.into(),
-                        status: StatusFilter::All,
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-                .items
-                .len()
-        };
-        // Built-in keys first: level and environment, then the first users.
-        assert_eq!(search("level:error"), 1);
-        assert_eq!(search("environment:production"), 1);
-        assert_eq!(search("user:u0"), 1);
-        assert_eq!(search("user:u1"), 1);
-        assert_eq!(search("user:u2"), 0, "over the cap of 4 rows");
-        assert_eq!(search("user:u19"), 0);
     }
-}
+);
+
+backend_test!(idle_issues_and_old_alerts_age_out, |_, store| {
+    let p = project(store, "idle");
+    store
+        .create_destination(p, "webhook", &serde_json::json!({"url": "http://x"}), t0())
+        .unwrap();
+    // Issue A: three events received at day 0 (one batch per event).
+    for s in 0..3 {
+        store.ingest_batch(&[event(p, "A", s)], at(s)).unwrap();
+    }
+    // Issue B: received at day 300, but with an old client timestamp (the
+    // idle time is the receive time, not the event's own timestamp).
+    let b_event = event(p, "B", 0);
+    let b = store
+        .ingest_batch(std::slice::from_ref(&b_event), at(300 * DAY))
+        .unwrap()[0]
+        .issue_id;
+    assert_eq!(stored(store, p), 4);
+    // Deliver both new-issue alerts.
+    for d in store
+        .claim_deliveries(at(300 * DAY), 10, at(300 * DAY + 60))
+        .unwrap()
+    {
+        store
+            .complete_delivery(d.delivery_id, at(300 * DAY + 1))
+            .unwrap();
+    }
+
+    // Day 366: A is idle for more than 365 days, B is not. Steps of two rows.
+    let mut limits = RetentionLimits::default();
+    limits.max_rows_per_step = 2;
+    limits.alert_max_age = None;
+    let reports = drain(store, 366 * DAY, &limits);
+    let idle_events: u64 = reports.iter().map(|r| r.idle_events).sum();
+    let idle_issues: u64 = reports.iter().map(|r| r.idle_issues).sum();
+    assert_eq!((idle_events, idle_issues), (3, 1));
+    assert!(reports.iter().all(|r| r.deleted() <= 2));
+    let left = issues(store, p);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, b);
+    assert_eq!(stored(store, p), 1);
+    assert_eq!(
+        store.list_alerts(p, 100).unwrap().len(),
+        1,
+        "A's alert went with it"
+    );
+
+    limits.alert_max_age = RetentionLimits::default().alert_max_age;
+    // Day 331+: B's delivered alert is older than 30 days and goes; the
+    // issue stays (idle for 31 days only).
+    let reports = drain(store, 331 * DAY, &limits);
+    assert_eq!(reports.iter().map(|r| r.alerts).sum::<u64>(), 1);
+    assert!(store.list_alerts(p, 100).unwrap().is_empty());
+    assert!(store.get_issue(b).unwrap().is_some());
+    assert!(store.get_event(p, &b_event.event_id).unwrap().is_some());
+
+    // A pending alert (never delivered) stays until twice the age.
+    store
+        .update_issue(b, &IssueAction::Resolve, at(331 * DAY))
+        .unwrap();
+    let out = store
+        .ingest_batch(&[event(p, "B", 5)], at(332 * DAY))
+        .unwrap();
+    assert!(out[0].regressed);
+    store
+        .claim_deliveries(at(332 * DAY), 10, at(332 * DAY + 60))
+        .unwrap();
+    drain(store, 332 * DAY + 40 * DAY, &limits);
+    assert_eq!(store.list_alerts(p, 100).unwrap().len(), 1, "pending: kept");
+    drain(store, 332 * DAY + 61 * DAY, &limits);
+    assert!(
+        store.list_alerts(p, 100).unwrap().is_empty(),
+        "stale: pruned"
+    );
+});
+
+backend_test!(the_tag_index_is_capped_per_issue, |db, _store| {
+    let mut config = db.config.clone();
+    config.max_tag_values_per_issue = 4;
+    let store = Store::open(&config).unwrap();
+    let p = project(&store, "tags");
+    let events: Vec<NewEvent> = (0..20)
+        .map(|i| {
+            let mut e = event(p, "A", i);
+            e.tags = vec![("user".into(), format!("u{i}"))];
+            e
+        })
+        .collect();
+    // Two batches: the count of index rows carries over.
+    store.ingest_batch(&events[..2], at(2)).unwrap();
+    store.ingest_batch(&events[2..], at(20)).unwrap();
+    let search = |q: &str| {
+        store
+            .list_issues(
+                p,
+                &IssueFilter {
+                    query: q.into(),
+                    status: StatusFilter::All,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .items
+            .len()
+    };
+    // Built-in keys first: level and environment, then the first users.
+    assert_eq!(search("level:error"), 1);
+    assert_eq!(search("environment:production"), 1);
+    assert_eq!(search("user:u0"), 1);
+    assert_eq!(search("user:u1"), 1);
+    assert_eq!(search("user:u2"), 0, "over the cap of 4 rows");
+    assert_eq!(search("user:u19"), 0);
+});

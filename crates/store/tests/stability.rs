@@ -238,7 +238,25 @@ fn postgres_terminated_and_refused_connections_are_unavailable() {
     admin
         .batch_execute(&format!("SELECT pg_terminate_backend({})", pid.pid))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // Await the session's end (it is gone from pg_stat_activity) instead of sleeping.
+    periscope_test_support::wait::until_true(
+        "the terminated session to end",
+        Duration::from_secs(10),
+        || {
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {}",
+                pid.pid
+            ))
+            .get_result::<Count>(&mut admin)
+            .unwrap()
+            .n == 0
+        },
+    );
     let err = StoreError::from(
         diesel::sql_query("SELECT 1")
             .execute(&mut victim)

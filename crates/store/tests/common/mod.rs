@@ -1,55 +1,33 @@
-//! Test harness: runs one check against every available backend.
+//! Test harness: each check runs once per backend, as two named tests
+//! (`check::sqlite` and `check::postgres`, see [`backend_test`]), so a failure says
+//! which backend failed.
 //!
 //! SQLite always (a fresh file in a temporary folder); PostgreSQL when
 //! `PERISCOPE_TEST_POSTGRES_URL` is set, in a fresh database created for the test
-//! and dropped after it.
+//! and dropped after it, also when the test panics (the shared
+//! `periscope_test_support::postgres::TestDatabase` guard); otherwise the PostgreSQL
+//! test prints "skipped: PERISCOPE_TEST_POSTGRES_URL not set" and passes.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use periscope_store::{Backend, NewEvent, Store, StoreConfig};
+use periscope_test_support::postgres::TestDatabase;
 
 /// A backend under test; cleans up when dropped.
 pub struct TestDb {
     pub name: &'static str,
     pub config: StoreConfig,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>, // (admin url, database name)
+    pub pg: Option<TestDatabase>,
 }
 
 impl TestDb {
     pub fn open(&self) -> Store {
         Store::open(&self.config).expect("open store")
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin, db)) = &self.pg
-            && let Ok(mut c) = PgConnection::establish(admin)
-        {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-        }
-    }
-}
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn unique_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "periscope_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 pub fn sqlite() -> TestDb {
@@ -67,53 +45,49 @@ pub fn sqlite() -> TestDb {
     }
 }
 
+/// A fresh PostgreSQL database, or `None` after printing "skipped: ...".
 pub fn postgres() -> Option<TestDb> {
-    let admin = match std::env::var("PERISCOPE_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
-            return None;
-        }
-    };
-    let db = unique_name();
-    let mut c = PgConnection::establish(&admin).expect("connect to PERISCOPE_TEST_POSTGRES_URL");
-    c.batch_execute(&format!("CREATE DATABASE {db}"))
-        .expect("create test database");
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b.to_owned(), format!("?{q}")),
-        None => (admin.clone(), String::new()),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => &base[..],
-    };
-    let url = format!("{host_part}/{db}{query}");
-    let mut config = StoreConfig::new(Backend::Postgres(url));
+    let db = TestDatabase::create("store")?;
+    let mut config = StoreConfig::new(Backend::Postgres(db.url().to_owned()));
     config.pool_size = 4;
     Some(TestDb {
         name: "postgres",
         config,
         _dir: None,
-        pg: Some((admin, db)),
+        pg: Some(db),
     })
 }
 
-/// Every backend available in this run.
-pub fn backends() -> Vec<TestDb> {
-    let mut v = vec![sqlite()];
-    v.extend(postgres());
-    v
+/// Runs `check` on `db` (with a store opened on it).
+pub fn run_on(db: Option<TestDb>, check: impl Fn(&TestDb, &Store)) {
+    let Some(db) = db else { return };
+    let store = db.open();
+    check(&db, &store);
 }
 
-/// Runs `check` on every backend.
-pub fn each_backend(check: impl Fn(&TestDb, &Store)) {
-    for db in backends() {
-        let store = db.open();
-        println!("backend: {}", db.name);
-        check(&db, &store);
-    }
+/// `backend_test!(name, |db, store| { ... })` defines the tests `name::sqlite` and
+/// `name::postgres`, each running the closure on its own backend.
+#[allow(unused_macros)]
+macro_rules! backend_test {
+    ($name:ident, $check:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                $crate::common::run_on(Some($crate::common::sqlite()), $check);
+            }
+
+            #[test]
+            fn postgres() {
+                $crate::common::run_on($crate::common::postgres(), $check);
+            }
+        }
+    };
 }
+#[allow(unused_imports)]
+pub(crate) use backend_test;
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
