@@ -1,25 +1,34 @@
 //! The ingest batch: one transaction for N grouped events.
 //!
 //! Steps, in an order that is the same for every writer (so concurrent writers on
-//! PostgreSQL lock rows in the same order and cannot deadlock):
+//! PostgreSQL lock rows in the same order and cannot deadlock), each a function
+//! of its own:
 //!
-//! 1. one issue upsert per distinct (project, grouping key), sorted: `INSERT … ON
-//!    CONFLICT DO UPDATE SET event_count = event_count + n … RETURNING` the
-//!    counter and the status as they were before this batch. The upsert holds the
-//!    issue's row lock until commit, so no other writer can change its status or
-//!    counter in between: what we read is exactly what we transition from. An
-//!    issue was created by this statement iff the returned count equals `n`
-//!    (a stored issue always has a count of at least 1);
-//! 2. the events, sorted by (project, event id), in multi-row `INSERT … ON CONFLICT
-//!    DO NOTHING RETURNING`: rows not returned are duplicates, whose counting is
-//!    undone;
-//! 3. per issue, the transitions (new, regression, unmute) are decided on the
-//!    inserted events in batch order; a status change is a conditional `UPDATE …
-//!    WHERE status = <old>` and writes one alert row;
-//! 4. the per-issue tag index (at most `max_tag_values_per_issue` rows per
-//!    issue, counted in `issues.tag_count`), the per-project stored-event
-//!    counters, and the `max_events` eviction: at most `max_evictions_per_batch`
-//!    rows, never one of this batch (see [`crate::ops::evict_capped`]).
+//! 0. [`check_projects`]: every project named exists (share-locked on
+//!    PostgreSQL); [`in_batch_copies`]: later copies of an event id inside the
+//!    batch are set aside (they share the first copy's outcome);
+//! 1. [`upsert_issues`]: one issue upsert per distinct (project, grouping key),
+//!    sorted ([`group_by_issue`]): `INSERT … ON CONFLICT DO UPDATE SET
+//!    event_count = event_count + n … RETURNING` the counter and the status as
+//!    they were before this batch. The upsert holds the issue's row lock until
+//!    commit, so no other writer can change its status or counter in between:
+//!    what we read is exactly what we transition from. An issue was created by
+//!    this statement iff the returned count equals `n` (a stored issue always
+//!    has a count of at least 1);
+//! 2. [`insert_events`]: the events, sorted by (project, event id), in multi-row
+//!    `INSERT … ON CONFLICT DO NOTHING RETURNING`: rows not returned are
+//!    duplicates, whose counting is undone;
+//! 3. [`settle_issue`], per issue: duplicates uncounted, tag candidates
+//!    gathered, and the status [`transition`] (new, regression, unmute) decided
+//!    on the inserted events in batch order by a pure function over typed
+//!    statuses; a status change is a conditional `UPDATE … WHERE status = <old>`
+//!    and writes one alert row;
+//! 4. [`set_keep_flags`] (first events and regressions survive the count cap),
+//!    [`index_tags`] (at most `max_tag_values_per_issue` rows per issue, counted
+//!    in `issues.tag_count`), and [`count_and_evict`]: the per-project
+//!    stored-event counters and the `max_events` eviction: at most
+//!    `max_evictions_per_batch` rows, never one of this batch (see
+//!    [`crate::ops::evict_capped`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,7 +36,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
-use crate::model::{IngestOutcome, NewEvent};
+use crate::model::{AlertKind, IngestOutcome, IssueStatus, NewEvent};
 use crate::ops::{CounterRow, IdRow, evict_capped, ms, to_i64};
 use crate::release::release_is_newer;
 use crate::sql::{Exec, MultiRow, Q, multi_row, split_rows};
@@ -156,9 +165,135 @@ fn cut(s: &str) -> &str {
     &s[..end]
 }
 
-enum Transition {
+/// What the events of a batch did to their issue's status (each raises one
+/// alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transition {
+    /// The batch created the issue.
+    New,
+    /// A resolved issue received an event that re-opens it.
     Regression,
+    /// A muted issue's mute ended (by time or by count).
     Unmute,
+}
+
+impl Transition {
+    /// The alert it raises.
+    fn alert(self) -> AlertKind {
+        match self {
+            Transition::New => AlertKind::NewIssue,
+            Transition::Regression => AlertKind::Regression,
+            Transition::Unmute => AlertKind::Unmute,
+        }
+    }
+
+    /// Whether the event that caused it survives the count cap (the first event
+    /// of an issue and the event of a regression do).
+    fn keeps_event(self) -> bool {
+        matches!(self, Transition::New | Transition::Regression)
+    }
+}
+
+/// An issue's status as stored before the batch, with what bounds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredStatus {
+    /// The status.
+    pub(crate) status: IssueStatus,
+    /// Resolved "in release R": only events from a newer release re-open it.
+    pub(crate) resolved_in_release: Option<String>,
+    /// Muted until this time (Unix milliseconds).
+    pub(crate) muted_until: Option<i64>,
+    /// Muted until the issue's count reaches this.
+    pub(crate) unmute_at_count: Option<i64>,
+}
+
+impl StoredStatus {
+    fn of(row: &UpsertRow) -> Self {
+        StoredStatus {
+            status: IssueStatus::parse(&row.status),
+            resolved_in_release: row.resolved_in_release.clone(),
+            muted_until: row.muted_until,
+            unmute_at_count: row.unmute_at_count,
+        }
+    }
+}
+
+/// What the transition decision needs to know of one inserted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventFacts<'a> {
+    /// The release it came from.
+    pub(crate) release: Option<&'a str>,
+}
+
+/// The status transition the batch's newly inserted events of one issue cause,
+/// and which of them (an index into `inserted`, which is in batch order) causes
+/// it; `None` when the status stays.
+///
+/// `before_count` is the issue's event count before this batch: 0 means the
+/// batch created the issue (a stored issue always has a count of at least 1).
+/// `now` is the batch's time in Unix milliseconds.
+///
+/// - created: [`Transition::New`], by the first event;
+/// - resolved: [`Transition::Regression`] by the first event, or, when resolved
+///   in a release, by the first event of a newer release (see
+///   [`release_is_newer`]; an event without a release never re-opens it);
+/// - muted until a time: [`Transition::Unmute`] by the first event once `now` is
+///   at or after it; otherwise, muted until a count: by the event that brings the
+///   count to it; muted without bounds: none;
+/// - unresolved (or a status written by a newer store): none.
+pub(crate) fn transition(
+    status: &StoredStatus,
+    inserted: &[EventFacts<'_>],
+    before_count: i64,
+    now: i64,
+) -> Option<(usize, Transition)> {
+    if inserted.is_empty() {
+        return None;
+    }
+    if before_count == 0 {
+        return Some((0, Transition::New));
+    }
+    match status.status {
+        IssueStatus::Resolved => inserted
+            .iter()
+            .position(|e| match &status.resolved_in_release {
+                None => true,
+                Some(r) => e.release.is_some_and(|er| release_is_newer(er, r)),
+            })
+            .map(|k| (k, Transition::Regression)),
+        IssueStatus::Muted => {
+            if status.muted_until.is_some_and(|t| now >= t) {
+                Some((0, Transition::Unmute))
+            } else if let Some(target) = status.unmute_at_count {
+                (0..inserted.len())
+                    .find(|&k| before_count + count(k) + 1 >= target)
+                    .map(|k| (k, Transition::Unmute))
+            } else {
+                None
+            }
+        }
+        IssueStatus::Unresolved | IssueStatus::Unknown(_) => None,
+    }
+}
+
+/// One issue of the batch after its upsert: the batch positions of its events
+/// (first copies only, in batch order) and the row as returned.
+struct Upserted {
+    members: Vec<usize>,
+    row: UpsertRow,
+}
+
+/// What the per-issue steps produce: the outcomes, and what they leave for the
+/// batch-wide steps.
+struct Settled<'b> {
+    /// One per event of the batch, in batch order.
+    outcomes: Vec<IngestOutcome>,
+    /// Event rows to flag `keep` (first events of issues, regressions).
+    keep_ids: Vec<i64>,
+    /// Per project: events inserted, lowest row id inserted.
+    inserted_per_project: BTreeMap<i64, (i64, i64)>,
+    /// Tag index candidates (issue, key, value), sorted.
+    tags: BTreeSet<(i64, &'b str, &'b str)>,
 }
 
 pub(crate) fn ingest_batch<C: Exec>(
@@ -168,29 +303,51 @@ pub(crate) fn ingest_batch<C: Exec>(
     limits: IngestLimits,
 ) -> Result<Vec<IngestOutcome>> {
     let now = ms(now);
-    let n = batch.len();
-    let mut outcomes = vec![
-        IngestOutcome {
-            issue_id: 0,
-            created: false,
-            regressed: false,
-            unmuted: false,
-            duplicate: false,
-        };
-        n
-    ];
+    check_projects(c, batch)?;
+    let copy_of = in_batch_copies(batch);
+    let upserted = upsert_issues(c, batch, group_by_issue(batch, &copy_of), now)?;
+    let issue_of = issue_of_events(batch.len(), &upserted);
+    let row_id = insert_events(c, batch, &copy_of, &issue_of)?;
 
-    // Every project must exist (one query; the foreign keys would reject the
-    // batch anyway, but without saying which project).
+    let mut settled = Settled {
+        outcomes: vec![
+            IngestOutcome {
+                issue_id: 0,
+                created: false,
+                regressed: false,
+                unmuted: false,
+                duplicate: false,
+            };
+            batch.len()
+        ],
+        keep_ids: Vec::new(),
+        inserted_per_project: BTreeMap::new(),
+        tags: BTreeSet::new(),
+    };
+    for issue in &upserted {
+        settle_issue(c, batch, issue, &row_id, now, limits, &mut settled)?;
+    }
+    resolve_copies(&mut settled.outcomes, &copy_of);
+
+    set_keep_flags(c, &settled.keep_ids)?;
+    index_tags(c, settled.tags)?;
+    count_and_evict(c, settled.inserted_per_project, limits)?;
+    Ok(settled.outcomes)
+}
+
+/// Every project must exist (one query; the foreign keys would reject the batch
+/// anyway, but without saying which project).
+///
+/// On PostgreSQL the rows are also share-locked (as the foreign keys would do
+/// later), so that a concurrent project deletion waits for this batch, or this
+/// batch sees the project gone, instead of the two deadlocking.
+fn check_projects<C: Exec>(c: &mut C, batch: &[Prepared<'_>]) -> Result<()> {
     let projects: Vec<i64> = batch
         .iter()
         .map(|p| p.event.project_id)
         .collect::<BTreeSet<i64>>()
         .into_iter()
         .collect();
-    // On PostgreSQL the rows are also share-locked (as the foreign keys would
-    // do later), so that a concurrent project deletion waits for this batch, or
-    // this batch sees the project gone, instead of the two deadlocking.
     let mut found: BTreeSet<i64> = BTreeSet::new();
     for range in split_rows(projects.len()) {
         let len = range.len();
@@ -209,13 +366,17 @@ pub(crate) fn ingest_batch<C: Exec>(
         };
         found.extend(rows.into_iter().map(|r| r.id));
     }
-    if let Some(&missing) = projects.iter().find(|id| !found.contains(id)) {
-        return Err(StoreError::UnknownProject(missing));
+    match projects.iter().find(|id| !found.contains(id)) {
+        Some(&missing) => Err(StoreError::UnknownProject(missing)),
+        None => Ok(()),
     }
+}
 
-    // Duplicates inside the batch: later copies point at the first one.
-    let mut first_copy: HashMap<(i64, &str), usize> = HashMap::with_capacity(n);
-    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+/// Duplicates inside the batch: for each event, the position of the first event
+/// with the same (project, event id) when it is a later copy, else `None`.
+fn in_batch_copies(batch: &[Prepared<'_>]) -> Vec<Option<usize>> {
+    let mut first_copy: HashMap<(i64, &str), usize> = HashMap::with_capacity(batch.len());
+    let mut copy_of: Vec<Option<usize>> = vec![None; batch.len()];
     for (i, p) in batch.iter().enumerate() {
         let k = (p.event.project_id, p.event.event_id.as_str());
         match first_copy.get(&k) {
@@ -225,8 +386,15 @@ pub(crate) fn ingest_batch<C: Exec>(
             }
         }
     }
+    copy_of
+}
 
-    // 1. Issue upserts, one per (project, grouping key), in sorted order.
+/// The first copies of the batch's events grouped by issue (project, grouping
+/// key), sorted by it; each group's positions in batch order.
+fn group_by_issue<'b>(
+    batch: &'b [Prepared<'_>],
+    copy_of: &[Option<usize>],
+) -> Vec<((i64, &'b str), Vec<usize>)> {
     let mut groups: BTreeMap<(i64, &str), Vec<usize>> = BTreeMap::new();
     for (i, p) in batch.iter().enumerate() {
         if copy_of[i].is_none() {
@@ -236,13 +404,24 @@ pub(crate) fn ingest_batch<C: Exec>(
                 .push(i);
         }
     }
-    let groups: Vec<((i64, &str), Vec<usize>)> = groups.into_iter().collect();
-    let mut upserted: Vec<(Vec<usize>, UpsertRow)> = Vec::with_capacity(groups.len());
-    let mut issue_of = vec![0i64; n];
+    groups.into_iter().collect()
+}
+
+/// Step 1: one issue upsert per group, in the groups' (sorted) order, counting
+/// each group's events and returning the row as it was before the batch
+/// (status, bounds) with the new count.
+fn upsert_issues<C: Exec>(
+    c: &mut C,
+    batch: &[Prepared<'_>],
+    groups: Vec<((i64, &str), Vec<usize>)>,
+    now: i64,
+) -> Result<Vec<Upserted>> {
+    let mut upserted: Vec<Upserted> = Vec::with_capacity(groups.len());
+    let mut groups = groups.into_iter();
     for range in split_rows(groups.len()) {
-        let chunk = &groups[range];
+        let chunk: Vec<((i64, &str), Vec<usize>)> = groups.by_ref().take(range.len()).collect();
         let mut q = IssueUpsert::query(chunk.len());
-        for ((project_id, key), members) in chunk {
+        for ((project_id, key), members) in &chunk {
             let last = batch[members[members.len() - 1]].event;
             let times = || members.iter().map(|&i| ms(batch[i].event.timestamp));
             let explanation = members
@@ -273,22 +452,40 @@ pub(crate) fn ingest_batch<C: Exec>(
                 slots[j] = Some(r);
             }
         }
-        for ((_, members), slot) in chunk.iter().zip(slots) {
+        for ((_, members), slot) in chunk.into_iter().zip(slots) {
             let row = slot.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?;
-            for &i in members {
-                issue_of[i] = row.id;
-            }
-            upserted.push((members.clone(), row));
+            upserted.push(Upserted { members, row });
         }
     }
+    Ok(upserted)
+}
 
-    // 2. Events, sorted by (project, event id).
-    let mut order: Vec<usize> = (0..n).filter(|&i| copy_of[i].is_none()).collect();
+/// The issue id of each event of the batch (0 for later in-batch copies).
+fn issue_of_events(n: usize, upserted: &[Upserted]) -> Vec<i64> {
+    let mut issue_of = vec![0i64; n];
+    for u in upserted {
+        for &i in &u.members {
+            issue_of[i] = u.row.id;
+        }
+    }
+    issue_of
+}
+
+/// Step 2: the first copies of the events, sorted by (project, event id); the
+/// row id of each inserted event, `None` for events already stored (and for
+/// later in-batch copies).
+fn insert_events<C: Exec>(
+    c: &mut C,
+    batch: &[Prepared<'_>],
+    copy_of: &[Option<usize>],
+    issue_of: &[i64],
+) -> Result<Vec<Option<i64>>> {
+    let mut order: Vec<usize> = (0..batch.len()).filter(|&i| copy_of[i].is_none()).collect();
     order.sort_by(|&a, &b| {
         (batch[a].event.project_id, &batch[a].event.event_id)
             .cmp(&(batch[b].event.project_id, &batch[b].event.event_id))
     });
-    let mut row_id: Vec<Option<i64>> = vec![None; n];
+    let mut row_id: Vec<Option<i64>> = vec![None; batch.len()];
     for range in split_rows(order.len()) {
         let chunk = &order[range];
         let mut q = EventInsert::query(chunk.len());
@@ -319,169 +516,198 @@ pub(crate) fn ingest_batch<C: Exec>(
             row_id[i] = by_key.get(&(e.project_id, e.event_id.as_str())).copied();
         }
     }
+    Ok(row_id)
+}
 
-    // 3. Transitions and alerts, per issue.
-    let mut keep_ids: Vec<i64> = Vec::new();
-    // Per project: events inserted, lowest row id inserted.
-    let mut inserted_per_project: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut tags: BTreeSet<(i64, &str, &str)> = BTreeSet::new();
-    for (members, row) in &upserted {
-        let inserted: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| row_id[i].is_some())
-            .collect();
-        let n_all = members.len() as i64;
-        let n_ins = inserted.len() as i64;
-        let created = row.event_count == n_all;
-        let before = row.event_count - n_all;
-        let project_id = batch[members[0]].event.project_id;
+/// Step 3, for one issue: undoes the counting of events already stored, counts
+/// the inserted ones for their project, gathers tag index candidates, and
+/// applies the status [`transition`] (a conditional update and one alert).
+fn settle_issue<'b, C: Exec>(
+    c: &mut C,
+    batch: &'b [Prepared<'_>],
+    issue: &Upserted,
+    row_id: &[Option<i64>],
+    now: i64,
+    limits: IngestLimits,
+    settled: &mut Settled<'b>,
+) -> Result<()> {
+    let Upserted { members, row } = issue;
+    let inserted: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&i| row_id[i].is_some())
+        .collect();
+    let before = row.event_count - count(members.len());
+    let project_id = batch[members[0]].event.project_id;
 
-        // Duplicates against stored events: undo their counting.
-        for &i in members {
-            if row_id[i].is_none() {
-                let e = batch[i].event;
-                let stored: Option<IssueIdRow> = c.row(
-                    Q::new("SELECT issue_id FROM events WHERE project_id = ? AND event_id = ?")
-                        .bind(e.project_id)
-                        .bind(e.event_id.as_str()),
-                )?;
-                outcomes[i].duplicate = true;
-                outcomes[i].issue_id = stored.map_or(row.id, |s| s.issue_id);
-            }
-        }
-        if n_ins < n_all {
-            if created && n_ins == 0 {
-                c.exec(Q::new("DELETE FROM issues WHERE id = ?").bind(row.id))?;
-                continue;
-            }
-            c.exec(
-                Q::new("UPDATE issues SET event_count = event_count - ? WHERE id = ?")
-                    .bind(n_all - n_ins)
-                    .bind(row.id),
-            )?;
-        }
-        if n_ins == 0 {
-            continue;
-        }
-        let lowest = inserted
-            .iter()
-            .filter_map(|&i| row_id[i])
-            .min()
-            .unwrap_or(i64::MAX);
-        let slot = inserted_per_project
-            .entry(project_id)
-            .or_insert((0, i64::MAX));
-        slot.0 += n_ins;
-        slot.1 = slot.1.min(lowest);
-        // The tag index, up to the issue's room: the built-in keys of every
-        // event first, then the events' own tags, in batch order. A candidate
-        // already stored takes room here too (conservative: never over the cap).
-        let room = usize::try_from(limits.max_tags_per_issue - row.tag_count).unwrap_or(0);
-        if room > 0 {
-            let mut candidates: Vec<(&str, &str)> = Vec::new();
-            let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
-            let builtin = inserted.iter().flat_map(|&i| {
-                let e = batch[i].event;
-                [
-                    Some(("level", e.level.as_str())),
-                    e.release.as_deref().map(|r| ("release", r)),
-                    e.environment.as_deref().map(|env| ("environment", env)),
-                ]
-                .into_iter()
-                .flatten()
-            });
-            let own = inserted.iter().flat_map(|&i| {
-                batch[i]
-                    .event
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-            });
-            for (k, v) in builtin.chain(own) {
-                if candidates.len() >= room {
-                    break;
-                }
-                let kv = (cut(k), cut(v));
-                if seen.insert(kv) {
-                    candidates.push(kv);
-                }
-            }
-            tags.extend(candidates.into_iter().map(|(k, v)| (row.id, k, v)));
-        }
-        for &i in &inserted {
-            outcomes[i].issue_id = row.id;
-        }
+    if !undo_stored_duplicates(
+        c,
+        batch,
+        issue,
+        row_id,
+        inserted.len(),
+        before,
+        &mut settled.outcomes,
+    )? {
+        return Ok(());
+    }
+    if inserted.is_empty() {
+        return Ok(());
+    }
+    let lowest = inserted
+        .iter()
+        .filter_map(|&i| row_id[i])
+        .min()
+        .unwrap_or(i64::MAX);
+    let slot = settled
+        .inserted_per_project
+        .entry(project_id)
+        .or_insert((0, i64::MAX));
+    slot.0 += count(inserted.len());
+    slot.1 = slot.1.min(lowest);
 
-        if created {
-            let first = inserted[0];
-            outcomes[first].created = true;
-            keep_ids.extend(row_id[first]);
-            insert_alert(c, project_id, row.id, "new_issue", now)?;
-            continue;
-        }
-
-        let mut transition: Option<(usize, Transition)> = None;
-        match row.status.as_str() {
-            "resolved" => {
-                transition = inserted
-                    .iter()
-                    .copied()
-                    .find(|&i| match &row.resolved_in_release {
-                        None => true,
-                        Some(r) => batch[i]
-                            .event
-                            .release
-                            .as_deref()
-                            .is_some_and(|er| release_is_newer(er, r)),
-                    })
-                    .map(|i| (i, Transition::Regression));
-            }
-            "muted" => {
-                if row.muted_until.is_some_and(|t| now >= t) {
-                    transition = Some((inserted[0], Transition::Unmute));
-                } else if let Some(target) = row.unmute_at_count {
-                    transition = inserted
-                        .iter()
-                        .enumerate()
-                        .find(|(k, _)| before + *k as i64 + 1 >= target)
-                        .map(|(_, &i)| (i, Transition::Unmute));
-                }
-            }
-            _ => {}
-        }
-        if let Some((i, t)) = transition {
-            let changed = c.exec(
-                Q::new("UPDATE issues SET status = 'unresolved', status_changed_at = ?, resolved_in_release = NULL, muted_until = NULL, unmute_at_count = NULL WHERE id = ? AND status = ?")
-                    .bind(now)
-                    .bind(row.id)
-                    .bind(row.status.as_str()),
-            )?;
-            if changed == 1 {
-                match t {
-                    Transition::Regression => {
-                        outcomes[i].regressed = true;
-                        keep_ids.extend(row_id[i]);
-                        insert_alert(c, project_id, row.id, "regression", now)?;
-                    }
-                    Transition::Unmute => {
-                        outcomes[i].unmuted = true;
-                        insert_alert(c, project_id, row.id, "unmute", now)?;
-                    }
-                }
-            }
-        }
+    let room = usize::try_from(limits.max_tags_per_issue - row.tag_count).unwrap_or(0);
+    settled.tags.extend(
+        tag_candidates(batch, &inserted, room)
+            .into_iter()
+            .map(|(k, v)| (row.id, k, v)),
+    );
+    for &i in &inserted {
+        settled.outcomes[i].issue_id = row.id;
     }
 
-    // Later copies inside the batch share the first copy's issue.
-    for i in 0..n {
-        if let Some(f) = copy_of[i] {
+    let facts: Vec<EventFacts<'_>> = inserted
+        .iter()
+        .map(|&i| EventFacts {
+            release: batch[i].event.release.as_deref(),
+        })
+        .collect();
+    let stored = StoredStatus::of(row);
+    let Some((k, t)) = transition(&stored, &facts, before, now) else {
+        return Ok(());
+    };
+    let i = inserted[k];
+    if t != Transition::New {
+        // Conditional on the status read by the upsert (which holds the row
+        // lock): 0 rows changed means another writer got there first.
+        let changed = c.exec(
+            Q::new("UPDATE issues SET status = ?, status_changed_at = ?, resolved_in_release = NULL, muted_until = NULL, unmute_at_count = NULL WHERE id = ? AND status = ?")
+                .bind(IssueStatus::Unresolved.as_str())
+                .bind(now)
+                .bind(row.id)
+                .bind(stored.status.as_str()),
+        )?;
+        if changed != 1 {
+            return Ok(());
+        }
+    }
+    match t {
+        Transition::New => settled.outcomes[i].created = true,
+        Transition::Regression => settled.outcomes[i].regressed = true,
+        Transition::Unmute => settled.outcomes[i].unmuted = true,
+    }
+    if t.keeps_event() {
+        settled.keep_ids.extend(row_id[i]);
+    }
+    insert_alert(c, project_id, row.id, &t.alert(), now)
+}
+
+/// Marks the issue's events that were already stored as duplicates (with the
+/// stored copy's issue) and takes them out of the issue's count; deletes an
+/// issue the batch created with nothing but such events. Returns whether the
+/// issue is still there.
+fn undo_stored_duplicates<C: Exec>(
+    c: &mut C,
+    batch: &[Prepared<'_>],
+    issue: &Upserted,
+    row_id: &[Option<i64>],
+    n_inserted: usize,
+    before: i64,
+    outcomes: &mut [IngestOutcome],
+) -> Result<bool> {
+    let Upserted { members, row } = issue;
+    for &i in members {
+        if row_id[i].is_none() {
+            let e = batch[i].event;
+            let stored: Option<IssueIdRow> = c.row(
+                Q::new("SELECT issue_id FROM events WHERE project_id = ? AND event_id = ?")
+                    .bind(e.project_id)
+                    .bind(e.event_id.as_str()),
+            )?;
+            outcomes[i].duplicate = true;
+            outcomes[i].issue_id = stored.map_or(row.id, |s| s.issue_id);
+        }
+    }
+    if n_inserted < members.len() {
+        if before == 0 && n_inserted == 0 {
+            c.exec(Q::new("DELETE FROM issues WHERE id = ?").bind(row.id))?;
+            return Ok(false);
+        }
+        c.exec(
+            Q::new("UPDATE issues SET event_count = event_count - ? WHERE id = ?")
+                .bind(count(members.len() - n_inserted))
+                .bind(row.id),
+        )?;
+    }
+    Ok(true)
+}
+
+/// The tag index candidates of an issue's inserted events, up to `room`: the
+/// built-in keys (`level`, `release`, `environment`) of every event first, then
+/// the events' own tags, in batch order, cut to [`MAX_TAG_LEN`], without
+/// repeats. A candidate already stored takes room too (conservative: never over
+/// the cap).
+fn tag_candidates<'b>(
+    batch: &'b [Prepared<'_>],
+    inserted: &[usize],
+    room: usize,
+) -> Vec<(&'b str, &'b str)> {
+    let mut candidates: Vec<(&str, &str)> = Vec::new();
+    if room == 0 {
+        return candidates;
+    }
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let builtin = inserted.iter().flat_map(|&i| {
+        let e = batch[i].event;
+        [
+            Some(("level", e.level.as_str())),
+            e.release.as_deref().map(|r| ("release", r)),
+            e.environment.as_deref().map(|env| ("environment", env)),
+        ]
+        .into_iter()
+        .flatten()
+    });
+    let own = inserted.iter().flat_map(|&i| {
+        batch[i]
+            .event
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    });
+    for (k, v) in builtin.chain(own) {
+        if candidates.len() >= room {
+            break;
+        }
+        let kv = (cut(k), cut(v));
+        if seen.insert(kv) {
+            candidates.push(kv);
+        }
+    }
+    candidates
+}
+
+/// Later copies inside the batch are duplicates sharing the first copy's issue.
+fn resolve_copies(outcomes: &mut [IngestOutcome], copy_of: &[Option<usize>]) {
+    for (i, copy) in copy_of.iter().enumerate() {
+        if let Some(f) = *copy {
             outcomes[i].duplicate = true;
             outcomes[i].issue_id = outcomes[f].issue_id;
         }
     }
+}
 
-    // Keep flags: first events of issues and regressions survive the count cap.
+/// Keep flags: first events of issues and regressions survive the count cap.
+fn set_keep_flags<C: Exec>(c: &mut C, keep_ids: &[i64]) -> Result<()> {
     for range in split_rows(keep_ids.len()) {
         let chunk = &keep_ids[range];
         let mut q = KeepFlag::query(chunk.len());
@@ -490,9 +716,12 @@ pub(crate) fn ingest_batch<C: Exec>(
         }
         KeepFlag::exec(c, chunk.len(), q)?;
     }
+    Ok(())
+}
 
-    // 4. Tag index (sorted, so concurrent writers lock index entries in one
-    //    order), and each issue's count of index rows.
+/// Step 4: the tag index (sorted, so concurrent writers lock index entries in
+/// one order), and each issue's count of index rows.
+fn index_tags<C: Exec>(c: &mut C, tags: BTreeSet<(i64, &str, &str)>) -> Result<()> {
     let tags: Vec<_> = tags.into_iter().collect();
     let mut new_tags: BTreeMap<i64, i64> = BTreeMap::new();
     for range in split_rows(tags.len()) {
@@ -515,11 +744,18 @@ pub(crate) fn ingest_batch<C: Exec>(
                 .bind(issue_id),
         )?;
     }
+    Ok(())
+}
 
-    // Stored-event counters and the count cap: at most `max_evictions` rows for
-    // the whole batch, never one inserted by this batch (ids from this batch's
-    // lowest inserted id of the project on; on PostgreSQL a concurrent batch's
-    // uncommitted rows are invisible, so neither are they deleted).
+/// Stored-event counters and the count cap: at most `max_evictions` rows for the
+/// whole batch, never one inserted by this batch (ids from this batch's lowest
+/// inserted id of the project on; on PostgreSQL a concurrent batch's uncommitted
+/// rows are invisible, so neither are they deleted).
+fn count_and_evict<C: Exec>(
+    c: &mut C,
+    inserted_per_project: BTreeMap<i64, (i64, i64)>,
+    limits: IngestLimits,
+) -> Result<()> {
     let mut budget = limits.max_evictions.max(0);
     for (project_id, (added, lowest)) in inserted_per_project {
         let row: Option<CounterRow> = c.row(
@@ -539,22 +775,243 @@ pub(crate) fn ingest_batch<C: Exec>(
             budget -= to_i64(deleted);
         }
     }
-    Ok(outcomes)
+    Ok(())
 }
 
 fn insert_alert<C: Exec>(
     c: &mut C,
     project_id: i64,
     issue_id: i64,
-    kind: &str,
+    kind: &AlertKind,
     now: i64,
 ) -> Result<()> {
     c.exec(
         Q::new("INSERT INTO alerts (project_id, issue_id, kind, created_at, fanned_out) VALUES (?, ?, ?, ?, FALSE)")
             .bind(project_id)
             .bind(issue_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(now),
     )?;
     Ok(())
+}
+
+/// A number of events as the database's integer.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn stored(status: IssueStatus) -> StoredStatus {
+        StoredStatus {
+            status,
+            resolved_in_release: None,
+            muted_until: None,
+            unmute_at_count: None,
+        }
+    }
+
+    fn resolved_in(release: &str) -> StoredStatus {
+        StoredStatus {
+            resolved_in_release: Some(release.to_owned()),
+            ..stored(IssueStatus::Resolved)
+        }
+    }
+
+    fn muted(until: Option<i64>, at_count: Option<i64>) -> StoredStatus {
+        StoredStatus {
+            muted_until: until,
+            unmute_at_count: at_count,
+            ..stored(IssueStatus::Muted)
+        }
+    }
+
+    fn events(releases: &[Option<&'static str>]) -> Vec<EventFacts<'static>> {
+        releases
+            .iter()
+            .map(|&release| EventFacts { release })
+            .collect()
+    }
+
+    fn plain(n: usize) -> Vec<EventFacts<'static>> {
+        vec![EventFacts { release: None }; n]
+    }
+
+    #[test]
+    fn nothing_inserted_changes_nothing() {
+        assert_eq!(
+            transition(&stored(IssueStatus::Resolved), &[], 3, NOW),
+            None
+        );
+        assert_eq!(
+            transition(&stored(IssueStatus::Unresolved), &[], 0, NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn a_created_issue_is_new_by_its_first_event() {
+        let t = transition(&stored(IssueStatus::Unresolved), &plain(3), 0, NOW);
+        assert_eq!(t, Some((0, Transition::New)));
+    }
+
+    #[test]
+    fn resolved_regresses_on_the_first_event() {
+        let t = transition(&stored(IssueStatus::Resolved), &plain(2), 5, NOW);
+        assert_eq!(t, Some((0, Transition::Regression)));
+        // Also when the event has a release: plain "resolved" has no bound.
+        let t = transition(
+            &stored(IssueStatus::Resolved),
+            &events(&[Some("0.0.1")]),
+            5,
+            NOW,
+        );
+        assert_eq!(t, Some((0, Transition::Regression)));
+    }
+
+    #[test]
+    fn resolved_in_release_regresses_on_the_first_newer_release() {
+        let s = resolved_in("app@1.2.0");
+        // Older, equal, missing: no regression.
+        let t = transition(
+            &s,
+            &events(&[Some("app@1.1.9"), Some("app@1.2.0"), None]),
+            5,
+            NOW,
+        );
+        assert_eq!(t, None);
+        // The first newer one (in batch order) is the regression.
+        let t = transition(
+            &s,
+            &events(&[
+                Some("app@1.1.0"),
+                None,
+                Some("app@1.10.0"),
+                Some("app@1.3.0"),
+            ]),
+            5,
+            NOW,
+        );
+        assert_eq!(t, Some((2, Transition::Regression)));
+        // A build suffix does not make a release newer.
+        assert_eq!(
+            transition(&s, &events(&[Some("app@1.2.0+build.9")]), 5, NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn resolved_in_release_with_unparseable_releases_compares_as_text() {
+        // Not version-like on the event's side: text sorts before digits.
+        let s = resolved_in("1.2.0");
+        assert_eq!(
+            transition(&s, &events(&[Some("nightly"), Some("")]), 5, NOW),
+            None
+        );
+        // Not version-like on the issue's side: a version is newer than text,
+        // other text compares as text (commit hashes give no useful order).
+        let s = resolved_in("deadbeef");
+        assert_eq!(transition(&s, &events(&[Some("cafebabe")]), 5, NOW), None);
+        assert_eq!(
+            transition(&s, &events(&[Some("cafebabe"), Some("f00d")]), 5, NOW),
+            Some((1, Transition::Regression))
+        );
+        assert_eq!(
+            transition(&s, &events(&[Some("1.0")]), 5, NOW),
+            Some((0, Transition::Regression))
+        );
+    }
+
+    #[test]
+    fn muted_until_a_time_unmutes_at_or_after_it() {
+        let t = transition(&muted(Some(NOW), None), &plain(2), 5, NOW);
+        assert_eq!(t, Some((0, Transition::Unmute)));
+        let t = transition(&muted(Some(NOW - 1), None), &plain(1), 5, NOW);
+        assert_eq!(t, Some((0, Transition::Unmute)));
+        let t = transition(&muted(Some(NOW + 1), None), &plain(2), 5, NOW);
+        assert_eq!(t, None);
+    }
+
+    #[test]
+    fn muted_until_a_count_unmutes_on_the_event_reaching_it() {
+        // Count 5 before; target 8: the third event brings it to 8.
+        let s = muted(None, Some(8));
+        assert_eq!(transition(&s, &plain(2), 5, NOW), None);
+        assert_eq!(
+            transition(&s, &plain(3), 5, NOW),
+            Some((2, Transition::Unmute))
+        );
+        assert_eq!(
+            transition(&s, &plain(10), 5, NOW),
+            Some((2, Transition::Unmute))
+        );
+        // One short of the target after the batch: still muted.
+        assert_eq!(transition(&s, &plain(2), 5, NOW), None);
+        assert_eq!(
+            transition(&muted(None, Some(7)), &plain(2), 5, NOW),
+            Some((1, Transition::Unmute))
+        );
+        // A target already passed (e.g. lowered): the first event.
+        assert_eq!(
+            transition(&muted(None, Some(3)), &plain(1), 5, NOW),
+            Some((0, Transition::Unmute))
+        );
+    }
+
+    #[test]
+    fn muted_with_both_bounds_unmutes_by_whichever_comes_first() {
+        // The time has not come, the count has.
+        let s = muted(Some(NOW + 1000), Some(7));
+        assert_eq!(
+            transition(&s, &plain(3), 5, NOW),
+            Some((1, Transition::Unmute))
+        );
+        // The time has come: the first event, whatever the count.
+        let s = muted(Some(NOW), Some(100));
+        assert_eq!(
+            transition(&s, &plain(3), 5, NOW),
+            Some((0, Transition::Unmute))
+        );
+    }
+
+    #[test]
+    fn muted_without_bounds_stays_muted() {
+        assert_eq!(transition(&muted(None, None), &plain(50), 5, NOW), None);
+    }
+
+    #[test]
+    fn unresolved_and_unknown_statuses_stay() {
+        assert_eq!(
+            transition(&stored(IssueStatus::Unresolved), &plain(3), 5, NOW),
+            None
+        );
+        let unknown = StoredStatus {
+            resolved_in_release: Some("1.0".into()),
+            muted_until: Some(NOW - 1),
+            unmute_at_count: Some(1),
+            ..stored(IssueStatus::Unknown("archived".into()))
+        };
+        assert_eq!(transition(&unknown, &plain(3), 5, NOW), None);
+    }
+
+    #[test]
+    fn transitions_raise_their_alerts() {
+        assert_eq!(Transition::New.alert(), AlertKind::NewIssue);
+        assert_eq!(Transition::Regression.alert(), AlertKind::Regression);
+        assert_eq!(Transition::Unmute.alert(), AlertKind::Unmute);
+        assert!(Transition::New.keeps_event());
+        assert!(Transition::Regression.keeps_event());
+        assert!(!Transition::Unmute.keeps_event());
+    }
+
+    #[test]
+    fn new_issues_are_stored_unresolved() {
+        // The upsert's literal initial status is the typed one.
+        let literal = format!("'{}'", IssueStatus::Unresolved.as_str());
+        assert!(UPSERT_ROW.contains(&literal), "{UPSERT_ROW}");
+    }
 }
