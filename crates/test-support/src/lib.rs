@@ -2,7 +2,7 @@
 //! path dev-dependency):
 //!
 //! - [`corpus`]: the event corpus named by `PERISCOPE_CORPUS_DIR`;
-//! - [`postgres`] (feature `postgres`): a fresh PostgreSQL database per test, named by
+//! - `postgres` (feature `postgres`): a fresh PostgreSQL database per test, named by
 //!   `PERISCOPE_TEST_POSTGRES_URL`, dropped when its guard is dropped, a panicking test
 //!   included;
 //! - [`http`] and [`smtp`]: recording servers (a scripted HTTP server for webhooks, an
