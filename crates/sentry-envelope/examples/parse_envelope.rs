@@ -39,7 +39,9 @@ fn main() -> ExitCode {
         println!(
             "item {i}: type={} category={} bytes={} content_type={}",
             item.ty(),
-            item.ty().data_category().unwrap_or("-"),
+            item.ty()
+                .data_category()
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
             item.payload.len(),
             item.headers.content_type.as_deref().unwrap_or("-"),
         );

@@ -8,6 +8,7 @@ use serde::de::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::category::DataCategory;
 use crate::error::{Error, clip};
 use crate::event::{ClientSdk, Event};
 use crate::lenient::Obj;
@@ -136,6 +137,10 @@ macro_rules! item_types {
         }
 
         impl ItemType {
+            /// Every type this crate knows by name, in the order of the table
+            /// below (a bounded set: e.g. one metric label each).
+            pub const KNOWN: &'static [ItemType] = &[$(ItemType::$variant,)*];
+
             /// Reads a type name; unknown names are [`ItemType::Unknown`].
             pub fn parse(s: &str) -> ItemType {
                 match s {
@@ -144,7 +149,7 @@ macro_rules! item_types {
                 }
             }
 
-            /// The wire name.
+            /// The wire name: what items are counted by.
             pub fn as_str(&self) -> &str {
                 match self {
                     $(ItemType::$variant => $name,)*
@@ -152,14 +157,18 @@ macro_rules! item_types {
                 }
             }
 
-            /// The rate-limit data category the item counts against
-            /// (`error`, `transaction`, `attachment`, `session`, `monitor`, ...),
-            /// or `None` for items that are not rate limited (client reports,
-            /// metrics, form data, unknown types).
+            /// The data category the item is rate-limited by (`error`,
+            /// `transaction`, `attachment`, `session`, `monitor`, ...), or `None`
+            /// for items that are never rate-limited: client reports (Sentry
+            /// never rate-limits them), metrics (`statsd`, `metric_buckets`,
+            /// which Sentry no longer accepts), form data (part of an event
+            /// submission) and unknown types.
             ///
-            /// An `event` is `error`; a server may count a message-only event
-            /// as `default` instead, which needs the payload.
-            pub fn data_category(&self) -> Option<&'static str> {
+            /// This is the one table from item types to categories. An `event`
+            /// is `error`; a server may count a message-only event as `default`
+            /// instead, which needs the payload. A legacy `user_report` counts
+            /// as `feedback`, like the newer `feedback` item.
+            pub fn data_category(&self) -> Option<DataCategory> {
                 match self {
                     $(ItemType::$variant => $category,)*
                     ItemType::Unknown(_) => None,
@@ -170,32 +179,32 @@ macro_rules! item_types {
 }
 
 item_types! {
-    Event => "event", Some("error");
-    Transaction => "transaction", Some("transaction");
-    Attachment => "attachment", Some("attachment");
-    Session => "session", Some("session");
-    Sessions => "sessions", Some("session");
+    Event => "event", Some(DataCategory::Error);
+    Transaction => "transaction", Some(DataCategory::Transaction);
+    Attachment => "attachment", Some(DataCategory::Attachment);
+    Session => "session", Some(DataCategory::Session);
+    Sessions => "sessions", Some(DataCategory::Session);
     ClientReport => "client_report", None;
-    UserReport => "user_report", Some("feedback");
-    Feedback => "feedback", Some("feedback");
-    CheckIn => "check_in", Some("monitor");
-    Profile => "profile", Some("profile");
-    ProfileChunk => "profile_chunk", Some("profile");
-    ReplayEvent => "replay_event", Some("replay");
-    ReplayRecording => "replay_recording", Some("replay");
-    ReplayVideo => "replay_video", Some("replay");
-    Security => "security", Some("security");
-    RawSecurity => "raw_security", Some("security");
-    Nel => "nel", Some("security");
+    UserReport => "user_report", Some(DataCategory::Feedback);
+    Feedback => "feedback", Some(DataCategory::Feedback);
+    CheckIn => "check_in", Some(DataCategory::Monitor);
+    Profile => "profile", Some(DataCategory::Profile);
+    ProfileChunk => "profile_chunk", Some(DataCategory::ProfileChunk);
+    ReplayEvent => "replay_event", Some(DataCategory::Replay);
+    ReplayRecording => "replay_recording", Some(DataCategory::Replay);
+    ReplayVideo => "replay_video", Some(DataCategory::Replay);
+    Security => "security", Some(DataCategory::Security);
+    RawSecurity => "raw_security", Some(DataCategory::Security);
+    Nel => "nel", Some(DataCategory::Security);
     FormData => "form_data", None;
-    UnrealReport => "unreal_report", Some("error");
+    UnrealReport => "unreal_report", Some(DataCategory::Error);
     Statsd => "statsd", None;
     MetricBuckets => "metric_buckets", None;
-    Log => "log", Some("log_item");
-    Span => "span", Some("span");
-    OtelSpan => "otel_span", Some("span");
-    OtelLog => "otel_log", Some("log_item");
-    TraceMetric => "trace_metric", None;
+    Log => "log", Some(DataCategory::LogItem);
+    Span => "span", Some(DataCategory::Span);
+    OtelSpan => "otel_span", Some(DataCategory::Span);
+    OtelLog => "otel_log", Some(DataCategory::LogItem);
+    TraceMetric => "trace_metric", Some(DataCategory::TraceMetric);
 }
 
 impl ItemType {
@@ -739,11 +748,43 @@ mod tests {
 
     #[test]
     fn categories() {
-        assert_eq!(ItemType::Event.data_category(), Some("error"));
-        assert_eq!(ItemType::CheckIn.data_category(), Some("monitor"));
-        assert_eq!(ItemType::Sessions.data_category(), Some("session"));
+        assert_eq!(ItemType::Event.data_category(), Some(DataCategory::Error));
+        assert_eq!(
+            ItemType::CheckIn.data_category(),
+            Some(DataCategory::Monitor)
+        );
+        assert_eq!(
+            ItemType::Sessions.data_category(),
+            Some(DataCategory::Session)
+        );
         assert_eq!(ItemType::ClientReport.data_category(), None);
         assert_eq!(ItemType::parse("otel_log"), ItemType::OtelLog);
         assert_eq!(ItemType::parse("otel_log").as_str(), "otel_log");
+        assert_eq!(
+            ItemType::UnrealReport.data_category(),
+            Some(DataCategory::Error)
+        );
+        assert_eq!(
+            ItemType::ProfileChunk.data_category(),
+            Some(DataCategory::ProfileChunk)
+        );
+        assert_eq!(ItemType::Unknown("x".into()).data_category(), None);
+    }
+
+    #[test]
+    fn the_item_type_table() {
+        let mut names = Vec::new();
+        for ty in ItemType::KNOWN {
+            assert_eq!(&ItemType::parse(ty.as_str()), ty);
+            assert!(!matches!(ty, ItemType::Unknown(_)));
+            // Every category named by the table is a known one.
+            if let Some(c) = ty.data_category() {
+                assert!(!c.is_unknown(), "{ty}: {c}");
+            }
+            names.push(ty.as_str());
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ItemType::KNOWN.len(), "names are unique");
     }
 }

@@ -19,6 +19,10 @@
 //!   (exceptions with [`Mechanism`] and [`Stacktrace`] [`Frame`]s, threads,
 //!   [`LogEntry`], fingerprint, tags, [`Level`], [`Timestamp`], [`EventId`],
 //!   ...) and kept as JSON for the rest.
+//! - [`DataCategory`] — the kinds of data Sentry rate-limits (`error`,
+//!   `transaction`, `session`, `log_item`, ...), with an `Unknown` case;
+//!   [`ItemType::data_category`] is the one table from item types to
+//!   categories. Items are counted by type and rate-limited by category.
 //! - [`Auth`] and [`Dsn`] — credentials from the `X-Sentry-Auth` or
 //!   `Authorization` header, the query string, or the envelope's `dsn`.
 //! - [`Error`] — one error type; each malformed form is its own variant, and
@@ -84,6 +88,7 @@
 //! ```
 
 mod auth;
+mod category;
 mod envelope;
 mod error;
 mod event;
@@ -92,6 +97,7 @@ mod store;
 mod types;
 
 pub use auth::{Auth, Dsn, MAX_PROTOCOL_VERSION};
+pub use category::DataCategory;
 pub use envelope::{Envelope, EnvelopeHeaders, Item, ItemHeaders, ItemType, ParseLimits};
 pub use error::Error;
 pub use event::{ClientSdk, Event, Exception, Frame, LogEntry, Mechanism, Stacktrace, Thread};
