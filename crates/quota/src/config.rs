@@ -5,122 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use periscope_sentry_envelope::DataCategory;
+
 use crate::error::QuotaError;
-
-/// A kind of data an SDK sends, as named in Sentry's rate-limit headers.
-///
-/// Unknown names are kept in [`DataCategory::Unknown`] rather than rejected, so a
-/// header from a newer server survives a parse/render round trip and a quota can be
-/// configured for a category this crate does not know yet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DataCategory {
-    /// `default`: events without a more specific category (e.g. plain messages).
-    Default,
-    /// `error`: error events.
-    Error,
-    /// `transaction`: performance transactions.
-    Transaction,
-    /// `security`: CSP and other security reports.
-    Security,
-    /// `attachment`: attachments (counted in bytes by Sentry).
-    Attachment,
-    /// `session`: release-health sessions.
-    Session,
-    /// `profile`: profiles.
-    Profile,
-    /// `replay`: session replays.
-    Replay,
-    /// `feedback`: user feedback.
-    Feedback,
-    /// `monitor`: cron monitor check-ins.
-    Monitor,
-    /// `span`: spans.
-    Span,
-    /// `log_item`: log records.
-    LogItem,
-    /// `log_byte`: log volume in bytes.
-    LogByte,
-    /// Any other name, kept as received.
-    Unknown(String),
-}
-
-impl DataCategory {
-    /// Every category this crate knows by name, in protocol order.
-    pub const KNOWN: [DataCategory; 13] = [
-        DataCategory::Default,
-        DataCategory::Error,
-        DataCategory::Transaction,
-        DataCategory::Security,
-        DataCategory::Attachment,
-        DataCategory::Session,
-        DataCategory::Profile,
-        DataCategory::Replay,
-        DataCategory::Feedback,
-        DataCategory::Monitor,
-        DataCategory::Span,
-        DataCategory::LogItem,
-        DataCategory::LogByte,
-    ];
-
-    /// The protocol name (`"error"`, `"log_item"`, …; an unknown name as received).
-    pub fn as_str(&self) -> &str {
-        match self {
-            DataCategory::Default => "default",
-            DataCategory::Error => "error",
-            DataCategory::Transaction => "transaction",
-            DataCategory::Security => "security",
-            DataCategory::Attachment => "attachment",
-            DataCategory::Session => "session",
-            DataCategory::Profile => "profile",
-            DataCategory::Replay => "replay",
-            DataCategory::Feedback => "feedback",
-            DataCategory::Monitor => "monitor",
-            DataCategory::Span => "span",
-            DataCategory::LogItem => "log_item",
-            DataCategory::LogByte => "log_byte",
-            DataCategory::Unknown(name) => name,
-        }
-    }
-
-    /// The category for a protocol name; never fails (unknown names are kept).
-    pub fn from_name(name: &str) -> Self {
-        match name {
-            "default" => DataCategory::Default,
-            "error" => DataCategory::Error,
-            "transaction" => DataCategory::Transaction,
-            "security" => DataCategory::Security,
-            "attachment" => DataCategory::Attachment,
-            "session" => DataCategory::Session,
-            "profile" => DataCategory::Profile,
-            "replay" => DataCategory::Replay,
-            "feedback" => DataCategory::Feedback,
-            "monitor" => DataCategory::Monitor,
-            "span" => DataCategory::Span,
-            "log_item" => DataCategory::LogItem,
-            "log_byte" => DataCategory::LogByte,
-            other => DataCategory::Unknown(other.to_owned()),
-        }
-    }
-
-    /// Whether this is an [`Unknown`](DataCategory::Unknown) category.
-    pub fn is_unknown(&self) -> bool {
-        matches!(self, DataCategory::Unknown(_))
-    }
-}
-
-impl fmt::Display for DataCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DataCategory {
-    type Err = Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(DataCategory::from_name(s))
-    }
-}
 
 /// Who shares a quota: the whole installation, one project, or one client key.
 ///
@@ -287,9 +174,11 @@ mod tests {
 
     #[test]
     fn category_names_round_trip() {
+        // The protocol crate's type, re-exported: the quota side relies on the
+        // names it parses and renders in headers.
         for c in DataCategory::KNOWN {
-            assert_eq!(DataCategory::from_name(c.as_str()), c);
-            assert_eq!(c.to_string().parse::<DataCategory>(), Ok(c.clone()));
+            assert_eq!(&DataCategory::from_name(c.as_str()), c);
+            assert_eq!(c.to_string().parse::<DataCategory>().as_ref(), Ok(c));
             assert!(!c.is_unknown());
         }
         let u: DataCategory = "metric_bucket".parse().unwrap_or(DataCategory::Default);

@@ -3,7 +3,8 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use crate::config::{DataCategory, QuotaScope, is_token_char};
+use crate::DataCategory;
+use crate::config::{QuotaScope, is_token_char};
 use crate::error::QuotaError;
 use crate::time::duration_to_secs_ceil;
 

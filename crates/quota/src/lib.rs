@@ -9,7 +9,8 @@
 //! # The pieces
 //!
 //! - **Configuration** — [`Quota`]: at most `limit` units of some
-//!   [`DataCategory`]s per sliding `window`, shared by a [`QuotaScope`]
+//!   [`DataCategory`]s (the protocol crate's type, re-exported; an item's
+//!   category comes from `ItemType::data_category`) per sliding `window`, shared by a [`QuotaScope`]
 //!   (installation, project or key). A [`ScopedQuota`] applies it to one concrete
 //!   project or key.
 //! - **Accounting** — [`Limiter::check_and_count`] checks an event against every
@@ -94,13 +95,17 @@ mod limiter;
 mod time;
 mod window;
 
-pub use config::{DataCategory, Quota, QuotaScope, ScopedQuota};
+pub use config::{Quota, QuotaScope, ScopedQuota};
 pub use counter::{Counter, MemoryCounter, Refusal, UsageBucket, WindowCheck};
 pub use decision::{RateLimit, RateLimits, parse_retry_after};
 pub use error::QuotaError;
 pub use limiter::Limiter;
 pub use time::UnixMillis;
 pub use window::{BUCKETS_PER_WINDOW, SlidingWindow};
+
+/// The data categories quotas count, owned by the protocol crate (where items
+/// and their categories are defined) and re-exported here for convenience.
+pub use periscope_sentry_envelope::DataCategory;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,6 +1,7 @@
 //! The entry point: quotas in, a decision out.
 
-use crate::config::{DataCategory, ScopedQuota};
+use crate::DataCategory;
+use crate::config::ScopedQuota;
 use crate::counter::{Counter, MemoryCounter, WindowCheck};
 use crate::decision::{RateLimit, RateLimits};
 use crate::time::UnixMillis;
