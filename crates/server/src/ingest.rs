@@ -549,9 +549,8 @@ impl Work {
                         {
                             event = Some(item.payload.clone());
                         }
-                        other => state
-                            .metrics
-                            .item_accepted(other.data_category().unwrap_or("other")),
+                        // Counted by item type (rate limits go by category).
+                        other => state.metrics.item_accepted(other),
                     }
                 }
                 (event, envelope.headers.event_id)

@@ -2,9 +2,27 @@
 //!
 //! Plain atomics: incrementing a counter on the ingest path costs one relaxed
 //! atomic add, and rendering reads them without locks.
+//!
+//! Envelope items that are counted but not stored are counted **by item type**
+//! (`periscope_items_accepted_total{type="session"}`), the wire name of
+//! [`ItemType`]: one label per type the protocol crate knows
+//! ([`ItemType::KNOWN`]) except those stored as the event (`event`, `security`,
+//! `raw_security`, counted by `periscope_events_*_total`), and `other` for
+//! unknown types, so the number of series stays bounded. Rate limits are by data
+//! category ([`ItemType::data_category`]), a different table: several item types
+//! share a category and some (`client_report`) have none.
+//!
+//! Changed labels: until issue 13, `periscope_items_accepted_total` was labelled
+//! `category` with 8 values (`transaction`, `session`, `attachment`,
+//! `client_report`, `profile`, `replay`, `monitor`, `other`), and
+//! `client_report` never moved (client reports have no category). It is now
+//! labelled `type`, one value per item type; `sum by ()` over the old and new
+//! series is the same total, except that client reports are now counted.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use periscope_sentry_envelope::ItemType;
 
 /// Why an ingest request was refused (one counter each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,25 +71,31 @@ impl Rejection {
     }
 }
 
-/// Data categories of accepted-but-not-stored items we count.
-const ITEM_CATEGORIES: [&str; 8] = [
-    "transaction",
-    "session",
-    "attachment",
-    "client_report",
-    "profile",
-    "replay",
-    "monitor",
-    "other",
-];
+/// Item types whose items become the stored event (see `ingest.rs`): counted by
+/// the event metrics, not by `periscope_items_accepted_total`.
+const STORED_AS_EVENT: [ItemType; 3] = [ItemType::Event, ItemType::Security, ItemType::RawSecurity];
+
+/// The label values of `periscope_items_accepted_total`, in order: every known
+/// item type not stored as the event, then `other`.
+fn item_labels() -> impl Iterator<Item = &'static str> {
+    ItemType::KNOWN
+        .iter()
+        .filter(|ty| !STORED_AS_EVENT.contains(ty))
+        .map(|ty| ty.as_str())
+        .chain(std::iter::once(OTHER_ITEMS))
+}
+
+/// The label of items of unknown types (and of any type without its own label).
+const OTHER_ITEMS: &str = "other";
 
 /// The server's counters and gauges.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
     rejected: [AtomicU64; 7],
-    items_accepted: [AtomicU64; 8],
+    /// One per [`item_labels`] value, in order; the last is `other`.
+    items_accepted: Box<[AtomicU64]>,
     bus_depth: AtomicU64,
     batches: AtomicU64,
     batch_events: AtomicU64,
@@ -80,6 +104,25 @@ pub struct Metrics {
     commit_failures: AtomicU64,
     alerts_delivered: AtomicU64,
     alerts_failed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            events_accepted: AtomicU64::default(),
+            events_duplicate: AtomicU64::default(),
+            rejected: Default::default(),
+            items_accepted: item_labels().map(|_| AtomicU64::default()).collect(),
+            bus_depth: AtomicU64::default(),
+            batches: AtomicU64::default(),
+            batch_events: AtomicU64::default(),
+            commit_micros_sum: AtomicU64::default(),
+            commit_micros_max: AtomicU64::default(),
+            commit_failures: AtomicU64::default(),
+            alerts_delivered: AtomicU64::default(),
+            alerts_failed: AtomicU64::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -97,12 +140,15 @@ impl Metrics {
         self.rejected[why.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A non-event item was accepted (counted, not stored).
-    pub fn item_accepted(&self, category: &str) {
-        let idx = ITEM_CATEGORIES
-            .iter()
-            .position(|c| *c == category)
-            .unwrap_or(ITEM_CATEGORIES.len() - 1);
+    /// A non-event envelope item was accepted (counted, not stored), by its
+    /// type; unknown types (and types stored as the event) count as `other`.
+    pub fn item_accepted(&self, ty: &ItemType) {
+        let name = match ty {
+            ItemType::Unknown(_) => OTHER_ITEMS,
+            known => known.as_str(),
+        };
+        let last = self.items_accepted.len() - 1;
+        let idx = item_labels().position(|l| l == name).unwrap_or(last);
         self.items_accepted[idx].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -178,20 +224,14 @@ impl Metrics {
             "counter",
             &rejected,
         );
-        let items: Vec<(String, String)> = ITEM_CATEGORIES
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                (
-                    format!("{{category=\"{c}\"}}"),
-                    load(&self.items_accepted[i]).to_string(),
-                )
-            })
+        let items: Vec<(String, String)> = item_labels()
+            .zip(self.items_accepted.iter())
+            .map(|(ty, count)| (format!("{{type=\"{ty}\"}}"), load(count).to_string()))
             .collect();
         family(
             &mut out,
             "periscope_items_accepted_total",
-            "Envelope items accepted and counted but not stored, by category.",
+            "Envelope items accepted and counted but not stored, by item type.",
             "counter",
             &items,
         );
@@ -276,8 +316,10 @@ mod tests {
         m.event_accepted(false);
         m.event_accepted(false);
         m.rejected(Rejection::RateLimited);
-        m.item_accepted("session");
-        m.item_accepted("weird");
+        m.item_accepted(&ItemType::Session);
+        m.item_accepted(&ItemType::Unknown("weird".into()));
+        m.item_accepted(&ItemType::ClientReport);
+        m.item_accepted(&ItemType::ClientReport);
         m.batch(10, 1500, true);
         let text = m.render();
         assert!(
@@ -285,12 +327,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("periscope_events_rejected_total{reason=\"rate_limited\"} 1\n"));
-        assert!(text.contains("periscope_items_accepted_total{category=\"session\"} 1\n"));
-        assert!(text.contains("periscope_items_accepted_total{category=\"other\"} 1\n"));
+        assert!(text.contains("periscope_items_accepted_total{type=\"session\"} 1\n"));
+        assert!(text.contains("periscope_items_accepted_total{type=\"other\"} 1\n"));
+        assert!(text.contains("periscope_items_accepted_total{type=\"client_report\"} 2\n"));
+        assert!(text.contains("periscope_items_accepted_total{type=\"sessions\"} 0\n"));
         assert!(
             text.contains("periscope_digest_commit_seconds_sum 0.0015\n"),
             "{text}"
         );
         assert!(text.contains("periscope_digest_batch_events_total 10\n"));
+    }
+
+    #[test]
+    fn one_label_per_item_type() {
+        let m = Metrics::default();
+        for ty in ItemType::KNOWN {
+            m.item_accepted(ty);
+        }
+        m.item_accepted(&ItemType::parse("some_future_type"));
+        let text = m.render();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("periscope_items_accepted_total{"))
+            .collect();
+        // Bounded: the known types but the event ones, and `other`.
+        assert_eq!(
+            lines.len(),
+            ItemType::KNOWN.len() - STORED_AS_EVENT.len() + 1
+        );
+        for ty in ItemType::KNOWN {
+            let line = format!("periscope_items_accepted_total{{type=\"{ty}\"}} 1");
+            assert_eq!(
+                lines.contains(&line.as_str()),
+                !STORED_AS_EVENT.contains(ty),
+                "{ty}: {text}"
+            );
+        }
+        // Unknown types and the three event types.
+        assert!(lines.contains(&"periscope_items_accepted_total{type=\"other\"} 4"));
     }
 }
