@@ -1,7 +1,10 @@
 //! The values the store takes and returns.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A project: the unit events are sent to (one DSN per key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +122,10 @@ pub struct IngestOutcome {
 }
 
 /// The state of an issue.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Serialized as its plain stored text (`"muted"`, or the unknown text); the
+/// `{"unknown": "x"}` form older versions wrote is still read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IssueStatus {
     /// Open.
     Unresolved,
@@ -302,8 +307,10 @@ pub struct StoredEvent {
 }
 
 /// Why an alert was raised.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Serialized as its plain stored text (`"new_issue"`, or the unknown text); the
+/// `{"unknown": "x"}` form older versions wrote is still read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AlertKind {
     /// A new issue.
     NewIssue,
@@ -368,8 +375,10 @@ pub struct Destination {
 }
 
 /// State of one alert's delivery to one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// Serialized as its plain stored text (`"pending"`, or the unknown text); the
+/// `{"unknown": "x"}` form older versions wrote is still read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DeliveryState {
     /// Not delivered yet (maybe retrying).
     Pending,
@@ -537,5 +546,156 @@ impl RetentionReport {
     /// Rows deleted by this step (events, issues and alerts).
     pub fn deleted(&self) -> u64 {
         self.capped_events + self.expired_events + self.idle_events + self.idle_issues + self.alerts
+    }
+}
+
+/// The serde of an enum with an `Unknown(String)` case, stored as text: written
+/// as the plain string of `as_str`, read with `parse` from a string, or from the
+/// `{"unknown": "x"}` map that derived serde wrote before (kept readable, so a
+/// value serialized by an older version still loads).
+macro_rules! plain_string_serde {
+    ($ty:ident, $what:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        Ok($ty::parse(v))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$ty, A::Error> {
+                        let legacy = match map.next_key::<String>()? {
+                            Some(key) if key == "unknown" => map.next_value::<String>()?,
+                            _ => return Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+                        };
+                        if map.next_key::<de::IgnoredAny>()?.is_some() {
+                            return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+                        }
+                        Ok($ty::parse(&legacy))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+plain_string_serde!(IssueStatus, "an issue status such as \"unresolved\"");
+plain_string_serde!(AlertKind, "an alert kind such as \"new_issue\"");
+plain_string_serde!(DeliveryState, "a delivery state such as \"pending\"");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_cases_serialize_as_plain_strings() {
+        let json = serde_json::to_string(&(
+            IssueStatus::Unknown("archived".into()),
+            AlertKind::Unknown("escalation".into()),
+            DeliveryState::Unknown("paused".into()),
+        ))
+        .unwrap();
+        assert_eq!(json, r#"["archived","escalation","paused"]"#);
+        let back: (IssueStatus, AlertKind, DeliveryState) = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.0, IssueStatus::Unknown("archived".into()));
+        assert_eq!(back.1, AlertKind::Unknown("escalation".into()));
+        assert_eq!(back.2, DeliveryState::Unknown("paused".into()));
+    }
+
+    #[test]
+    fn known_cases_keep_their_text() {
+        // The same text as before (derived serde, snake_case) and as stored.
+        for s in [
+            IssueStatus::Unresolved,
+            IssueStatus::Resolved,
+            IssueStatus::Muted,
+        ] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<IssueStatus>(&json).unwrap(), s);
+        }
+        for k in [
+            AlertKind::NewIssue,
+            AlertKind::Regression,
+            AlertKind::Unmute,
+        ] {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<AlertKind>(&json).unwrap(), k);
+        }
+        for d in [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+        ] {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{}\"", d.as_str()));
+            assert_eq!(serde_json::from_str::<DeliveryState>(&json).unwrap(), d);
+        }
+        assert_eq!(
+            serde_json::to_string(&IssueStatus::Muted).unwrap(),
+            r#""muted""#
+        );
+        assert_eq!(
+            serde_json::to_string(&AlertKind::NewIssue).unwrap(),
+            r#""new_issue""#
+        );
+    }
+
+    #[test]
+    fn the_old_map_form_is_still_read() {
+        assert_eq!(
+            serde_json::from_str::<IssueStatus>(r#"{"unknown":"archived"}"#).unwrap(),
+            IssueStatus::Unknown("archived".into())
+        );
+        assert_eq!(
+            serde_json::from_str::<AlertKind>(r#"{"unknown":"escalation"}"#).unwrap(),
+            AlertKind::Unknown("escalation".into())
+        );
+        assert_eq!(
+            serde_json::from_str::<DeliveryState>(r#"{"unknown":"paused"}"#).unwrap(),
+            DeliveryState::Unknown("paused".into())
+        );
+        // A name that is known now reads as the known case.
+        assert_eq!(
+            serde_json::from_str::<IssueStatus>(r#"{"unknown":"muted"}"#).unwrap(),
+            IssueStatus::Muted
+        );
+        // Other shapes are errors.
+        for bad in [
+            r#"{"other":"x"}"#,
+            r#"{"unknown":"x","b":1}"#,
+            "{}",
+            "1",
+            "null",
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<IssueStatus>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inside_a_struct() {
+        let alert = Alert {
+            id: 1,
+            project_id: 2,
+            issue_id: 3,
+            kind: AlertKind::Unknown("escalation".into()),
+            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let v = serde_json::to_value(&alert).unwrap();
+        assert_eq!(v["kind"], "escalation");
+        let back: Alert = serde_json::from_value(v).unwrap();
+        assert_eq!(back, alert);
     }
 }
