@@ -16,7 +16,7 @@ use periscope_notify::{
     Admission, Destination, Dispatcher, DispatcherConfig, Notifier, RateCap, RateCapState,
     RetryDecision, RetryPolicy, SmtpConfig,
 };
-use periscope_store::{AlertStore, ClaimedDelivery};
+use periscope_store::ClaimedDelivery;
 use tokio::task::JoinSet;
 
 use crate::app::AppState;

@@ -8,9 +8,7 @@ use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
 use chrono::Utc;
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
-use periscope_store::{
-    IngestOutcome, IngestStore, MaintenanceStore, NewEvent, Store, StoreConfig, UsageStore,
-};
+use periscope_store::{IngestOutcome, NewEvent, Store, StoreConfig};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -56,7 +54,9 @@ pub struct AppState {
     /// Configuration.
     pub config: Arc<Config>,
     /// The database.
-    pub store: Store,
+    pub store: crate::service::Db,
+    /// The application layer (what the admin API and the CLI call).
+    pub service: crate::service::Service,
     /// The ingest bus to the digest writer.
     pub bus: Bus<NewEvent, IngestOutcome>,
     /// Metrics.
@@ -166,7 +166,7 @@ pub fn router(state: AppState) -> Router {
         .layer(ingest_cors());
     Router::new()
         .merge(ingest_routes)
-        .merge(crate::admin::routes())
+        .merge(crate::admin::routes(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -245,14 +245,23 @@ pub fn redact(url: &str) -> String {
 /// Builds the state: store, bus and digest writer, quotas (restored from the store).
 pub fn build_state(
     config: Config,
-    store: Store,
+    store: crate::service::Db,
 ) -> Result<(AppState, std::thread::JoinHandle<()>), String> {
-    let metrics = Arc::new(Metrics::default());
     // The writer has a connection of its own, so admin reads and key lookups
     // cannot starve it.
-    let writer_store = store
+    let writer = store
         .ingest_writer()
         .map_err(|e| format!("cannot open the writer's database connection: {e}"))?;
+    build_state_with_writer(config, store, writer)
+}
+
+/// [`build_state`] with a given digest writer (tests give one that fails).
+pub fn build_state_with_writer(
+    config: Config,
+    store: crate::service::Db,
+    writer_store: Box<dyn periscope_store::IngestStore + Send>,
+) -> Result<(AppState, std::thread::JoinHandle<()>), String> {
+    let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let (bus, writer) = Bus::start_observed(
         BusLimits {
@@ -280,15 +289,23 @@ pub fn build_state(
         }
         Err(e) => tracing::warn!(error = %e, "could not load quota usage; starting from zero"),
     }
+    let config = Arc::new(config);
+    let keys = Arc::new(KeyCache::new(
+        config.key_cache_ttl,
+        config.key_cache_entries,
+    ));
+    let service = {
+        let keys = keys.clone();
+        crate::service::Service::new(store.clone(), config.clone())
+            .on_keys_changed(move || keys.invalidate())
+    };
     let state = AppState {
+        service,
         inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
         body_memory: Arc::new(Semaphore::new(
             (config.max_body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS),
         )),
-        keys: Arc::new(KeyCache::new(
-            config.key_cache_ttl,
-            config.key_cache_entries,
-        )),
+        keys,
         cpu: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
@@ -297,7 +314,7 @@ pub fn build_state(
             free_failures: config.auth_free_failures,
             ..ThrottleConfig::default()
         })),
-        config: Arc::new(config),
+        config,
         store,
         bus,
         metrics,
@@ -407,7 +424,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())??
     };
-    let (state, writer) = build_state(config, store)?;
+    let (state, writer) = build_state(config, Arc::new(store))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (set HOST / PORT)"))?;
@@ -540,6 +557,103 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A digest writer that fails every batch as an unavailable database would,
+    /// until it is healed.
+    struct FailingWriter {
+        inner: Box<dyn periscope_store::IngestStore + Send>,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl periscope_store::IngestStore for FailingWriter {
+        fn ingest_batch(
+            &self,
+            events: &[NewEvent],
+            now: chrono::DateTime<Utc>,
+        ) -> Result<Vec<IngestOutcome>, periscope_store::StoreError> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(periscope_store::StoreError::Connect {
+                    backend: "sqlite",
+                    message: "the test double is down".into(),
+                });
+            }
+            self.inner.ingest_batch(events, now)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_store_gives_503_acknowledges_nothing_and_recovers() {
+        use periscope_store::{IssueStore, ProjectStore};
+        use tower::ServiceExt;
+
+        let store = Store::open(&StoreConfig::from_url("sqlite::memory:").unwrap()).unwrap();
+        let project = store
+            .create_project("p", "0123456789abcdef0123456789abcdef", Utc::now())
+            .unwrap();
+        let db: crate::service::Db = Arc::new(store.clone());
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writer = FailingWriter {
+            inner: crate::service::Database::ingest_writer(&store).unwrap(),
+            failing: failing.clone(),
+        };
+        let config = Config::from_lookup(&|_| None).unwrap();
+        let (state, _writer) =
+            build_state_with_writer(config, db.clone(), Box::new(writer)).unwrap();
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::health::probe_loop(
+            state.health.clone(),
+            db.clone(),
+            Duration::from_millis(100),
+            stop_rx,
+        ));
+        let app = router(state.clone());
+        let pid = project.id;
+        let send = |n: u32| {
+            let app = app.clone();
+            async move {
+                let req = axum::http::Request::post(format!("/api/{pid}/store/"))
+                    .header(
+                        "x-sentry-auth",
+                        "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7",
+                    )
+                    .body(axum::body::Body::from(format!(
+                        r#"{{"event_id": "{n:032x}", "message": "m {n}"}}"#
+                    )))
+                    .unwrap();
+                app.oneshot(req).await.unwrap().status().as_u16()
+            }
+        };
+        let stored = || {
+            let s = store.clone();
+            s.get_event(project.id, &format!("{:032x}", 1))
+                .unwrap()
+                .is_some()
+                || s.get_event(project.id, &format!("{:032x}", 2))
+                    .unwrap()
+                    .is_some()
+        };
+        assert_eq!(send(1).await, 503);
+        assert_eq!(send(2).await, 503);
+        assert!(!stored(), "nothing acknowledged, nothing stored");
+        // Healed: ingest resumes by itself (the probe and the next commit).
+        failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut n = 10;
+        loop {
+            n += 1;
+            if send(n).await == 200 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no recovery");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            store
+                .get_event(project.id, &format!("{n:032x}"))
+                .unwrap()
+                .is_some()
+        );
+    }
 
     #[test]
     fn redacts_passwords() {

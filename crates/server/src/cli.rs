@@ -94,6 +94,9 @@ pub enum IssueCommand {
     Show {
         /// The issue id.
         id: i64,
+        /// Print JSON (the admin API's shape).
+        #[arg(long)]
+        json: bool,
     },
     /// Resolve an issue (optionally: resolved in a release).
     Resolve {

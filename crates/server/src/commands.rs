@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use chrono::Utc;
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
 use periscope_sentry_envelope::Event;
-use periscope_store::{
-    AlertStore, IssueAction, IssueFilter, IssueStore, Project, ProjectStore, StatusFilter, Store,
-};
+
+use crate::service::views::IssueView;
+use crate::service::{IssueChange, IssueDetail, IssueQuery, NewDestination, Service};
 
 use crate::cli::{Cli, Command, DestinationCommand, IssueCommand, ProjectCommand, StressArgs};
 use crate::config::Config;
@@ -70,137 +70,97 @@ fn serve() -> Result<(), String> {
     runtime()?.block_on(crate::app::serve(config))
 }
 
-fn open() -> Result<(Config, Store), String> {
+/// The application layer over the configured database: what every command calls.
+fn open() -> Result<Service, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let store = crate::app::open_store(&config)?;
-    Ok((config, store))
+    Ok(Service::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(config),
+    ))
 }
 
-/// A new random public key: 32 lowercase hex characters.
-pub fn new_public_key() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-/// The DSN of a key of a project, from the public base URL.
-pub fn dsn_for(base_url: &str, public_key: &str, project_id: i64) -> String {
-    let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
-    format!(
-        "{scheme}://{public_key}@{}/{project_id}",
-        rest.trim_end_matches('/')
-    )
-}
-
-/// The JSON shape of a project in the CLI and the admin API.
-pub fn project_json(base_url: &str, p: &Project) -> serde_json::Value {
-    let keys: Vec<serde_json::Value> = p
-        .keys
-        .iter()
-        .map(|k| {
-            serde_json::json!({
-                "public_key": k.public_key,
-                "dsn": dsn_for(base_url, &k.public_key, p.id),
-                "created_at": k.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": p.id,
-        "name": p.name,
-        "dsn": p.keys.first().map(|k| dsn_for(base_url, &k.public_key, p.id)),
-        "keys": keys,
-        "created_at": p.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "settings": p.settings,
-        "stored_events": p.stored_events,
-    })
+fn json_line<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 fn project(cmd: ProjectCommand) -> Result<(), String> {
-    let (config, store) = open()?;
+    let service = open()?;
     match cmd {
         ProjectCommand::Create { name, json } => {
-            let name = name.trim();
-            if name.is_empty() {
-                return Err("the project name must not be empty".into());
-            }
-            let p = store
-                .create_project(name, &new_public_key(), Utc::now())
-                .map_err(|e| e.to_string())?;
+            let p = service.create_project(&name).map_err(|e| e.to_string())?;
             if json {
-                println!("{}", project_json(&config.base_url, &p));
+                println!("{}", json_line(&p));
             } else {
                 println!("created project {} ({})", p.id, p.name);
-                if let Some(k) = p.keys.first() {
-                    println!("DSN: {}", dsn_for(&config.base_url, &k.public_key, p.id));
+                if let Some(dsn) = &p.dsn {
+                    println!("DSN: {dsn}");
                 }
             }
         }
         ProjectCommand::List { json } => {
-            let projects = store.list_projects().map_err(|e| e.to_string())?;
+            let projects = service.list_projects().map_err(|e| e.to_string())?;
             if json {
-                let all: Vec<_> = projects
-                    .iter()
-                    .map(|p| project_json(&config.base_url, p))
-                    .collect();
-                println!("{}", serde_json::Value::Array(all));
+                println!("{}", json_line(&projects));
             } else if projects.is_empty() {
                 println!("no projects yet: periscope project create NAME");
             } else {
                 for p in &projects {
-                    let dsn = p
-                        .keys
-                        .first()
-                        .map(|k| dsn_for(&config.base_url, &k.public_key, p.id));
-                    println!("{:>5}  {:<30}  {}", p.id, p.name, dsn.unwrap_or_default());
+                    println!(
+                        "{:>5}  {:<30}  {}",
+                        p.id,
+                        p.name,
+                        p.dsn.as_deref().unwrap_or_default()
+                    );
                 }
             }
         }
         ProjectCommand::Delete { id, yes } => {
-            let p = store
-                .get_project(id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no project {id}"))?;
+            let p = service.project(id).map_err(|e| e.to_string())?;
             if !yes {
                 return Err(format!(
                     "this deletes project {id} ({}) with its {} stored events; run again with --yes",
                     p.name, p.stored_events
                 ));
             }
-            if store.delete_project(id).map_err(|e| e.to_string())? {
-                println!("deleted project {id} ({})", p.name);
-            } else {
-                return Err(format!("no project {id}"));
-            }
+            let p = service.delete_project(id).map_err(|e| e.to_string())?;
+            println!("deleted project {id} ({})", p.name);
         }
     }
     Ok(())
 }
 
-fn status_filter(s: &str) -> Result<StatusFilter, String> {
-    match s {
-        "unresolved" => Ok(StatusFilter::Unresolved),
-        "resolved" => Ok(StatusFilter::Resolved),
-        "muted" => Ok(StatusFilter::Muted),
-        "all" => Ok(StatusFilter::All),
-        other => Err(format!(
-            "unknown status {other:?} (use unresolved, resolved, muted or all)"
-        )),
-    }
+fn status_line(i: &IssueView) -> String {
+    // `2026-11-30T12:34:56.789Z` → `2026-11-30 12:34`
+    let seen: String = i
+        .last_seen
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .replace('T', " ");
+    format!(
+        "{:>6}  {:<10}  {:>7}  {}  {}{}",
+        i.id,
+        i.status,
+        i.count,
+        seen,
+        i.title,
+        i.culprit
+            .as_deref()
+            .map(|c| format!("  ({c})"))
+            .unwrap_or_default()
+    )
 }
 
 fn issue(cmd: IssueCommand) -> Result<(), String> {
-    let (_config, store) = open()?;
+    let service = open()?;
     let now = Utc::now();
-    let act = |id: i64, action: IssueAction| -> Result<(), String> {
-        match store
-            .update_issue(id, &action, now)
-            .map_err(|e| e.to_string())?
-        {
-            Some(i) => {
-                println!("issue {} is now {}", i.id, i.status.as_str());
-                Ok(())
-            }
-            None => Err(format!("no issue {id}")),
-        }
+    let act = |id: i64, change: IssueChange| -> Result<(), String> {
+        let i = service
+            .update_issue(id, None, change, now)
+            .map_err(|e| e.to_string())?;
+        println!("issue {} is now {}", i.id, i.status);
+        Ok(())
     };
     match cmd {
         IssueCommand::List {
@@ -210,54 +170,45 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
             limit,
             json,
         } => {
-            let filter = IssueFilter {
-                status: status_filter(&status)?,
-                query: query.unwrap_or_default(),
-                cursor: None,
-                limit,
-            };
-            let page = store
-                .list_issues(project, &filter)
+            let page = service
+                .list_issues(
+                    project,
+                    IssueQuery {
+                        status: Some(status.clone()),
+                        query,
+                        cursor: None,
+                        limit: Some(limit),
+                    },
+                )
                 .map_err(|e| e.to_string())?;
             if json {
                 for i in &page.items {
-                    println!("{}", serde_json::to_string(i).unwrap_or_default());
+                    println!("{}", json_line(i));
                 }
             } else if page.items.is_empty() {
                 println!("no {status} issues in project {project}");
             } else {
                 for i in &page.items {
-                    println!(
-                        "{:>6}  {:<10}  {:>7}  {}  {}{}",
-                        i.id,
-                        i.status.as_str(),
-                        i.count,
-                        i.last_seen.format("%Y-%m-%d %H:%M"),
-                        i.title,
-                        i.culprit
-                            .as_deref()
-                            .map(|c| format!("  ({c})"))
-                            .unwrap_or_default()
-                    );
+                    println!("{}", status_line(i));
                 }
             }
             Ok(())
         }
-        IssueCommand::Show { id } => {
-            let detail = issue_detail(&store, id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no issue {id}"))?;
-            print!(
-                "{}",
-                render_issue(&detail.issue, detail.latest.as_ref(), &detail.strategy)
-            );
+        IssueCommand::Show { id, json } => {
+            let detail = service.issue_detail(id, None).map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", json_line(&detail.view()));
+            } else {
+                print!("{}", render_issue(&detail));
+            }
             Ok(())
         }
         IssueCommand::Resolve { id, release } => act(
             id,
-            match release {
-                Some(r) => IssueAction::ResolveInRelease(r),
-                None => IssueAction::Resolve,
+            IssueChange {
+                status: "resolved".into(),
+                resolved_in_release: release,
+                ..IssueChange::default()
             },
         ),
         IssueCommand::Mute {
@@ -265,74 +216,35 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
             for_,
             until_count,
         } => {
-            let action = match (for_, until_count) {
-                (Some(_), Some(_)) => return Err("give --for or --until-count, not both".into()),
-                (Some(d), None) => {
-                    let d = crate::cli::parse_duration(&d)?;
-                    let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
-                    IssueAction::MuteUntil(now + d)
-                }
-                (None, Some(n)) => IssueAction::MuteForEvents(n),
-                (None, None) => IssueAction::Mute,
+            let mute_for_seconds = match for_ {
+                Some(d) => Some(crate::cli::parse_duration(&d)?.as_secs()),
+                None => None,
             };
-            act(id, action)
+            act(
+                id,
+                IssueChange {
+                    status: "muted".into(),
+                    mute_for_seconds,
+                    mute_until_count: until_count,
+                    ..IssueChange::default()
+                },
+            )
         }
-        IssueCommand::Reopen { id } => act(id, IssueAction::Reopen),
+        IssueCommand::Reopen { id } => act(
+            id,
+            IssueChange {
+                status: "unresolved".into(),
+                ..IssueChange::default()
+            },
+        ),
     }
-}
-
-/// An issue with what `issue show` and `GET /api/admin/issues/{id}` display.
-#[derive(Debug, Clone)]
-pub struct IssueDetail {
-    /// The issue.
-    pub issue: periscope_store::Issue,
-    /// Its latest stored event, with the payload.
-    pub latest: Option<periscope_store::StoredEvent>,
-    /// Its project's grouping strategy name.
-    pub strategy: String,
-}
-
-/// Loads an issue, its latest stored event and its project's grouping strategy
-/// (`None` when the issue does not exist). Blocking.
-pub fn issue_detail(
-    store: &Store,
-    id: i64,
-) -> Result<Option<IssueDetail>, periscope_store::StoreError> {
-    let Some(issue) = store.get_issue(id)? else {
-        return Ok(None);
-    };
-    let project = store.get_project(issue.project_id)?;
-    let latest = store.list_events(id, None, 1)?;
-    let latest = match latest.items.first() {
-        Some(s) => store.get_event(issue.project_id, &s.event_id)?,
-        None => None,
-    };
-    let strategy = project
-        .map(|p| p.settings.grouping_strategy)
-        .unwrap_or_default();
-    Ok(Some(IssueDetail {
-        issue,
-        latest,
-        strategy,
-    }))
-}
-
-/// The grouping of a stored payload with a project's strategy (unknown names use
-/// the default): the explanation shown for an issue, recomputed from its latest
-/// event (grouping is deterministic). `None` when the payload is not an event.
-pub fn regroup(payload: &[u8], strategy: &str) -> Option<periscope_grouping::Grouping> {
-    let event = Event::from_slice(payload).ok()?;
-    let grouper = Grouper::new(GroupingConfig::new(strategy.parse().unwrap_or_default()));
-    Some(grouper.group(&event))
 }
 
 /// The text of `periscope issue show`: counts, the latest event's stack trace and the
 /// grouping explanation (recomputed from the latest event, which is deterministic).
-pub fn render_issue(
-    issue: &periscope_store::Issue,
-    latest: Option<&periscope_store::StoredEvent>,
-    strategy: &str,
-) -> String {
+pub fn render_issue(detail: &IssueDetail) -> String {
+    let issue = &detail.issue;
+    let latest = detail.latest.as_ref();
     let payload = latest.map(|e| e.payload.as_slice());
     let mut out = String::new();
     let _ = writeln!(out, "Issue {}: {}", issue.id, issue.title);
@@ -406,9 +318,8 @@ pub fn render_issue(
     {
         let _ = writeln!(out, "\nMessage: {m}");
     }
-    let grouping = match payload.and_then(|p| regroup(p, strategy)) {
-        Some(g) => g,
-        None => return out,
+    let Some(grouping) = detail.grouping() else {
+        return out;
     };
     let _ = writeln!(out, "\nGrouping ({} variant):", grouping.variant);
     let _ = writeln!(
@@ -420,7 +331,7 @@ pub fn render_issue(
 }
 
 fn destination(cmd: DestinationCommand) -> Result<(), String> {
-    let (config, store) = open()?;
+    let service = open()?;
     match cmd {
         DestinationCommand::Add {
             project,
@@ -431,49 +342,30 @@ fn destination(cmd: DestinationCommand) -> Result<(), String> {
             header,
         } => {
             let body = crate::alerts::destination_body(&kind, url, to, secret, &header)?;
-            let dest = crate::alerts::validate_destination(&config, &body)?;
-            store
-                .get_project(project)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no project {project}"))?;
-            let stored = store
-                .create_destination(
-                    project,
-                    &kind,
-                    &serde_json::to_value(&dest).map_err(|e| e.to_string())?,
-                    Utc::now(),
-                )
+            let d = service
+                .create_destination(project, NewDestination(body))
                 .map_err(|e| e.to_string())?;
             println!(
-                "added destination {} ({kind}) to project {project}",
-                stored.id
+                "added destination {} ({}) to project {project}",
+                d.id, d.kind
             );
         }
         DestinationCommand::List { project } => {
-            let list = store
+            let list = service
                 .list_destinations(project)
                 .map_err(|e| e.to_string())?;
             if list.is_empty() {
                 println!("no destinations for project {project}");
             }
             for d in list {
-                println!(
-                    "{:>5}  {:<16}  {}",
-                    d.id,
-                    d.kind,
-                    crate::alerts::redacted_config(&d.config)
-                );
+                println!("{:>5}  {:<16}  {}", d.id, d.kind, d.config);
             }
         }
         DestinationCommand::Remove { project, id } => {
-            if store
+            service
                 .delete_destination(project, id)
-                .map_err(|e| e.to_string())?
-            {
-                println!("removed destination {id}");
-            } else {
-                return Err(format!("no destination {id} in project {project}"));
-            }
+                .map_err(|e| e.to_string())?;
+            println!("removed destination {id}");
         }
     }
     Ok(())
@@ -563,24 +455,4 @@ fn stress(args: StressArgs) -> Result<(), String> {
         println!("{}", report.render());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dsns_from_base_urls() {
-        assert_eq!(
-            dsn_for("http://127.0.0.1:8000", "abc", 3),
-            "http://abc@127.0.0.1:8000/3"
-        );
-        assert_eq!(
-            dsn_for("https://errors.example.com/sub/", "k", 1),
-            "https://k@errors.example.com/sub/1"
-        );
-        let key = new_public_key();
-        assert_eq!(key.len(), 32);
-        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
-    }
 }

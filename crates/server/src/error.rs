@@ -85,3 +85,19 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError as E;
+        match e {
+            E::Invalid(m) => ApiError::bad_request(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            E::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable("the database is unavailable; retry later", 5)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

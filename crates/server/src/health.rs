@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use periscope_store::MaintenanceStore;
-
 /// Shared health flags.
 #[derive(Debug)]
 pub struct Health {
@@ -81,14 +79,12 @@ impl crate::bus::WriterObserver for HealthObserver {
 
 /// While the database is marked down, checks it every `interval` and marks it up
 /// when it answers. Ends when `shutdown` changes.
-pub async fn probe_loop<S>(
+pub async fn probe_loop(
     health: Arc<Health>,
-    store: S,
+    store: crate::service::Db,
     interval: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) where
-    S: MaintenanceStore + Clone + Send + 'static,
-{
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

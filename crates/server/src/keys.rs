@@ -9,17 +9,19 @@
 //!   project summary, so in bytes too) and evicts by recency and frequency
 //!   (quick_cache's CLOCK-Pro), so a flood of unknown keys cannot push out the keys
 //!   in use, and nothing is ever dropped wholesale because the cache is full;
-//! - concurrent misses for one key wait for a single lookup;
+//! - concurrent misses for one key wait for a single lookup (a table of the
+//!   lookups in flight, bounded by the requests in flight);
 //! - entries live `ttl`, and the whole cache is invalidated when the database's
 //!   key version changes ([`KeyCache::observe_version`]), which a background task
 //!   polls every second: a key revoked or a project deleted on any replica stops
 //!   working on every replica within about a second.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use periscope_store::{ProjectStore, Store};
+use crate::service::Db;
 
 use crate::app::ProjectInfo;
 
@@ -50,7 +52,12 @@ pub struct KeyCache {
     ttl: Duration,
     entries: quick_cache::sync::Cache<String, Entry>,
     version: AtomicI64,
+    generation: AtomicU64,
+    pending: Mutex<HashMap<String, Arc<Pending>>>,
 }
+
+/// A lookup in flight, shared by the callers that want the same key.
+type Pending = tokio::sync::OnceCell<Result<Option<Arc<ProjectInfo>>, String>>;
 
 impl std::fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +75,8 @@ impl KeyCache {
             ttl,
             entries: quick_cache::sync::Cache::new(capacity.max(1)),
             version: AtomicI64::new(i64::MIN),
+            generation: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -75,39 +84,69 @@ impl KeyCache {
     /// shape is unknown without a lookup.
     pub async fn lookup(
         &self,
-        store: &Store,
+        store: &Db,
         public_key: &str,
     ) -> Result<Option<Arc<ProjectInfo>>, LookupError> {
         if !valid_shape(public_key) {
             return Ok(None);
         }
-        loop {
-            let guard = match self.entries.get_value_or_guard_async(public_key).await {
-                Ok(entry) if entry.at.elapsed() < self.ttl => return Ok(entry.info),
-                Ok(_) => {
-                    // Expired: drop it and take the guard on the next round.
-                    self.entries.remove(public_key);
-                    continue;
-                }
-                Err(guard) => guard,
-            };
-            let store = store.clone();
-            let key = public_key.to_owned();
-            let found = tokio::task::spawn_blocking(move || store.project_by_key(&key))
-                .await
-                .map_err(|e| LookupError::Store(e.to_string()))?
-                .map_err(|e| LookupError::Store(e.to_string()))?;
-            let info = found.as_ref().map(|p| Arc::new(ProjectInfo::of(p)));
-            let _ = guard.insert(Entry {
-                at: Instant::now(),
-                info: info.clone(),
-            });
-            return Ok(info);
+        if let Some(entry) = self.entries.get(public_key) {
+            if entry.at.elapsed() < self.ttl {
+                return Ok(entry.info);
+            }
+            self.entries.remove(public_key);
         }
+        // Concurrent misses for one key share one lookup: the first caller runs
+        // it, the others wait for its answer. The table holds only lookups in
+        // flight (at most one per ingest request in flight).
+        let cell = {
+            let mut pending = self
+                .pending
+                .lock()
+                .map_err(|_| LookupError::Store("key lookup table poisoned".into()))?;
+            pending
+                .entry(public_key.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::OnceCell::new()))
+                .clone()
+        };
+        let generation = self.generation.load(Ordering::Acquire);
+        let answer = cell
+            .get_or_init(|| async {
+                let store = store.clone();
+                let key = public_key.to_owned();
+                let found = tokio::task::spawn_blocking(move || store.project_by_key(&key))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))?;
+                let info = found.as_ref().map(|p| Arc::new(ProjectInfo::of(p)));
+                // Not cached if the cache was invalidated meanwhile: the answer
+                // may predate the change.
+                if self.generation.load(Ordering::Acquire) == generation {
+                    self.entries.insert(
+                        public_key.to_owned(),
+                        Entry {
+                            at: Instant::now(),
+                            info: info.clone(),
+                        },
+                    );
+                }
+                Ok::<_, String>(info)
+            })
+            .await
+            .clone();
+        if let Ok(mut pending) = self.pending.lock()
+            && pending
+                .get(public_key)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            pending.remove(public_key);
+        }
+        answer.map_err(LookupError::Store)
     }
 
     /// Forgets everything (after a project or key changed in this process).
     pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
     }
 
@@ -136,6 +175,15 @@ impl KeyCache {
 mod tests {
     use super::*;
 
+    fn memory_db() -> Db {
+        std::sync::Arc::new(
+            periscope_store::Store::open(
+                &periscope_store::StoreConfig::from_url("sqlite::memory:").unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+
     #[test]
     fn shapes() {
         assert!(valid_shape("0123456789abcdef0123456789ABCDEF"));
@@ -147,9 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_and_junk_keys_are_bounded() {
-        let store =
-            Store::open(&periscope_store::StoreConfig::from_url("sqlite::memory:").unwrap())
-                .unwrap();
+        let store = memory_db();
         let project = store
             .create_project("p", "00000000000000000000000000000001", chrono::Utc::now())
             .unwrap();
@@ -190,10 +236,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deleted_project_is_forgotten_on_invalidation() {
+        let store = memory_db();
+        let k = "00000000000000000000000000000003";
+        let p = store.create_project("p", k, chrono::Utc::now()).unwrap();
+        let cache = KeyCache::new(Duration::from_secs(60), 10_000);
+        assert!(cache.lookup(&store, k).await.unwrap().is_some());
+        assert_eq!(cache.len(), 1);
+        assert!(cache.lookup(&store, k).await.unwrap().is_some());
+        store.delete_project(p.id).unwrap();
+        assert!(cache.lookup(&store, k).await.unwrap().is_some(), "cached");
+        cache.invalidate();
+        assert!(cache.lookup(&store, k).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_version_change_invalidates() {
-        let store =
-            Store::open(&periscope_store::StoreConfig::from_url("sqlite::memory:").unwrap())
-                .unwrap();
+        let store = memory_db();
         let cache = KeyCache::new(Duration::from_secs(60), 100);
         let k = "00000000000000000000000000000002";
         assert!(cache.lookup(&store, k).await.unwrap().is_none());

@@ -1,0 +1,49 @@
+//! The one error type of the application layer.
+
+use periscope_store::{ErrorClass, StoreError};
+
+/// Why an operation could not be done. Each door maps it once: the HTTP adapter to
+/// a status code (400, 404, 409, 503, 500), the CLI to its message and exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The request itself is wrong (a value out of range, an unknown name...).
+    #[error("{0}")]
+    Invalid(String),
+    /// What the request names does not exist (`no project 7`).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored (a key already in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot answer now; retry later.
+    #[error("the database is unavailable; retry later")]
+    Unavailable(#[source] StoreError),
+    /// Something that should not happen (the detail is for the log).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// [`ServiceError::Invalid`] with a message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor(_) => ServiceError::Invalid(format!(
+                "{e}: pass the next_cursor of a previous page unchanged"
+            )),
+            StoreError::NotFound(m) => ServiceError::NotFound(m),
+            StoreError::Conflict(m) => ServiceError::Conflict(m),
+            other if other.class() == ErrorClass::Unavailable => ServiceError::Unavailable(other),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The application layer's result type.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

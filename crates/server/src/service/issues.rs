@@ -1,0 +1,370 @@
+//! Issues and their events.
+
+use chrono::{DateTime, Utc};
+use periscope_grouping::{Grouper, GroupingConfig};
+use periscope_sentry_envelope::Event;
+use periscope_store::{IssueAction, IssueFilter, StatusFilter, StoredEvent};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::views::{EventView, GroupingView, IssueDetailView, IssueView, PageView};
+use super::{Result, Service, ServiceError, page_limit};
+
+/// Longest mute by time: ten years.
+pub const MAX_MUTE_SECONDS: u64 = 10 * 365 * 86_400;
+/// Longest issue search, in bytes.
+pub const MAX_QUERY_BYTES: usize = 1000;
+
+/// Which issues to list. The query of `GET /api/admin/projects/{id}/issues`; the
+/// CLI builds it from its flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IssueQuery {
+    /// `unresolved` (default), `resolved`, `muted` or `all`.
+    #[param(pattern = "^(unresolved|resolved|muted|all)$")]
+    pub status: Option<String>,
+    /// Free text and `key:value` terms (`level:`, `release:`, `environment:`, tag
+    /// keys); at most 1000 bytes.
+    #[param(max_length = 1000)]
+    pub query: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Issues per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
+fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
+    match s.unwrap_or("unresolved") {
+        "unresolved" => Ok(StatusFilter::Unresolved),
+        "resolved" => Ok(StatusFilter::Resolved),
+        "muted" => Ok(StatusFilter::Muted),
+        "all" => Ok(StatusFilter::All),
+        other => Err(ServiceError::invalid(format!(
+            "unknown status {other:?} (use unresolved, resolved, muted or all)"
+        ))),
+    }
+}
+
+/// A change of an issue's status. The body of `PATCH /api/admin/issues/{id}`; the
+/// CLI's `issue resolve|mute|reopen` build it from their flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueChange {
+    /// `resolved`, `unresolved` or `muted`.
+    #[schema(pattern = "^(resolved|unresolved|muted)$")]
+    pub status: String,
+    /// With `resolved`: resolved in this release (trimmed, not empty); a later
+    /// release's event reopens the issue.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub resolved_in_release: Option<String>,
+    /// With `muted`: for this many seconds (1 to ten years).
+    #[schema(minimum = 1, maximum = 315_360_000)]
+    pub mute_for_seconds: Option<u64>,
+    /// With `muted`: until this many more events arrive (at least 1).
+    #[schema(minimum = 1)]
+    pub mute_until_count: Option<u64>,
+}
+
+impl IssueChange {
+    /// The store action, or why the change is refused.
+    pub fn action(self, now: DateTime<Utc>) -> Result<IssueAction> {
+        let mute_fields = self.mute_for_seconds.is_some() || self.mute_until_count.is_some();
+        match self.status.as_str() {
+            "resolved" => {
+                if mute_fields {
+                    return Err(ServiceError::invalid(
+                        "mute_for_seconds and mute_until_count go with status \"muted\"",
+                    ));
+                }
+                match self.resolved_in_release {
+                    None => Ok(IssueAction::Resolve),
+                    Some(r) if r.trim().is_empty() => Err(ServiceError::invalid(
+                        "resolved_in_release must not be empty",
+                    )),
+                    Some(r) if r.trim().chars().count() > 200 => Err(ServiceError::invalid(
+                        "resolved_in_release must be at most 200 characters",
+                    )),
+                    Some(r) => Ok(IssueAction::ResolveInRelease(r.trim().to_owned())),
+                }
+            }
+            "muted" => {
+                if self.resolved_in_release.is_some() {
+                    return Err(ServiceError::invalid(
+                        "resolved_in_release goes with status \"resolved\"",
+                    ));
+                }
+                match (self.mute_for_seconds, self.mute_until_count) {
+                    (Some(_), Some(_)) => Err(ServiceError::invalid(
+                        "give mute_for_seconds or mute_until_count, not both",
+                    )),
+                    (Some(secs), None) => {
+                        if secs == 0 || secs > MAX_MUTE_SECONDS {
+                            return Err(ServiceError::invalid(format!(
+                                "mute_for_seconds must be between 1 and {MAX_MUTE_SECONDS}"
+                            )));
+                        }
+                        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+                        Ok(IssueAction::MuteUntil(
+                            now + chrono::Duration::seconds(secs),
+                        ))
+                    }
+                    (None, Some(0)) => {
+                        Err(ServiceError::invalid("mute_until_count must be at least 1"))
+                    }
+                    (None, Some(n)) => Ok(IssueAction::MuteForEvents(n)),
+                    (None, None) => Ok(IssueAction::Mute),
+                }
+            }
+            "unresolved" => {
+                if mute_fields || self.resolved_in_release.is_some() {
+                    return Err(ServiceError::invalid(
+                        "status \"unresolved\" takes no other field",
+                    ));
+                }
+                Ok(IssueAction::Reopen)
+            }
+            other => Err(ServiceError::invalid(format!(
+                "unknown status {other:?} (use resolved, unresolved or muted)"
+            ))),
+        }
+    }
+}
+
+/// An issue with its latest stored event (payload included) and its project's
+/// grouping strategy: what `issue show` and `GET /api/admin/issues/{id}` display.
+#[derive(Debug, Clone)]
+pub struct IssueDetail {
+    /// The issue.
+    pub issue: periscope_store::Issue,
+    /// Its latest stored event, with the payload.
+    pub latest: Option<StoredEvent>,
+    /// Its project's grouping strategy name.
+    pub strategy: String,
+}
+
+impl IssueDetail {
+    /// The grouping of the latest event (grouping is deterministic, so this is
+    /// how the issue's events group now).
+    pub fn grouping(&self) -> Option<periscope_grouping::Grouping> {
+        let event = Event::from_slice(&self.latest.as_ref()?.payload).ok()?;
+        let grouper = Grouper::new(GroupingConfig::new(
+            self.strategy.parse().unwrap_or_default(),
+        ));
+        Some(grouper.group(&event))
+    }
+
+    /// The view every door shows.
+    pub fn view(&self) -> IssueDetailView {
+        let grouping = self.grouping();
+        IssueDetailView {
+            issue: IssueView::from(&self.issue),
+            grouping: GroupingView {
+                strategy: self.strategy.clone(),
+                key: grouping.as_ref().map(|g| g.key.clone()),
+                variant: grouping.as_ref().map(|g| g.variant.clone()),
+                explanation: grouping
+                    .as_ref()
+                    .and_then(|g| serde_json::to_value(&g.explanation).ok()),
+                stored_explanation: self.issue.grouping_explanation.clone(),
+            },
+            latest_event: self.latest.as_ref().map(|e| EventView::from(&e.summary)),
+        }
+    }
+}
+
+/// An event id as stored: 32 lowercase hex characters (dashes and case ignored).
+fn normalize_event_id(raw: &str) -> Result<String> {
+    let id: String = raw
+        .chars()
+        .filter(|c| *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(ServiceError::invalid(format!(
+            "{:?} is not an event id (32 hexadecimal characters)",
+            crate::ingest::shorten(raw, 64)
+        )))
+    }
+}
+
+impl Service {
+    /// A page of a project's issues.
+    pub fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<PageView<IssueView>> {
+        if q.query.as_ref().is_some_and(|t| t.len() > MAX_QUERY_BYTES) {
+            return Err(ServiceError::invalid(format!(
+                "query must be at most {MAX_QUERY_BYTES} bytes"
+            )));
+        }
+        let filter = IssueFilter {
+            status: status_filter(q.status.as_deref())?,
+            query: q.query.unwrap_or_default(),
+            cursor: q.cursor.filter(|c| !c.is_empty()),
+            limit: page_limit(q.limit, 50)?,
+        };
+        self.require_project(project_id)?;
+        let page = self.db.list_issues(project_id, &filter)?;
+        Ok(PageView {
+            items: page.items.iter().map(IssueView::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// An issue, optionally required to belong to `project`.
+    fn scoped_issue(&self, id: i64, project: Option<i64>) -> Result<periscope_store::Issue> {
+        match self.db.get_issue(id)? {
+            Some(i) if project.is_none_or(|p| p == i.project_id) => Ok(i),
+            _ => Err(ServiceError::NotFound(format!("no issue {id}"))),
+        }
+    }
+
+    /// An issue with its latest event and grouping.
+    pub fn issue_detail(&self, id: i64, project: Option<i64>) -> Result<IssueDetail> {
+        let issue = self.scoped_issue(id, project)?;
+        let strategy = self
+            .db
+            .get_project(issue.project_id)?
+            .map(|p| p.settings.grouping_strategy)
+            .unwrap_or_default();
+        let latest = match self.db.list_events(id, None, 1)?.items.first() {
+            Some(s) => self.db.get_event(issue.project_id, &s.event_id)?,
+            None => None,
+        };
+        Ok(IssueDetail {
+            issue,
+            latest,
+            strategy,
+        })
+    }
+
+    /// Changes an issue's status.
+    pub fn update_issue(
+        &self,
+        id: i64,
+        project: Option<i64>,
+        change: IssueChange,
+        now: DateTime<Utc>,
+    ) -> Result<IssueView> {
+        let action = change.action(now)?;
+        self.scoped_issue(id, project)?;
+        let issue = self
+            .db
+            .update_issue(id, &action, now)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no issue {id}")))?;
+        Ok(IssueView::from(&issue))
+    }
+
+    /// A page of an issue's events, newest first.
+    pub fn list_issue_events(
+        &self,
+        id: i64,
+        project: Option<i64>,
+        cursor: Option<String>,
+        limit: Option<usize>,
+    ) -> Result<PageView<EventView>> {
+        let limit = page_limit(limit, 50)?;
+        self.scoped_issue(id, project)?;
+        let page = self
+            .db
+            .list_events(id, cursor.filter(|c| !c.is_empty()).as_deref(), limit)?;
+        Ok(PageView {
+            items: page.items.iter().map(EventView::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// One stored event with the payload the SDK sent.
+    pub fn event(&self, project_id: i64, event_id: &str) -> Result<StoredEvent> {
+        let event_id = normalize_event_id(event_id)?;
+        self.require_project(project_id)?;
+        self.db.get_event(project_id, &event_id)?.ok_or_else(|| {
+            ServiceError::NotFound(format!("no event {event_id} in project {project_id}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn action(v: serde_json::Value) -> Result<IssueAction> {
+        serde_json::from_value::<IssueChange>(v)
+            .map_err(|e| ServiceError::invalid(e.to_string()))?
+            .action(now())
+    }
+
+    #[test]
+    fn status_changes_and_their_rules() {
+        assert_eq!(
+            action(serde_json::json!({"status": "resolved"})).unwrap(),
+            IssueAction::Resolve
+        );
+        assert_eq!(
+            action(serde_json::json!({"status": "resolved", "resolved_in_release": " 1.2 "}))
+                .unwrap(),
+            IssueAction::ResolveInRelease("1.2".into())
+        );
+        assert!(
+            action(serde_json::json!({"status": "resolved", "resolved_in_release": "  "})).is_err()
+        );
+        assert!(
+            action(
+                serde_json::json!({"status": "resolved", "resolved_in_release": "x".repeat(201)})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            action(serde_json::json!({"status": "muted", "mute_until_count": 5})).unwrap(),
+            IssueAction::MuteForEvents(5)
+        );
+        assert!(action(serde_json::json!({"status": "muted", "mute_until_count": 0})).is_err());
+        match action(serde_json::json!({"status": "muted", "mute_for_seconds": 60})).unwrap() {
+            IssueAction::MuteUntil(t) => assert_eq!(t.to_rfc3339(), "2026-01-01T00:01:00+00:00"),
+            other => panic!("{other:?}"),
+        }
+        assert!(action(serde_json::json!({"status": "muted", "mute_for_seconds": 0})).is_err());
+        assert!(
+            action(
+                serde_json::json!({"status": "muted", "mute_for_seconds": MAX_MUTE_SECONDS + 1})
+            )
+            .is_err()
+        );
+        assert!(
+            action(
+                serde_json::json!({"status": "muted", "mute_for_seconds": 5, "mute_until_count": 5})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            action(serde_json::json!({"status": "muted"})).unwrap(),
+            IssueAction::Mute
+        );
+        assert_eq!(
+            action(serde_json::json!({"status": "unresolved"})).unwrap(),
+            IssueAction::Reopen
+        );
+        assert!(
+            action(serde_json::json!({"status": "unresolved", "mute_until_count": 1})).is_err()
+        );
+        assert!(action(serde_json::json!({"status": "gone"})).is_err());
+    }
+
+    #[test]
+    fn event_ids_are_normalized() {
+        assert_eq!(
+            normalize_event_id("550E8400-E29B-41D4-A716-446655440000").unwrap(),
+            "550e8400e29b41d4a716446655440000"
+        );
+        assert!(normalize_event_id("xyz").is_err());
+        assert!(normalize_event_id(&"a".repeat(33)).is_err());
+    }
+}

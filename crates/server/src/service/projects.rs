@@ -1,0 +1,240 @@
+//! Projects and their keys.
+
+use chrono::Utc;
+use periscope_store::{ProjectSettings, ProjectUpdate};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::views::ProjectView;
+use super::{Result, Service, ServiceError};
+
+/// Longest project name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Largest quota or event cap a project may be given.
+pub const MAX_LIMIT: u64 = 1_000_000_000_000;
+/// Longest retention by age, in days (a century).
+pub const MAX_AGE_DAYS: u32 = 36_500;
+
+/// A new random public key: 32 lowercase hex characters.
+pub fn new_public_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// A project name as stored: trimmed, not empty, at most [`MAX_NAME_CHARS`].
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ServiceError::invalid("name must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ServiceError::invalid(format!(
+            "name must be at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// A whole number that JSON may write as `198` or `198.0`.
+pub(crate) fn whole<'de, D>(d: D) -> std::result::Result<Option<Option<u64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let v: Option<serde_json::Number> = Option::deserialize(d)?;
+    match v {
+        None => Ok(Some(None)),
+        Some(n) => {
+            if let Some(u) = n.as_u64() {
+                return Ok(Some(Some(u)));
+            }
+            match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9.0e15 => Ok(Some(Some(f as u64))),
+                _ => Err(serde::de::Error::custom(format!(
+                    "{n} is not a whole number of at least 0"
+                ))),
+            }
+        }
+    }
+}
+
+/// A change to a project: absent fields are left as they are, `null` removes a
+/// limit. The body of `PATCH /api/admin/projects/{id}`; the CLI builds it from
+/// its flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChange {
+    /// New name (trimmed; 1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// Events per minute, at least 1; `null` for no limit.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1_000_000_000_000_u64)]
+    pub quota_per_minute: Option<Option<u64>>,
+    /// Events per hour, at least 1; `null` for no limit.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1_000_000_000_000_u64)]
+    pub quota_per_hour: Option<Option<u64>>,
+    /// Events per day, at least 1; `null` for no limit.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1_000_000_000_000_u64)]
+    pub quota_per_day: Option<Option<u64>>,
+    /// Most events stored, at least 1; `null` for no cap.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1_000_000_000_000_u64)]
+    pub max_events: Option<Option<u64>>,
+    /// Events older than this many days are deleted, 1 to 36500; `null` keeps them.
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 36500)]
+    pub max_age_days: Option<Option<u64>>,
+    /// `default` or `type-and-value`.
+    pub grouping_strategy: Option<String>,
+}
+
+impl ProjectChange {
+    /// The project's name and settings after the change, or why it is refused.
+    fn apply(self, mut settings: ProjectSettings) -> Result<(Option<String>, ProjectSettings)> {
+        let name = self.name.as_deref().map(check_name).transpose()?;
+        let limit =
+            |field: &str, value: Option<Option<u64>>, max: u64| -> Result<Option<Option<u64>>> {
+                match value {
+                    Some(Some(0)) => Err(ServiceError::invalid(format!(
+                        "{field} must be at least 1 (or null for no limit)"
+                    ))),
+                    Some(Some(n)) if n > max => Err(ServiceError::invalid(format!(
+                        "{field} must be at most {max} (or null for no limit)"
+                    ))),
+                    other => Ok(other),
+                }
+            };
+        if let Some(v) = limit("quota_per_minute", self.quota_per_minute, MAX_LIMIT)? {
+            settings.quota_per_minute = v;
+        }
+        if let Some(v) = limit("quota_per_hour", self.quota_per_hour, MAX_LIMIT)? {
+            settings.quota_per_hour = v;
+        }
+        if let Some(v) = limit("quota_per_day", self.quota_per_day, MAX_LIMIT)? {
+            settings.quota_per_day = v;
+        }
+        if let Some(v) = limit("max_events", self.max_events, MAX_LIMIT)? {
+            settings.max_events = v;
+        }
+        if let Some(v) = limit("max_age_days", self.max_age_days, u64::from(MAX_AGE_DAYS))? {
+            settings.max_age_days = v.map(|d| u32::try_from(d).unwrap_or(MAX_AGE_DAYS));
+        }
+        if let Some(s) = self.grouping_strategy {
+            let strategy: periscope_grouping::Strategy = s.parse().map_err(|_| {
+                let known: Vec<&str> = periscope_grouping::Strategy::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                ServiceError::invalid(format!(
+                    "unknown grouping_strategy {s:?} (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+            settings.grouping_strategy = strategy.as_str().to_owned();
+        }
+        Ok((name, settings))
+    }
+}
+
+impl Service {
+    fn base_url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    /// Creates a project with one new key.
+    pub fn create_project(&self, name: &str) -> Result<ProjectView> {
+        let name = check_name(name)?;
+        let p = self
+            .db
+            .create_project(&name, &new_public_key(), Utc::now())?;
+        (self.keys_changed)();
+        Ok(ProjectView::of(self.base_url(), &p))
+    }
+
+    /// Every project, by id.
+    pub fn list_projects(&self) -> Result<Vec<ProjectView>> {
+        Ok(self
+            .db
+            .list_projects()?
+            .iter()
+            .map(|p| ProjectView::of(self.base_url(), p))
+            .collect())
+    }
+
+    /// One project.
+    pub fn project(&self, id: i64) -> Result<ProjectView> {
+        Ok(ProjectView::of(self.base_url(), &self.require_project(id)?))
+    }
+
+    pub(super) fn require_project(&self, id: i64) -> Result<periscope_store::Project> {
+        self.db
+            .get_project(id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no project {id}")))
+    }
+
+    /// Changes a project's name and settings.
+    pub fn update_project(&self, id: i64, change: ProjectChange) -> Result<ProjectView> {
+        let current = self.require_project(id)?;
+        let (name, settings) = change.apply(current.settings)?;
+        let p = self
+            .db
+            .update_project(
+                id,
+                &ProjectUpdate {
+                    name,
+                    settings: Some(settings),
+                },
+            )?
+            .ok_or_else(|| ServiceError::NotFound(format!("no project {id}")))?;
+        (self.keys_changed)();
+        Ok(ProjectView::of(self.base_url(), &p))
+    }
+
+    /// Deletes a project with everything of it; returns what it was.
+    pub fn delete_project(&self, id: i64) -> Result<ProjectView> {
+        let p = self.require_project(id)?;
+        if !self.db.delete_project(id)? {
+            return Err(ServiceError::NotFound(format!("no project {id}")));
+        }
+        (self.keys_changed)();
+        Ok(ProjectView::of(self.base_url(), &p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(v: serde_json::Value) -> Result<(Option<String>, ProjectSettings)> {
+        serde_json::from_value::<ProjectChange>(v)
+            .map_err(|e| ServiceError::invalid(e.to_string()))?
+            .apply(ProjectSettings::default())
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(check_name("  shop  ").unwrap(), "shop");
+        assert!(check_name("   ").is_err());
+        assert!(check_name(&"x".repeat(200)).is_ok());
+        assert!(check_name(&"é".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn limits_are_at_least_one_and_bounded() {
+        assert!(change(serde_json::json!({"quota_per_minute": 0})).is_err());
+        assert!(change(serde_json::json!({"max_events": 0})).is_err());
+        assert!(change(serde_json::json!({"max_age_days": 36501})).is_err());
+        assert!(change(serde_json::json!({"quota_per_day": 1_000_000_000_001_u64})).is_err());
+        let (_, s) =
+            change(serde_json::json!({"quota_per_minute": 198.0, "max_age_days": 7})).unwrap();
+        assert_eq!(s.quota_per_minute, Some(198));
+        assert_eq!(s.max_age_days, Some(7));
+        assert!(change(serde_json::json!({"quota_per_minute": 1.5})).is_err());
+        assert!(change(serde_json::json!({"quota_per_minute": -1})).is_err());
+        let (_, s) = change(serde_json::json!({"quota_per_minute": null})).unwrap();
+        assert_eq!(s.quota_per_minute, None);
+        assert!(change(serde_json::json!({"grouping_strategy": "nope"})).is_err());
+        assert!(change(serde_json::json!({"color": "red"})).is_err());
+    }
+}
