@@ -32,14 +32,26 @@ fn bodies_beyond_the_memory_budget_get_503() {
         "{detail}"
     );
 
-    // A small event fits, and the budget was given back.
-    for _ in 0..3 {
-        let resp = http()
+    // Bodies of ~25 KB fit one at a time (even counted twice, received and
+    // decoded, they stay under 64 KiB). Twenty in a row are 500 KB, nearly eight
+    // budgets: if a request kept any of its share, the budget would run out within
+    // a few requests and answer 503.
+    let medium = format!(
+        r#"{{"message": "medium", "extra": {{"pad": "{}"}}}}"#,
+        "y".repeat(25_000)
+    );
+    let client = http();
+    for i in 0..20 {
+        let resp = client
             .post(&url)
             .header("X-Sentry-Auth", auth_header(&key))
-            .body(r#"{"message": "small"}"#)
+            .body(medium.clone())
             .send()
             .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "request {i}: the budget was not given back"
+        );
     }
 }

@@ -209,8 +209,9 @@ fn postgres_outage_during_stress() {
     cluster.start();
     let mut s = Server::with_database(&cluster.url());
     s.set("PERISCOPE_COMMIT_TIMEOUT_SECONDS", "5");
-    let (project, dsn, key) = s.create_project("outage");
     s.start();
+    // Created once the server runs, so that the CLI's DSN names its address.
+    let (project, dsn, key) = s.create_project("outage");
     let ids_file = s.dir.path().join("acknowledged.txt");
     let mut stress = spawn_stress(&dsn, &ids_file, 8, &[]);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -635,8 +635,8 @@ fn tolerated_input() {
     assert_eq!(a.id().as_deref(), Some(id.as_str()));
     let (id, payload) = small_event("dsn-header");
     let mut env = format!(
-        "{{\"event_id\":\"{id}\",\"dsn\":\"http://{key}@127.0.0.1:{}/{project}\"}}\n",
-        server.port
+        "{{\"event_id\":\"{id}\",\"dsn\":\"http://{key}@{}/{project}\"}}\n",
+        server.addr()
     )
     .into_bytes();
     env.extend_from_slice(b"{\"type\":\"event\"}\n");
@@ -697,7 +697,7 @@ fn stalled_bodies_time_out() {
     server.start();
     let stalled: Vec<std::net::TcpStream> = (0..2)
         .map(|_| {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
             write!(
                 s,
                 "POST /api/{project}/store/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Sentry-Auth: {}\r\nContent-Length: 1000\r\n\r\n{{\"mess",
@@ -728,7 +728,10 @@ fn stalled_bodies_time_out() {
         }
         assert!(
             Instant::now() < deadline,
-            "the stalled requests never took the permits"
+            "the stalled requests never took the permits (last answer {} {}): {}",
+            a.status,
+            a.body,
+            server.log()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -983,11 +986,7 @@ fn nul_characters_sqlite() {
 
 #[test]
 fn nul_characters_postgres() {
-    let Some(base) = common::postgres_url() else {
-        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
-        return;
-    };
-    let url = common::fresh_postgres_database(&base, "nul");
-    nul_characters_are_stored(Server::with_database(&url));
-    common::drop_postgres_database(&base, &url);
+    if let Some(server) = Server::postgres("nul") {
+        nul_characters_are_stored(server);
+    }
 }

@@ -28,8 +28,9 @@ fn python_sdk_events_become_issues() {
         return;
     };
     let mut server = Server::sqlite();
-    let (project, dsn, _key) = server.create_project("python-sdk");
     server.start();
+    // Created once the server runs, so that the CLI's DSN names its address.
+    let (project, dsn, _key) = server.create_project("python-sdk");
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/sdk_e2e.py");
     let out = Command::new(&python)

@@ -116,8 +116,9 @@ fn issue_with<'a>(issues: &'a [serde_json::Value], title_part: &str) -> &'a serd
 #[test]
 fn rust_sdk_events_become_issues() {
     let mut server = Server::sqlite();
-    let (project, dsn, _key) = server.create_project("rust-sdk");
     server.start();
+    // Created once the server runs, so that the CLI's DSN names its address.
+    let (project, dsn, _key) = server.create_project("rust-sdk");
     let (client, hub) = sdk(&dsn);
 
     // 1. An exception with a stack trace, twice (different numbers in the value, a
@@ -271,8 +272,9 @@ fn rust_sdk_events_become_issues() {
 fn rust_sdk_honours_the_quota() {
     let mut server = Server::sqlite();
     server.set("PERISCOPE_QUOTA_PROJECT_PER_MINUTE", "5");
-    let (project, dsn, _key) = server.create_project("rust-sdk-quota");
     server.start();
+    // Created once the server runs, so that the CLI's DSN names its address.
+    let (project, dsn, _key) = server.create_project("rust-sdk-quota");
     let (client, hub) = sdk(&dsn);
     let mut ids = Vec::new();
     for i in 0..10 {

@@ -10,7 +10,9 @@ use common::{Server, auth_header, http};
 
 #[test]
 fn server_reports_its_own_errors_to_itself() {
-    let mut s = Server::sqlite();
+    // The server's own DSN must name its address before it starts (it binds port
+    // 0): a test-owned proxy holds that address.
+    let mut s = Server::sqlite().behind_proxy();
     let (app, _app_dsn, app_key) = s.create_project("app");
     let (own, own_dsn, _) = s.create_project("periscope-self");
     s.set("PERISCOPE_SENTRY_DSN", &own_dsn);

@@ -39,7 +39,7 @@ fn stored_events(s: &Server, project: i64) -> u64 {
 fn stalled_chunked_uploads(s: &Server, project: i64, key: &str, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|_| {
-            let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            let mut c = TcpStream::connect(s.addr()).unwrap();
             let head = format!(
                 "POST /api/{project}/envelope/?sentry_key={key}&sentry_version=7 HTTP/1.1\r\n\
                  Host: 127.0.0.1\r\nContent-Type: application/x-sentry-envelope\r\n\
@@ -141,8 +141,9 @@ fn node_sdk_burst_is_stored_whole() {
         return;
     };
     let mut s = Server::sqlite();
-    let (project, dsn, key) = s.create_project("node");
     s.start();
+    // Created once the server runs, so that the CLI's DSN names its address.
+    let (project, dsn, key) = s.create_project("node");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/burst.js");
     let run = |label: &str| {
         let out = std::process::Command::new("node")
@@ -243,7 +244,7 @@ fn unfinished_headers_are_cut_off_while_events_flow() {
     let opened = Instant::now();
     let mut sockets: Vec<TcpStream> = (0..400)
         .map(|_| {
-            let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            let mut c = TcpStream::connect(s.addr()).unwrap();
             c.write_all(b"POST /api/1/store/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Au")
                 .unwrap();
             c
@@ -377,13 +378,9 @@ fn deletion_reaches_a_running_server_sqlite() {
 
 #[test]
 fn deletion_reaches_a_running_server_postgres() {
-    let Some(url) = common::postgres_url() else {
-        println!("skipped: PERISCOPE_TEST_POSTGRES_URL not set");
-        return;
-    };
-    deletion_reaches_a_running_server(Server::with_database(&common::fresh_postgres_database(
-        &url, "revoke",
-    )));
+    if let Some(server) = Server::postgres("revoke") {
+        deletion_reaches_a_running_server(server);
+    }
 }
 
 /// An envelope authenticated only by the `dsn` of its header is judged by its
@@ -394,15 +391,15 @@ fn an_envelope_dsn_is_checked_before_the_body_arrives() {
     let (project, _dsn, key) = s.create_project("dsn-only");
     s.start();
     let answer_to_first_line = |public_key: &str| -> String {
-        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let mut c = TcpStream::connect(s.addr()).unwrap();
         let head = format!(
             "POST /api/{project}/envelope/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Transfer-Encoding: chunked\r\n\r\n"
         );
         c.write_all(head.as_bytes()).unwrap();
         let line = format!(
-            "{{\"dsn\":\"http://{public_key}@127.0.0.1:{}/{project}\"}}\n",
-            s.port
+            "{{\"dsn\":\"http://{public_key}@{}/{project}\"}}\n",
+            s.addr()
         );
         c.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes())
             .unwrap();

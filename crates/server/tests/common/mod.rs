@@ -7,85 +7,97 @@
     clippy::expect_used
 )]
 
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_periscope");
+use periscope_test_support::net::TcpProxy;
+pub use periscope_test_support::postgres::TestDatabase;
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub const BIN: &str = env!("CARGO_BIN_EXE_periscope");
 
 /// The event corpus folder, or `None` (the caller prints "skipped").
 pub fn corpus_dir() -> Option<PathBuf> {
-    let value = std::env::var_os("PERISCOPE_CORPUS_DIR")?;
-    let p = PathBuf::from(value);
-    Some(if p.is_relative() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
-    } else {
-        p
-    })
+    periscope_test_support::corpus::dir()
 }
 
 /// Every `.json` file under `dir`, sorted.
 pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "json") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    periscope_test_support::corpus::json_files(dir)
 }
 
 /// A `periscope serve` process with its own folder and database.
+///
+/// The server binds port 0 and writes the address it got to
+/// `PERISCOPE_ADDRESS_FILE`, which [`Server::start`] reads: no port is ever picked
+/// by binding and releasing it. A restarted server gets a new port; a test that
+/// needs one address across restarts (clients that keep a DSN, a server that
+/// reports to itself) puts the server [`behind_proxy`](Server::behind_proxy): a
+/// test-owned TCP proxy holds its port for the whole test and forwards to whichever
+/// process runs now.
 pub struct Server {
     pub dir: tempfile::TempDir,
-    pub port: u16,
     pub env: Vec<(String, String)>,
     pub child: Option<Child>,
+    /// The address the running (or last) process bound.
+    bound: Option<SocketAddr>,
+    proxy: Option<TcpProxy>,
+    /// A PostgreSQL database made for this server, dropped after the process is
+    /// killed (fields drop after `Drop::drop`), also when the test panics.
+    _database: Option<TestDatabase>,
 }
 
 impl Server {
-    /// A server on SQLite in a fresh temporary folder (not started yet).
-    pub fn sqlite() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("periscope.db");
-        let mut s = Server {
-            dir,
-            port: free_port(),
+    fn in_fresh_dir() -> Server {
+        Server {
+            dir: tempfile::tempdir().unwrap(),
             env: Vec::new(),
             child: None,
-        };
+            bound: None,
+            proxy: None,
+            _database: None,
+        }
+    }
+
+    /// A server on SQLite in a fresh temporary folder (not started yet).
+    pub fn sqlite() -> Server {
+        let mut s = Server::in_fresh_dir();
+        let db = s.dir.path().join("periscope.db");
         s.set("SQLITE_PATH", db.to_str().unwrap());
         s
     }
 
     /// A server on the given database URL.
     pub fn with_database(url: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Server {
-            dir,
-            port: free_port(),
-            env: Vec::new(),
-            child: None,
-        };
+        let mut s = Server::in_fresh_dir();
         s.set("DATABASE_URL", url);
         s
+    }
+
+    /// A server on a fresh PostgreSQL database (dropped with the server), or `None`
+    /// after printing "skipped: PERISCOPE_TEST_POSTGRES_URL not set".
+    pub fn postgres(hint: &str) -> Option<Server> {
+        let db = TestDatabase::create(hint)?;
+        let mut s = Server::with_database(db.url());
+        s._database = Some(db);
+        Some(s)
+    }
+
+    /// Keeps the database of `db` alive as long as this server (several servers on
+    /// one database: give the guard to the last one dropped).
+    pub fn keep_database(&mut self, db: TestDatabase) {
+        self._database = Some(db);
+    }
+
+    /// Puts the server behind a test-owned TCP proxy: [`base`](Server::base), the
+    /// DSNs the CLI prints and the server's `PERISCOPE_BASE_URL` name the proxy's
+    /// address, which stays the same when the server is restarted.
+    pub fn behind_proxy(mut self) -> Server {
+        let proxy = TcpProxy::start();
+        self.set("PERISCOPE_BASE_URL", &format!("http://{}", proxy.addr()));
+        self.proxy = Some(proxy);
+        self
     }
 
     pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
@@ -94,8 +106,29 @@ impl Server {
         self
     }
 
+    /// The address clients use: the proxy's, or the running server's.
+    pub fn addr(&self) -> SocketAddr {
+        match &self.proxy {
+            Some(p) => p.addr(),
+            None => self
+                .bound
+                .expect("the server has not been started: no address yet"),
+        }
+    }
+
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.addr())
+    }
+
+    /// The DSN of `public_key` for `project` at this server's address (the server's
+    /// own `PERISCOPE_BASE_URL` is unknown before it binds port 0, so DSNs the
+    /// admin API returns name port 0 unless the server is behind a proxy).
+    pub fn dsn(&self, public_key: &str, project: i64) -> String {
+        format!("http://{public_key}@{}/{project}", self.addr())
+    }
+
+    fn address_file(&self) -> PathBuf {
+        self.dir.path().join("address")
     }
 
     fn command(&self) -> Command {
@@ -104,8 +137,14 @@ impl Server {
             .env_remove("DATABASE_URL")
             .env_remove("POSTGRES_ENABLED")
             .env("HOST", "127.0.0.1")
-            .env("PORT", self.port.to_string())
+            .env("PORT", "0")
+            .env("PERISCOPE_ADDRESS_FILE", self.address_file())
             .env("PERISCOPE_LOG", "warn");
+        // CLI commands print DSNs from PERISCOPE_BASE_URL: once the address is
+        // known, name it (a test's own setting wins, e.g. the proxy's).
+        if let Some(addr) = self.bound {
+            c.env("PERISCOPE_BASE_URL", format!("http://{addr}"));
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -146,9 +185,16 @@ impl Server {
         )
     }
 
-    /// Starts `periscope serve` and waits until `/health` answers.
+    /// Starts `periscope serve` on port 0, reads the address it bound from
+    /// `PERISCOPE_ADDRESS_FILE` (written once listening, atomically) and waits until
+    /// `/health` answers 200.
     pub fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
+        let _ = std::fs::remove_file(self.address_file());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
         let child = self
             .command()
             .arg("serve")
@@ -158,20 +204,37 @@ impl Server {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
+        let bound = loop {
+            if let Ok(text) = std::fs::read_to_string(self.address_file())
+                && let Ok(addr) = text.trim().parse::<SocketAddr>()
+            {
+                break addr;
+            }
+            self.assert_still_starting(deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.bound = Some(bound);
+        if let Some(proxy) = &self.proxy {
+            proxy.set_target(bound);
+        }
         loop {
-            if ureq_get(&format!("{}/health", self.base())) == Ok(200) {
+            if ureq_get(&format!("http://{bound}/health")) == Ok(200) {
                 return;
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("server exited with {status}: {}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            self.assert_still_starting(deadline);
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn assert_still_starting(&mut self, deadline: Instant) {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("server exited with {status}: {}", self.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not start: {}",
+            self.log()
+        );
     }
 
     /// Runs `periscope serve`, which must exit with a failure within 20 s;
@@ -207,8 +270,11 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// kill -9.
+    /// kill -9 (a proxy in front then refuses connections, as a dead server would).
     pub fn kill(&mut self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.clear_target();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -265,32 +331,6 @@ pub fn http() -> reqwest::blocking::Client {
 /// The `X-Sentry-Auth` header for a key.
 pub fn auth_header(key: &str) -> String {
     format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=periscope-tests/1.0")
-}
-
-/// The PostgreSQL URL for tests, or `None` (the caller prints "skipped").
-pub fn postgres_url() -> Option<String> {
-    std::env::var("PERISCOPE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// Creates a fresh PostgreSQL database for one test and returns its URL.
-pub fn fresh_postgres_database(base_url: &str, name_hint: &str) -> String {
-    let name = format!("periscope_e2e_{}_{}", name_hint, std::process::id());
-    let admin = base_url.to_owned();
-    let status = Command::new("psql")
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .arg(&admin)
-        .arg("-q")
-        .arg("-c")
-        .arg(format!("DROP DATABASE IF EXISTS {name}"))
-        .arg("-c")
-        .arg(format!("CREATE DATABASE {name}"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "could not create database {name}");
-    let (prefix, _) = admin.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }
 
 // ---------------------------------------------------------------------------
@@ -514,20 +554,6 @@ pub fn stored_json(server: &Server, project: i64, event_id: &str) -> serde_json:
     let e = stored_event(&server.store(), project, event_id)
         .unwrap_or_else(|| panic!("event {event_id} is not stored"));
     serde_json::from_slice(&e.payload).unwrap()
-}
-
-/// Drops a database made by [`fresh_postgres_database`] (best effort).
-pub fn drop_postgres_database(base_url: &str, url: &str) {
-    let Some((_, name)) = url.rsplit_once('/') else {
-        return;
-    };
-    let _ = Command::new("psql")
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .arg(base_url)
-        .arg("-q")
-        .arg("-c")
-        .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .status();
 }
 
 // ---------------------------------------------------------------------------
