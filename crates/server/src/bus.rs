@@ -407,16 +407,20 @@ mod tests {
     async fn full_bus_refuses() {
         let gate = Arc::new(std::sync::Barrier::new(2));
         let g = gate.clone();
+        let (holding_tx, holding) = std::sync::mpsc::channel();
         let (bus, handle) =
             Bus::<u32, u32>::start(limits(2, 1), Arc::default(), move |items: &[u32]| {
                 if items == [0] {
+                    holding_tx.send(()).unwrap();
                     g.wait();
                 }
                 Ok(items.to_vec())
             })
             .unwrap();
         let first = bus.submit(0, 1).unwrap();
-        // Wait until the writer holds item 0 (blocked in commit), then fill the queue.
+        // Wait until the writer holds item 0 (blocked in commit): the queue is empty
+        // then, and takes exactly its capacity.
+        holding.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         let mut accepted = Vec::new();
         let mut refused = 0;
         for i in 1..10 {
@@ -425,7 +429,8 @@ mod tests {
                 Err(BusFull) => refused += 1,
             }
         }
-        assert!(refused >= 6, "refused {refused}");
+        assert_eq!(accepted.len(), 2, "exactly the capacity is queued");
+        assert_eq!(refused, 7);
         gate.wait();
         assert_eq!(first.await.unwrap().unwrap(), 0);
         for rx in accepted {
