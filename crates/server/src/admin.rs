@@ -308,42 +308,21 @@ pub struct CreateProject {
     pub name: String,
 }
 
-/// The type of an alert destination.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DestinationType {
-    /// Email (needs `PERISCOPE_SMTP_URL` on the server).
-    Email,
-    /// A JSON POST, optionally signed.
-    GenericWebhook,
-    /// A Slack incoming webhook.
-    SlackWebhook,
-    /// A Discord webhook.
-    DiscordWebhook,
-    /// The server's own log.
-    InternalLogger,
+/// The body of `POST /api/admin/projects/{id}/alert_notification_destinations`:
+/// one shape per destination type (see
+/// [`destination_schema`](crate::service::destination_schema)).
+pub struct DestinationInput;
+
+/// A placeholder for the derive: [`document`] puts the real schema in.
+impl utoipa::PartialSchema for DestinationInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(
+            utoipa::openapi::schema::Object::new(),
+        ))
+    }
 }
 
-/// `POST /api/admin/projects/{id}/alert_notification_destinations`.
-#[derive(Deserialize, ToSchema)]
-pub struct DestinationInput {
-    /// The destination type.
-    #[serde(rename = "type")]
-    pub kind: DestinationType,
-    /// Webhook types: the URL (http or https).
-    #[schema(pattern = "^https?://")]
-    pub url: Option<String>,
-    /// email: 1 to 20 recipients.
-    #[schema(min_items = 1, max_items = 20)]
-    pub to: Option<Vec<String>>,
-    /// generic_webhook: HMAC-SHA256 signing secret (`X-Periscope-Signature`).
-    pub secret: Option<String>,
-    /// generic_webhook: extra headers.
-    pub headers: Option<std::collections::BTreeMap<String, String>>,
-    /// Alerts per hour before a summary (1 to 100000; default 60).
-    #[schema(minimum = 1, maximum = 100_000)]
-    pub max_per_hour: Option<u64>,
-}
+impl ToSchema for DestinationInput {}
 
 /// The optional `?project=` of issue links: when given, the issue must belong to it.
 #[derive(Deserialize, IntoParams)]
@@ -362,6 +341,7 @@ pub struct EventsQuery {
     /// When given, the issue must belong to this project.
     pub project: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^(e-?[0-9]{1,18}_-?[0-9]{1,18})?$")]
     pub cursor: Option<String>,
     /// Events per page, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
@@ -517,7 +497,7 @@ async fn list_issue_events(
 /// `X-Periscope-Issue-Id`).
 #[utoipa::path(get, path = "/api/admin/projects/{id}/events/{event_id}", tag = "issues",
     params(("id" = i64, Path, description = "The project id."),
-           ("event_id" = String, Path, description = "The event id: 32 hexadecimal characters (dashes and case ignored).")),
+           ("event_id" = String, Path, pattern = "^-*([0-9a-fA-F]-*){32}$", description = "The event id: 32 hexadecimal characters (dashes and case ignored).")),
     responses((status = 200, description = "The event as the SDK sent it.", content_type = "application/json", body = Object),
               (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 async fn get_event(
@@ -632,19 +612,47 @@ impl utoipa::Modify for AdminKey {
     }
 }
 
-/// The document with `base_url` as its server.
-pub fn document(base_url: &str) -> utoipa::openapi::OpenApi {
+/// The document for a server with `config`: its base URL as the server, and the
+/// schemas that the derive cannot express (one shape per issue status and per
+/// destination type; email only when the server can send mail).
+pub fn document(config: &crate::config::Config) -> Value {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
-    doc.servers = Some(vec![utoipa::openapi::Server::new(base_url)]);
+    doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
+    let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert(
+            "IssueChange".to_owned(),
+            crate::service::IssueChange::json_schema(),
+        );
+        schemas.insert(
+            "DestinationInput".to_owned(),
+            crate::service::destination_schema(config.smtp_url.is_some()),
+        );
+        let mut strategies: Vec<Value> = periscope_grouping::Strategy::ALL
+            .iter()
+            .map(|s| Value::from(s.as_str()))
+            .collect();
+        strategies.push(Value::Null);
+        if let Some(field) = schemas
+            .get_mut("ProjectChange")
+            .and_then(|s| s.pointer_mut("/properties/grouping_strategy"))
+            .and_then(Value::as_object_mut)
+        {
+            field.insert("enum".to_owned(), Value::Array(strategies));
+        }
+    }
     doc
 }
 
 /// This document (no key needed).
 #[utoipa::path(get, path = "/api/admin/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
-async fn openapi(State(state): State<AppState>) -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(document(&state.config.base_url))
+async fn openapi(State(state): State<AppState>) -> axum::Json<Value> {
+    axum::Json(document(&state.config))
 }
 
 #[cfg(test)]
@@ -670,9 +678,18 @@ mod tests {
 
     #[test]
     fn the_document_names_every_route() {
-        let doc = serde_json::to_value(document("http://x")).unwrap();
+        let config = crate::config::Config::from_lookup(&|_| None).unwrap();
+        let doc = serde_json::to_value(document(&config)).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(paths.len(), 10, "{:?}", paths.keys().collect::<Vec<_>>());
         assert!(doc["components"]["schemas"]["ProjectChange"].is_object());
+        let shapes = |name: &str| {
+            doc["components"]["schemas"][name]["oneOf"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(shapes("IssueChange"), 5);
+        assert_eq!(shapes("DestinationInput"), 4, "no email without SMTP");
     }
 }

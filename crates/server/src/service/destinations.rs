@@ -14,6 +14,177 @@ pub const MAX_ALERTS: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDestination(pub Value);
 
+/// A webhook URL: http or https, a host name or an IPv4 address, an optional
+/// port, path and query (no user info, no fragment).
+pub(crate) const URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
+    r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
+);
+/// The same with a host name whose last label starts with a letter.
+pub(crate) const HOST_URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
+);
+/// An email recipient: a plain `local@domain.tld` address.
+pub(crate) const EMAIL_PATTERN: &str = r"^[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+/// A custom header name.
+pub(crate) const HEADER_NAME_PATTERN: &str = r"^[A-Za-z0-9-]{1,64}$";
+/// A custom header value: visible ASCII, spaces and tabs.
+pub(crate) const HEADER_VALUE_PATTERN: &str = r"^[\t\x20-\x7e]{0,1024}$";
+/// Header names Periscope sets itself (any case).
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "transfer-encoding",
+    "x-periscope-signature",
+    "x-periscope-timestamp",
+];
+/// Longest webhook URL, in characters.
+pub(crate) const MAX_URL_CHARS: usize = 2048;
+/// Most recipients of an email destination.
+pub(crate) const MAX_RECIPIENTS: usize = 50;
+/// Most custom headers of a generic webhook.
+pub(crate) const MAX_HEADERS: usize = 32;
+
+/// `abc` → `[aA][bB][cC]`: a case-insensitive pattern without flags, which every
+/// JSON Schema regex dialect understands.
+fn any_case(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn reserved_pattern() -> String {
+    let words: Vec<String> = RESERVED_HEADERS.iter().map(|w| any_case(w)).collect();
+    format!("^({})$", words.join("|"))
+}
+
+/// The JSON Schema of a destination body: exactly what
+/// [`Service::create_destination`] accepts (email only when the server can send
+/// mail).
+pub fn destination_schema(email: bool) -> Value {
+    use serde_json::json;
+    let url = json!({"type": "string", "maxLength": MAX_URL_CHARS,
+        "anyOf": [{"pattern": URL_PATTERN}, {"pattern": HOST_URL_PATTERN}],
+        "description": "http or https; a host name or IPv4 address, optional port, path and query."});
+    let max_per_hour = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 100_000,
+        "description": "Alerts per hour before a summary (default 60)."});
+    let shape = |kind: &str, properties: Value, required: &[&str]| {
+        let mut props =
+            json!({"type": {"type": "string", "enum": [kind]}, "max_per_hour": max_per_hour});
+        if let (Some(p), Some(extra)) = (props.as_object_mut(), properties.as_object()) {
+            p.extend(extra.clone());
+        }
+        let mut req = vec!["type"];
+        req.extend_from_slice(required);
+        json!({"type": "object", "required": req, "properties": props})
+    };
+    let mut shapes = Vec::new();
+    if email {
+        shapes.push(shape(
+            "email",
+            json!({"to": {"type": "array", "minItems": 1, "maxItems": MAX_RECIPIENTS,
+                "items": {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN}}}),
+            &["to"],
+        ));
+    }
+    shapes.push(shape(
+        "generic_webhook",
+        json!({
+            "url": url,
+            "secret": {"type": ["string", "null"], "description": "HMAC-SHA256 signing secret (X-Periscope-Signature)."},
+            "headers": {"type": "object", "maxProperties": MAX_HEADERS,
+                "propertyNames": {"pattern": HEADER_NAME_PATTERN, "not": {"pattern": reserved_pattern()}},
+                "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN}}
+        }),
+        &["url"],
+    ));
+    shapes.push(shape("slack_webhook", json!({"url": url}), &["url"]));
+    shapes.push(shape("discord_webhook", json!({"url": url}), &["url"]));
+    shapes.push(shape("internal_logger", json!({}), &[]));
+    json!({"oneOf": shapes})
+}
+
+fn matches(pattern: &str, text: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|r| r.is_match(text))
+}
+
+/// Checks a body against [`destination_schema`]'s rules (the parts a JSON
+/// parser does not check), so that the document and the code agree.
+fn check_body(body: &Value) -> Result<()> {
+    let bad = |m: String| Err(ServiceError::Invalid(format!("invalid destination: {m}")));
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    if let Some(url) = body.get("url") {
+        let url = url.as_str().unwrap_or_default();
+        let webhook = matches!(
+            kind,
+            "generic_webhook" | "slack_webhook" | "discord_webhook"
+        );
+        if webhook
+            && (url.chars().count() > MAX_URL_CHARS
+                || !(matches(URL_PATTERN, url) || matches(HOST_URL_PATTERN, url)))
+        {
+            return bad(
+                "url must be an http or https URL with a host name or IPv4 address (no user info, no fragment)"
+                    .into(),
+            );
+        }
+    }
+    if kind == "email"
+        && let Some(Value::Array(to)) = body.get("to")
+    {
+        if to.is_empty() || to.len() > MAX_RECIPIENTS {
+            return bad(format!("email needs 1 to {MAX_RECIPIENTS} recipients"));
+        }
+        for address in to {
+            let a = address.as_str().unwrap_or_default();
+            if a.chars().count() > 254 || !matches(EMAIL_PATTERN, a) {
+                return bad(format!(
+                    "{:?} is not a plain email address (local@domain.tld)",
+                    crate::ingest::shorten(a, 100)
+                ));
+            }
+        }
+    }
+    if kind == "generic_webhook"
+        && let Some(Value::Object(headers)) = body.get("headers")
+    {
+        if headers.len() > MAX_HEADERS {
+            return bad(format!("at most {MAX_HEADERS} custom headers"));
+        }
+        for (name, value) in headers {
+            if !matches(HEADER_NAME_PATTERN, name)
+                || RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+            {
+                return bad(format!(
+                    "header {:?}: letters, digits and dashes, not one Periscope sets itself",
+                    crate::ingest::shorten(name, 100)
+                ));
+            }
+            if !value
+                .as_str()
+                .is_some_and(|v| matches(HEADER_VALUE_PATTERN, v))
+            {
+                return bad(format!(
+                    "header {:?}: the value must be printable ASCII of at most 1024 characters",
+                    crate::ingest::shorten(name, 100)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Service {
     /// Adds an alert destination to a project.
     pub fn create_destination(
@@ -42,6 +213,7 @@ impl Service {
                 }
             },
         };
+        check_body(&body)?;
         let dest = crate::alerts::validate_destination(&self.config, &body)
             .map_err(ServiceError::Invalid)?;
         let kind = dest.type_name().to_owned();

@@ -12,8 +12,8 @@ use super::{Result, Service, ServiceError, page_limit};
 
 /// Longest mute by time: ten years.
 pub const MAX_MUTE_SECONDS: u64 = 10 * 365 * 86_400;
-/// Longest issue search, in bytes.
-pub const MAX_QUERY_BYTES: usize = 1000;
+/// Longest issue search, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
 
 /// Which issues to list. The query of `GET /api/admin/projects/{id}/issues`; the
 /// CLI builds it from its flags.
@@ -25,10 +25,11 @@ pub struct IssueQuery {
     #[param(pattern = "^(unresolved|resolved|muted|all)$")]
     pub status: Option<String>,
     /// Free text and `key:value` terms (`level:`, `release:`, `environment:`, tag
-    /// keys); at most 1000 bytes.
+    /// keys); at most 1000 characters.
     #[param(max_length = 1000)]
     pub query: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^(i-?[0-9]{1,18}_-?[0-9]{1,18})?$")]
     pub cursor: Option<String>,
     /// Issues per page, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
@@ -49,23 +50,69 @@ fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
 
 /// A change of an issue's status. The body of `PATCH /api/admin/issues/{id}`; the
 /// CLI's `issue resolve|mute|reopen` build it from their flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssueChange {
     /// `resolved`, `unresolved` or `muted`.
-    #[schema(pattern = "^(resolved|unresolved|muted)$")]
     pub status: String,
-    /// With `resolved`: resolved in this release (trimmed, not empty); a later
-    /// release's event reopens the issue.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    /// With `resolved`: resolved in this release (trimmed, not empty, at most
+    /// 200 characters); a later release's event reopens the issue.
     pub resolved_in_release: Option<String>,
     /// With `muted`: for this many seconds (1 to ten years).
-    #[schema(minimum = 1, maximum = 315_360_000)]
+    #[serde(default, deserialize_with = "super::projects::whole_once")]
     pub mute_for_seconds: Option<u64>,
     /// With `muted`: until this many more events arrive (at least 1).
-    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "super::projects::whole_once")]
     pub mute_until_count: Option<u64>,
 }
+
+/// A placeholder for the derive: the document uses [`IssueChange::json_schema`].
+impl utoipa::PartialSchema for IssueChange {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(
+            utoipa::openapi::schema::Object::new(),
+        ))
+    }
+}
+
+impl IssueChange {
+    /// The JSON Schema of exactly what [`IssueChange::action`] accepts: one shape
+    /// per status, the mute fields exclusive.
+    pub fn json_schema() -> serde_json::Value {
+        let release = serde_json::json!({
+            "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S",
+            "description": "Resolved in this release (trimmed); an event of a later release reopens the issue."
+        });
+        let shape = |status: &str, extra: serde_json::Value, required: &[&str]| {
+            let mut properties =
+                serde_json::json!({"status": {"type": "string", "enum": [status]}});
+            if let (Some(p), Some(e)) = (properties.as_object_mut(), extra.as_object()) {
+                p.extend(e.clone());
+            }
+            let mut req = vec!["status"];
+            req.extend_from_slice(required);
+            serde_json::json!({
+                "type": "object", "additionalProperties": false,
+                "required": req, "properties": properties
+            })
+        };
+        serde_json::json!({
+            "oneOf": [
+                shape("resolved", serde_json::json!({"resolved_in_release": release}), &[]),
+                shape("unresolved", serde_json::json!({}), &[]),
+                shape("muted", serde_json::json!({}), &[]),
+                shape("muted", serde_json::json!({"mute_for_seconds": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_MUTE_SECONDS,
+                    "description": "Muted for this many seconds."}}), &["mute_for_seconds"]),
+                shape("muted", serde_json::json!({"mute_until_count": {
+                    "type": "integer", "minimum": 1, "maximum": u64::MAX,
+                    "description": "Muted until this many more events arrive."}}), &["mute_until_count"]),
+            ]
+        })
+    }
+}
+
+impl ToSchema for IssueChange {}
 
 impl IssueChange {
     /// The store action, or why the change is refused.
@@ -83,7 +130,7 @@ impl IssueChange {
                     Some(r) if r.trim().is_empty() => Err(ServiceError::invalid(
                         "resolved_in_release must not be empty",
                     )),
-                    Some(r) if r.trim().chars().count() > 200 => Err(ServiceError::invalid(
+                    Some(r) if r.chars().count() > 200 => Err(ServiceError::invalid(
                         "resolved_in_release must be at most 200 characters",
                     )),
                     Some(r) => Ok(IssueAction::ResolveInRelease(r.trim().to_owned())),
@@ -194,9 +241,12 @@ fn normalize_event_id(raw: &str) -> Result<String> {
 impl Service {
     /// A page of a project's issues.
     pub fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<PageView<IssueView>> {
-        if q.query.as_ref().is_some_and(|t| t.len() > MAX_QUERY_BYTES) {
+        if q.query
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_QUERY_CHARS)
+        {
             return Err(ServiceError::invalid(format!(
-                "query must be at most {MAX_QUERY_BYTES} bytes"
+                "query must be at most {MAX_QUERY_CHARS} characters"
             )));
         }
         let filter = IssueFilter {

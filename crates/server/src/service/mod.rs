@@ -20,9 +20,9 @@ pub mod views;
 use std::sync::Arc;
 
 pub use db::{Database, Db};
-pub use destinations::{MAX_ALERTS, NewDestination};
+pub use destinations::{MAX_ALERTS, NewDestination, destination_schema};
 pub use error::{Result, ServiceError};
-pub use issues::{IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_BYTES};
+pub use issues::{IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS};
 pub use projects::{MAX_AGE_DAYS, MAX_LIMIT, MAX_NAME_CHARS, ProjectChange, new_public_key};
 
 use crate::config::Config;

@@ -22,6 +22,11 @@ pub fn new_public_key() -> String {
 
 /// A project name as stored: trimmed, not empty, at most [`MAX_NAME_CHARS`].
 fn check_name(name: &str) -> Result<String> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ServiceError::invalid(format!(
+            "name must be at most {MAX_NAME_CHARS} characters"
+        )));
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(ServiceError::invalid("name must not be empty"));
@@ -56,6 +61,15 @@ where
     }
 }
 
+/// An optional whole number that JSON may write as `198` or `198.0` (`null` is
+/// absent).
+pub(crate) fn whole_once<'de, D>(d: D) -> std::result::Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    whole(d).map(Option::flatten)
+}
+
 /// A change to a project: absent fields are left as they are, `null` removes a
 /// limit. The body of `PATCH /api/admin/projects/{id}`; the CLI builds it from
 /// its flags.
@@ -63,7 +77,7 @@ where
 #[serde(deny_unknown_fields)]
 pub struct ProjectChange {
     /// New name (trimmed; 1 to 200 characters).
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     /// Events per minute, at least 1; `null` for no limit.
     #[serde(default, deserialize_with = "whole")]
