@@ -424,11 +424,23 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())??
     };
-    let (state, writer) = build_state(config, Arc::new(store))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e} (set HOST / PORT)"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut config = config;
+    if config.base_url_from_listen && listen.port() == 0 {
+        // PORT=0: DSNs and links name the port the system picked.
+        let host = if bound.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else if bound.is_ipv6() {
+            format!("[{}]", bound.ip())
+        } else {
+            bound.ip().to_string()
+        };
+        config.base_url = format!("http://{host}:{}", bound.port());
+    }
+    let (state, writer) = build_state(config, Arc::new(store))?;
     // Each connection takes a file descriptor: raise the soft limit to the hard
     // one, and keep the connection cap below it (leaving room for the database,
     // outgoing alerts and logs).

@@ -420,7 +420,9 @@ mod tests {
         let first = bus.submit(0, 1).unwrap();
         // Wait until the writer holds item 0 (blocked in commit): the queue is empty
         // then, and takes exactly its capacity.
-        holding.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        holding
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
         let mut accepted = Vec::new();
         let mut refused = 0;
         for i in 1..10 {

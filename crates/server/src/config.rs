@@ -38,6 +38,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Public base URL used in DSNs and alert links (no trailing slash).
     pub base_url: String,
+    /// Whether `base_url` was derived from `HOST`/`PORT` (then a server listening
+    /// on port 0 puts the port it got into it).
+    pub base_url_from_listen: bool,
     /// Database URL: `sqlite://path`, `sqlite::memory:` or `postgres://...`.
     pub database_url: String,
     /// Bearer key for `/api/admin/*`; `None` means the admin API is closed.
@@ -196,6 +199,7 @@ impl Config {
         let port: u16 = parse_num(lookup, "PORT", 8000)?;
         let listen = SocketAddr::new(ip, port);
 
+        let base_url_from_listen = get(lookup, "PERISCOPE_BASE_URL").is_none();
         let base_url = match get(lookup, "PERISCOPE_BASE_URL") {
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -349,6 +353,7 @@ impl Config {
             issue_max_idle_days: days_or_forever(lookup, "PERISCOPE_ISSUE_MAX_IDLE_DAYS", 365)?,
             listen,
             base_url,
+            base_url_from_listen,
             database_url,
             admin_key,
             smtp_url,

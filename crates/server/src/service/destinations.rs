@@ -15,20 +15,27 @@ pub const MAX_ALERTS: usize = 1000;
 pub struct NewDestination(pub Value);
 
 /// A webhook URL: http or https, a host name or an IPv4 address, an optional
-/// port, path and query (no user info, no fragment).
+/// port (1 to 65535), path and query (no user info, no fragment).
 pub(crate) const URL_PATTERN: &str = concat!(
     r"^https?://",
     r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
-    r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
 );
 /// The same with a host name whose last label starts with a letter.
 pub(crate) const HOST_URL_PATTERN: &str = concat!(
     r"^https?://",
     r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
-    r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
 );
-/// An email recipient: a plain `local@domain.tld` address.
-pub(crate) const EMAIL_PATTERN: &str = r"^[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+/// An email recipient: `local@domain.tld`, optionally with a name
+/// (`Lead <lead@example.com>`).
+pub(crate) const EMAIL_PATTERN: &str = concat!(
+    r"^([A-Za-z0-9][A-Za-z0-9 _-]{0,62} <",
+    r"[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+    r">|",
+    r"[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+    r")$",
+);
 /// A custom header name.
 pub(crate) const HEADER_NAME_PATTERN: &str = r"^[A-Za-z0-9-]{1,64}$";
 /// A custom header value: visible ASCII, spaces and tabs.
@@ -150,7 +157,7 @@ fn check_body(body: &Value) -> Result<()> {
             let a = address.as_str().unwrap_or_default();
             if a.chars().count() > 254 || !matches(EMAIL_PATTERN, a) {
                 return bad(format!(
-                    "{:?} is not a plain email address (local@domain.tld)",
+                    "{:?} is not an email address (local@domain.tld or Name <local@domain.tld>)",
                     crate::ingest::shorten(a, 100)
                 ));
             }
@@ -262,5 +269,54 @@ impl Service {
             .iter()
             .map(AlertView::from)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls() {
+        for good in [
+            "http://127.0.0.1:43567/hook",
+            "https://hooks.slack.com/services/T000/B000/XXXX",
+            "https://discord.com/api/webhooks/1/abc?wait=true",
+            "http://localhost:65535/",
+            "http://example.com",
+        ] {
+            assert!(
+                matches(URL_PATTERN, good) || matches(HOST_URL_PATTERN, good),
+                "{good}"
+            );
+        }
+        for bad in [
+            "ftp://example.com/",
+            "http://user:pw@example.com/",
+            "http://example.com:65536/",
+            "http://example.com/#frag",
+            "http://",
+            "http://999.1.1.1/",
+        ] {
+            assert!(
+                !(matches(URL_PATTERN, bad) || matches(HOST_URL_PATTERN, bad)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn recipients_and_headers() {
+        assert!(matches(EMAIL_PATTERN, "oncall@example.com"));
+        assert!(matches(EMAIL_PATTERN, "Lead <lead@example.com>"));
+        assert!(!matches(EMAIL_PATTERN, "Lead<lead@example.com>"));
+        assert!(!matches(EMAIL_PATTERN, ".x@example.com"));
+        assert!(!matches(EMAIL_PATTERN, "x@localhost"));
+        assert!(matches(HEADER_NAME_PATTERN, "X-Team"));
+        assert!(!matches(HEADER_NAME_PATTERN, "X Team"));
+        assert!(matches(&reserved_pattern(), "Content-TYPE"));
+        assert!(!matches(&reserved_pattern(), "X-Content-Type"));
+        assert!(matches(HEADER_VALUE_PATTERN, "core\tteam"));
+        assert!(!matches(HEADER_VALUE_PATTERN, "line\nbreak"));
     }
 }
