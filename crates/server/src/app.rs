@@ -1,4 +1,4 @@
-//! The server's shared state, its router and `periscope serve`.
+//! The wiring: the state built, the router, and `periscope serve`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,103 +7,18 @@ use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
 use chrono::Utc;
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
-use periscope_store::{IngestOutcome, NewEvent, Store, StoreConfig};
+use periscope_store::{NewEvent, Store, StoreConfig};
 use tokio::sync::Semaphore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::bus::{Bus, BusLimits};
 use crate::config::Config;
-use crate::health::{Health, HealthObserver};
-use crate::keys::KeyCache;
 use crate::metrics::Metrics;
-use crate::quotas::Quotas;
+use crate::pipeline::bus::{Bus, BusLimits};
+use crate::pipeline::health::{Health, HealthObserver};
+use crate::pipeline::keys::KeyCache;
+use crate::pipeline::quotas::Quotas;
+use crate::state::{AppState, all_groupers};
 use crate::throttle::{Throttle, ThrottleConfig};
-
-/// What the ingest path needs to know of a project (cached per public key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectInfo {
-    /// The project id.
-    pub project_id: i64,
-    /// The project's own per-minute quota.
-    pub quota_per_minute: Option<u64>,
-    /// The project's own per-hour quota.
-    pub quota_per_hour: Option<u64>,
-    /// The project's own per-day quota.
-    pub quota_per_day: Option<u64>,
-    /// Its grouping strategy name.
-    pub grouping_strategy: String,
-}
-
-impl ProjectInfo {
-    /// The ingest view of a stored project.
-    pub fn of(p: &periscope_store::Project) -> Self {
-        Self {
-            project_id: p.id,
-            quota_per_minute: p.settings.quota_per_minute,
-            quota_per_hour: p.settings.quota_per_hour,
-            quota_per_day: p.settings.quota_per_day,
-            grouping_strategy: p.settings.grouping_strategy.clone(),
-        }
-    }
-}
-
-/// The state shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub store: crate::service::Db,
-    /// The application layer (what the admin API and the CLI call).
-    pub service: crate::service::Service,
-    /// The ingest bus to the digest writer.
-    pub bus: Bus<NewEvent, IngestOutcome>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Ingest requests in flight.
-    pub inflight: Arc<Semaphore>,
-    /// Body memory of ingest requests, in KiB permits.
-    pub body_memory: Arc<Semaphore>,
-    /// Public key → project.
-    pub keys: Arc<KeyCache>,
-    /// Quotas.
-    pub quotas: Arc<Quotas>,
-    /// One grouper per strategy.
-    pub groupers: Arc<Vec<(Strategy, Grouper)>>,
-    /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
-    pub cpu: Arc<Semaphore>,
-    /// Whether the database and the digest writer can work.
-    pub health: Arc<Health>,
-    /// Failed admin-key attempts per client address.
-    pub throttle: Arc<Throttle>,
-}
-
-impl AppState {
-    /// The grouper for a project's strategy name (unknown names use the default).
-    pub fn grouper(&self, strategy: &str) -> &Grouper {
-        let wanted: Strategy = strategy.parse().unwrap_or_default();
-        self.groupers
-            .iter()
-            .find(|(s, _)| *s == wanted)
-            .or_else(|| self.groupers.first())
-            .map(|(_, g)| g)
-            .unwrap_or_else(|| unreachable_grouper())
-    }
-}
-
-fn unreachable_grouper() -> &'static Grouper {
-    static DEFAULT: std::sync::OnceLock<Grouper> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(|| Grouper::new(GroupingConfig::default()))
-}
-
-/// Every grouping strategy's grouper.
-pub fn all_groupers() -> Vec<(Strategy, Grouper)> {
-    Strategy::ALL
-        .iter()
-        .map(|s| (*s, Grouper::new(GroupingConfig::new(*s))))
-        .collect()
-}
 
 /// The CORS policy of the ingest endpoints (PROTOCOL.md).
 fn ingest_cors() -> CorsLayer {
@@ -166,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .layer(ingest_cors());
     Router::new()
         .merge(ingest_routes)
-        .merge(crate::admin::routes(state.clone()))
+        .merge(crate::http::admin::routes(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -271,12 +186,12 @@ pub fn build_state_with_writer(
         },
         metrics.clone(),
         move |events: &[NewEvent]| {
-            writer_store
-                .ingest_batch(events, Utc::now())
-                .map_err(|e| crate::bus::BatchError {
+            writer_store.ingest_batch(events, Utc::now()).map_err(|e| {
+                crate::pipeline::bus::BatchError {
                     whole_batch: e.is_unavailable(),
                     message: e.to_string(),
-                })
+                }
+            })
         },
         HealthObserver(health.clone()),
     )
@@ -324,97 +239,6 @@ pub fn build_state_with_writer(
     Ok((state, writer))
 }
 
-/// Periodic work: persist quota usage and prune it (every 5 s), and retention in
-/// bounded steps (each a short transaction of at most 1000 rows, so ingest never
-/// waits long for the write lock), at most 2 s of it per round.
-pub async fn maintenance_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut rounds: u64 = 0;
-    let day = |d: u64| Duration::from_secs(d * 86_400);
-    let mut limits = periscope_store::RetentionLimits::default();
-    limits.alert_max_age = state.config.alert_max_age_days.map(day);
-    limits.issue_max_idle = state.config.issue_max_idle_days.map(day);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => {
-                save_usage(&state).await;
-                return;
-            }
-        }
-        rounds += 1;
-        save_usage(&state).await;
-        if rounds % 60 == 1 {
-            let store = state.store.clone();
-            let pruned = tokio::task::spawn_blocking(move || {
-                store.prune_usage(Quotas::load_since(Utc::now()))
-            })
-            .await;
-            if let Ok(Err(e)) = pruned {
-                tracing::warn!(error = %e, "could not prune quota usage");
-            }
-        }
-        if state.health.ingest().is_err() {
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let mut total = periscope_store::RetentionReport::default();
-        loop {
-            let store = state.store.clone();
-            let step_limits = limits.clone();
-            let step =
-                tokio::task::spawn_blocking(move || store.retention_step(Utc::now(), &step_limits))
-                    .await;
-            match step {
-                Ok(Ok(report)) => {
-                    total.capped_events += report.capped_events;
-                    total.expired_events += report.expired_events;
-                    total.idle_events += report.idle_events;
-                    total.idle_issues += report.idle_issues;
-                    total.alerts += report.alerts;
-                    if !report.more || started.elapsed() > Duration::from_secs(2) {
-                        break;
-                    }
-                    // Let the digest writer take the lock between steps.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "retention step failed");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "retention task failed");
-                    break;
-                }
-            }
-        }
-        if total.deleted() > 0 {
-            tracing::info!(
-                capped_events = total.capped_events,
-                expired_events = total.expired_events,
-                idle_events = total.idle_events,
-                idle_issues = total.idle_issues,
-                alerts = total.alerts,
-                "retention"
-            );
-        }
-    }
-}
-
-async fn save_usage(state: &AppState) {
-    let deltas = state.quotas.take_deltas(Utc::now());
-    if deltas.is_empty() {
-        return;
-    }
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.add_usage(&deltas)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not save quota usage"),
-        Err(e) => tracing::warn!(error = %e, "quota usage task failed"),
-    }
-}
-
 /// `periscope serve`: runs until SIGINT/SIGTERM, then drains the ingest bus.
 pub async fn serve(config: Config) -> Result<(), String> {
     let listen = config.listen;
@@ -445,7 +269,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // one, and keep the connection cap below it (leaving room for the database,
     // outgoing alerts and logs).
     let mut max_connections = state.config.max_connections;
-    if let Some(files) = crate::connections::raise_open_files_limit() {
+    if let Some(files) = crate::http::connections::raise_open_files_limit() {
         let room = usize::try_from(files.saturating_sub(128))
             .unwrap_or(usize::MAX)
             .max(16);
@@ -460,18 +284,24 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let maintenance = tokio::spawn(maintenance_loop(state.clone(), shutdown_rx.clone()));
-    let notifier = tokio::spawn(crate::alerts::notifier_loop(
+    let maintenance = tokio::spawn(crate::workers::maintenance::maintenance_loop(
         state.clone(),
         shutdown_rx.clone(),
     ));
-    let probe = tokio::spawn(crate::health::probe_loop(
+    let notifier = tokio::spawn(crate::workers::notifier::notifier_loop(
+        state.clone(),
+        shutdown_rx.clone(),
+    ));
+    let probe = tokio::spawn(crate::pipeline::health::probe_loop(
         state.health.clone(),
         state.store.clone(),
         Duration::from_millis(500),
         shutdown_rx.clone(),
     ));
-    let versions = tokio::spawn(key_version_loop(state.clone(), shutdown_rx.clone()));
+    let versions = tokio::spawn(crate::workers::maintenance::key_version_loop(
+        state.clone(),
+        shutdown_rx.clone(),
+    ));
     tracing::info!(listen = %bound, database = %redact(&state.config.database_url), "periscope listening");
     if let Ok(path) = std::env::var("PERISCOPE_ADDRESS_FILE") {
         // For tests and supervisors: the address actually bound (PORT=0 picks one).
@@ -483,7 +313,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     }
     let app = router(state.clone());
-    let limits = crate::connections::ConnectionLimits {
+    let limits = crate::http::connections::ConnectionLimits {
         header_timeout: state.config.header_timeout,
         idle_timeout: state.config.idle_timeout,
         max_connections,
@@ -509,7 +339,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             }
         }
     };
-    crate::connections::serve(listener, app, limits, stop, Duration::from_secs(30)).await;
+    crate::http::connections::serve(listener, app, limits, stop, Duration::from_secs(30)).await;
     tracing::info!("shutting down: draining the ingest bus");
     let _ = shutdown_tx.send(true);
     let _ = maintenance.await;
@@ -523,25 +353,6 @@ pub async fn serve(config: Config) -> Result<(), String> {
     match failed {
         Some(reason) => Err(reason),
         None => Ok(()),
-    }
-}
-
-/// Polls the database's key version every second, so that a key or project
-/// changed on any replica reaches this one's key cache within about a second.
-async fn key_version_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.keys_version()).await {
-            Ok(Ok(version)) => state.keys.observe_version(version),
-            Ok(Err(e)) => tracing::debug!(error = %e, "could not read the key version"),
-            Err(e) => tracing::warn!(error = %e, "key version task failed"),
-        }
     }
 }
 
@@ -582,7 +393,7 @@ mod tests {
             &self,
             events: &[NewEvent],
             now: chrono::DateTime<Utc>,
-        ) -> Result<Vec<IngestOutcome>, periscope_store::StoreError> {
+        ) -> Result<Vec<periscope_store::IngestOutcome>, periscope_store::StoreError> {
             if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(periscope_store::StoreError::Connect {
                     backend: "sqlite",
@@ -612,7 +423,7 @@ mod tests {
         let (state, _writer) =
             build_state_with_writer(config, db.clone(), Box::new(writer)).unwrap();
         let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(crate::health::probe_loop(
+        tokio::spawn(crate::pipeline::health::probe_loop(
             state.health.clone(),
             db.clone(),
             Duration::from_millis(100),

@@ -8,6 +8,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// An address range such as `10.0.0.0/8` or a single address (`127.0.0.1`).
+pub type IpNet = ipnet::IpNet;
+
 /// A configuration error: names the variable and says what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration: {variable}: {problem}")]
@@ -94,7 +97,7 @@ pub struct Config {
     /// SQLite `synchronous` setting: `true` for FULL (survives power loss), `false` for NORMAL.
     pub sqlite_synchronous_full: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (for the client address).
-    pub trusted_proxies: Vec<crate::throttle::IpNet>,
+    pub trusted_proxies: Vec<IpNet>,
     /// Wrong admin keys (or passwords) one client address may try before it must wait.
     pub auth_free_failures: u32,
     /// Delivered alerts are deleted after this many days (`None`: kept).
@@ -317,7 +320,7 @@ impl Config {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| {
-                    s.parse::<crate::throttle::IpNet>()
+                    s.parse::<IpNet>()
                         .or_else(|e| s.parse::<IpAddr>().map(Into::into).map_err(|_| e))
                         .map_err(|e| ConfigError {
                             variable: "PERISCOPE_TRUSTED_PROXIES",

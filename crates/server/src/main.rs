@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = periscope_server::cli::Cli::parse();
-    match periscope_server::commands::run(cli) {
+    match periscope_server::cli::commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("periscope: {e}");

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 
-/// An address range such as `10.0.0.0/8` or a single address (`127.0.0.1`).
-pub type IpNet = ipnet::IpNet;
+pub use crate::config::IpNet;
 
 /// How many failures are free, and how the wait grows after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -467,9 +467,9 @@ fn openapi_describes_every_route() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let documented: BTreeSet<(String, String)> = documented_routes(&doc).into_iter().collect();
 
-    // Every route registered in src/admin.rs is documented.
+    // Every route registered in src/http/admin.rs is documented.
     let source =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/admin.rs")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/admin.rs")).unwrap();
     let mut registered = BTreeSet::new();
     let mut rest = source.as_str();
     while let Some(at) = rest.find(".route(") {

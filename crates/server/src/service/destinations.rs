@@ -3,8 +3,11 @@
 use chrono::Utc;
 use serde_json::Value;
 
+use periscope_notify::Destination;
+
 use super::views::{AlertView, DestinationView};
 use super::{Result, Service, ServiceError, page_limit};
+use crate::config::Config;
 
 /// Most alerts one listing returns.
 pub const MAX_ALERTS: usize = 1000;
@@ -158,7 +161,7 @@ fn check_body(body: &Value) -> Result<()> {
             if a.chars().count() > 254 || !matches(EMAIL_PATTERN, a) {
                 return bad(format!(
                     "{:?} is not an email address (local@domain.tld or Name <local@domain.tld>)",
-                    crate::ingest::shorten(a, 100)
+                    crate::text::shorten(a, 100)
                 ));
             }
         }
@@ -175,7 +178,7 @@ fn check_body(body: &Value) -> Result<()> {
             {
                 return bad(format!(
                     "header {:?}: letters, digits and dashes, not one Periscope sets itself",
-                    crate::ingest::shorten(name, 100)
+                    crate::text::shorten(name, 100)
                 ));
             }
             if !value
@@ -184,12 +187,87 @@ fn check_body(body: &Value) -> Result<()> {
             {
                 return bad(format!(
                     "header {:?}: the value must be printable ASCII of at most 1024 characters",
-                    crate::ingest::shorten(name, 100)
+                    crate::text::shorten(name, 100)
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// Builds the JSON body of a destination from command-line flags.
+pub fn destination_body(
+    kind: &str,
+    url: Option<String>,
+    to: Vec<String>,
+    secret: Option<String>,
+    headers: &[String],
+) -> Result<serde_json::Value, String> {
+    let mut body = serde_json::Map::new();
+    body.insert("type".into(), kind.into());
+    if let Some(url) = url {
+        body.insert("url".into(), url.into());
+    }
+    if !to.is_empty() {
+        body.insert("to".into(), to.into());
+    }
+    if let Some(secret) = secret {
+        body.insert("secret".into(), secret.into());
+    }
+    if !headers.is_empty() {
+        let mut map = serde_json::Map::new();
+        for h in headers {
+            let (k, v) = h
+                .split_once(':')
+                .ok_or_else(|| format!("--header {h:?}: expected `Name: value`"))?;
+            map.insert(k.trim().to_owned(), v.trim().into());
+        }
+        body.insert("headers".into(), map.into());
+    }
+    Ok(body.into())
+}
+
+/// Checks a destination body (`{"type": ..., ...}`) and returns the destination.
+/// Email destinations are refused when no SMTP server is configured.
+pub fn validate_destination(
+    config: &Config,
+    body: &serde_json::Value,
+) -> Result<Destination, String> {
+    let mut body = body.clone();
+    if let Some(obj) = body.as_object_mut() {
+        obj.remove("max_per_hour");
+    }
+    let dest: Destination =
+        serde_json::from_value(body).map_err(|e| format!("invalid destination: {e}"))?;
+    dest.validate()
+        .map_err(|e| format!("invalid destination: {e}"))?;
+    if matches!(dest, Destination::Email { .. }) && config.smtp_url.is_none() {
+        return Err(
+            "email destinations need an SMTP server: set PERISCOPE_SMTP_URL and PERISCOPE_EMAIL_FROM".to_owned(),
+        );
+    }
+    Ok(dest)
+}
+
+/// A destination's configuration for display: secrets and header values hidden,
+/// URLs shown as scheme and host only (a Slack or Discord webhook's path is its
+/// secret).
+pub fn redacted_config(config: &serde_json::Value) -> serde_json::Value {
+    let mut c = config.clone();
+    if let Some(obj) = c.as_object_mut() {
+        if let Some(serde_json::Value::String(url)) = obj.get_mut("url") {
+            *url = crate::redact::url(url);
+        }
+        if obj.contains_key("secret") {
+            obj.insert("secret".into(), "***".into());
+        }
+        if let Some(serde_json::Value::Object(headers)) = obj.get_mut("headers") {
+            for v in headers.values_mut() {
+                *v = "***".into();
+            }
+        }
+    }
+    c
 }
 
 impl Service {
@@ -221,8 +299,7 @@ impl Service {
             },
         };
         check_body(&body)?;
-        let dest = crate::alerts::validate_destination(&self.config, &body)
-            .map_err(ServiceError::Invalid)?;
+        let dest = validate_destination(&self.config, &body).map_err(ServiceError::Invalid)?;
         let kind = dest.type_name().to_owned();
         let mut config =
             serde_json::to_value(&dest).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -318,5 +395,26 @@ mod tests {
         assert!(!matches(&reserved_pattern(), "X-Content-Type"));
         assert!(matches(HEADER_VALUE_PATTERN, "core\tteam"));
         assert!(!matches(HEADER_VALUE_PATTERN, "line\nbreak"));
+    }
+
+    #[test]
+    fn bodies_from_flags() {
+        let b = destination_body(
+            "generic_webhook",
+            Some("https://hooks.example/x".into()),
+            vec![],
+            Some("s3cret".into()),
+            &["X-Team: core".into()],
+        )
+        .unwrap();
+        assert_eq!(b["type"], "generic_webhook");
+        assert_eq!(b["headers"]["X-Team"], "core");
+        let shown = redacted_config(&b);
+        assert_eq!(shown["url"], "https://hooks.example/…");
+        assert_eq!(shown["secret"], "***");
+        assert_eq!(shown["headers"]["X-Team"], "***");
+        assert!(
+            destination_body("generic_webhook", None, vec![], None, &["nocolon".into()]).is_err()
+        );
     }
 }

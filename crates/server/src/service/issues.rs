@@ -233,7 +233,7 @@ fn normalize_event_id(raw: &str) -> Result<String> {
     } else {
         Err(ServiceError::invalid(format!(
             "{:?} is not an event id (32 hexadecimal characters)",
-            crate::ingest::shorten(raw, 64)
+            crate::text::shorten(raw, 64)
         )))
     }
 }

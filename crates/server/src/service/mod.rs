@@ -20,7 +20,10 @@ pub mod views;
 use std::sync::Arc;
 
 pub use db::{Database, Db};
-pub use destinations::{MAX_ALERTS, NewDestination, destination_schema};
+pub use destinations::{
+    MAX_ALERTS, NewDestination, destination_body, destination_schema, redacted_config,
+    validate_destination,
+};
 pub use error::{Result, ServiceError};
 pub use issues::{IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS};
 pub use projects::{MAX_AGE_DAYS, MAX_LIMIT, MAX_NAME_CHARS, ProjectChange, new_public_key};

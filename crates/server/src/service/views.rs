@@ -275,7 +275,7 @@ impl From<&Destination> for DestinationView {
             id: d.id,
             project_id: d.project_id,
             kind: d.kind.clone(),
-            config: crate::alerts::redacted_config(&d.config),
+            config: crate::service::redacted_config(&d.config),
             created_at: timestamp(d.created_at),
         }
     }

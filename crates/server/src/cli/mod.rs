@@ -1,5 +1,8 @@
 //! The command line: `periscope <command>`.
 
+pub mod commands;
+pub mod stress;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

@@ -1,6 +1,6 @@
 //! Whether ingest can work now: the database and the digest writer.
 //!
-//! The writer reports every commit ([`crate::bus::WriterObserver`]): a batch that
+//! The writer reports every commit ([`crate::pipeline::bus::WriterObserver`]): a batch that
 //! fails as a whole (connection, lock, disk) marks the database unavailable, and
 //! from then on new ingest requests are answered 503 at once instead of queueing
 //! behind a dead database; a probe ([`probe_loop`]) checks the database every half
@@ -62,7 +62,7 @@ impl Health {
 #[derive(Debug, Clone)]
 pub struct HealthObserver(pub Arc<Health>);
 
-impl crate::bus::WriterObserver for HealthObserver {
+impl crate::pipeline::bus::WriterObserver for HealthObserver {
     fn committed(&self) {
         self.0.set_database(true);
     }

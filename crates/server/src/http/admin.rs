@@ -36,7 +36,6 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::service::views::{
     AlertView, DestinationView, EventView, IssueDetailView, IssueView, ProjectView,
@@ -44,6 +43,7 @@ use crate::service::views::{
 use crate::service::{
     IssueChange, IssueQuery, NewDestination, ProjectChange, Service, ServiceError,
 };
+use crate::state::AppState;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
 /// else of the request is looked at), and the OpenAPI document (no key).

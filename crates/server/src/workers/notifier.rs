@@ -1,4 +1,4 @@
-//! The notifier task and the alert-destination helpers.
+//! The notifier task: delivers the alert outbox.
 //!
 //! Alerts are written to the store's outbox in the same transaction as the events
 //! that caused them. This task claims due deliveries (leased, so several replicas
@@ -19,89 +19,14 @@ use periscope_notify::{
 use periscope_store::ClaimedDelivery;
 use tokio::task::JoinSet;
 
-use crate::app::AppState;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// Delivery attempts in flight at once.
 const MAX_CONCURRENT_DELIVERIES: usize = 32;
 
 /// Alerts per destination per hour unless the destination says otherwise.
 pub const DEFAULT_MAX_PER_HOUR: u32 = 60;
-
-/// Builds the JSON body of a destination from command-line flags.
-pub fn destination_body(
-    kind: &str,
-    url: Option<String>,
-    to: Vec<String>,
-    secret: Option<String>,
-    headers: &[String],
-) -> Result<serde_json::Value, String> {
-    let mut body = serde_json::Map::new();
-    body.insert("type".into(), kind.into());
-    if let Some(url) = url {
-        body.insert("url".into(), url.into());
-    }
-    if !to.is_empty() {
-        body.insert("to".into(), to.into());
-    }
-    if let Some(secret) = secret {
-        body.insert("secret".into(), secret.into());
-    }
-    if !headers.is_empty() {
-        let mut map = serde_json::Map::new();
-        for h in headers {
-            let (k, v) = h
-                .split_once(':')
-                .ok_or_else(|| format!("--header {h:?}: expected `Name: value`"))?;
-            map.insert(k.trim().to_owned(), v.trim().into());
-        }
-        body.insert("headers".into(), map.into());
-    }
-    Ok(body.into())
-}
-
-/// Checks a destination body (`{"type": ..., ...}`) and returns the destination.
-/// Email destinations are refused when no SMTP server is configured.
-pub fn validate_destination(
-    config: &Config,
-    body: &serde_json::Value,
-) -> Result<Destination, String> {
-    let mut body = body.clone();
-    if let Some(obj) = body.as_object_mut() {
-        obj.remove("max_per_hour");
-    }
-    let dest: Destination =
-        serde_json::from_value(body).map_err(|e| format!("invalid destination: {e}"))?;
-    dest.validate()
-        .map_err(|e| format!("invalid destination: {e}"))?;
-    if matches!(dest, Destination::Email { .. }) && config.smtp_url.is_none() {
-        return Err(
-            "email destinations need an SMTP server: set PERISCOPE_SMTP_URL and PERISCOPE_EMAIL_FROM".to_owned(),
-        );
-    }
-    Ok(dest)
-}
-
-/// A destination's configuration for display: secrets and header values hidden,
-/// URLs shown as scheme and host only (a Slack or Discord webhook's path is its
-/// secret).
-pub fn redacted_config(config: &serde_json::Value) -> serde_json::Value {
-    let mut c = config.clone();
-    if let Some(obj) = c.as_object_mut() {
-        if let Some(serde_json::Value::String(url)) = obj.get_mut("url") {
-            *url = crate::redact::url(url);
-        }
-        if obj.contains_key("secret") {
-            obj.insert("secret".into(), "***".into());
-        }
-        if let Some(serde_json::Value::Object(headers)) = obj.get_mut("headers") {
-            for v in headers.values_mut() {
-                *v = "***".into();
-            }
-        }
-    }
-    c
-}
 
 /// The link to an issue in alerts.
 pub fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
@@ -313,31 +238,5 @@ async fn handle_delivery(
     };
     if let Ok(Err(e)) = outcome {
         tracing::warn!(error = %e, delivery = id, "could not record the delivery attempt");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_from_flags() {
-        let b = destination_body(
-            "generic_webhook",
-            Some("https://hooks.example/x".into()),
-            vec![],
-            Some("s3cret".into()),
-            &["X-Team: core".into()],
-        )
-        .unwrap();
-        assert_eq!(b["type"], "generic_webhook");
-        assert_eq!(b["headers"]["X-Team"], "core");
-        let shown = redacted_config(&b);
-        assert_eq!(shown["url"], "https://hooks.example/…");
-        assert_eq!(shown["secret"], "***");
-        assert_eq!(shown["headers"]["X-Team"], "***");
-        assert!(
-            destination_body("generic_webhook", None, vec![], None, &["nocolon".into()]).is_err()
-        );
     }
 }

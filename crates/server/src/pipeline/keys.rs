@@ -23,7 +23,33 @@ use std::time::{Duration, Instant};
 
 use crate::service::Db;
 
-use crate::app::ProjectInfo;
+/// What the ingest path needs to know of a project (cached per public key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectInfo {
+    /// The project id.
+    pub project_id: i64,
+    /// The project's own per-minute quota.
+    pub quota_per_minute: Option<u64>,
+    /// The project's own per-hour quota.
+    pub quota_per_hour: Option<u64>,
+    /// The project's own per-day quota.
+    pub quota_per_day: Option<u64>,
+    /// Its grouping strategy name.
+    pub grouping_strategy: String,
+}
+
+impl ProjectInfo {
+    /// The ingest view of a stored project.
+    pub fn of(p: &periscope_store::Project) -> Self {
+        Self {
+            project_id: p.id,
+            quota_per_minute: p.settings.quota_per_minute,
+            quota_per_hour: p.settings.quota_per_hour,
+            quota_per_day: p.settings.quota_per_day,
+            grouping_strategy: p.settings.grouping_strategy.clone(),
+        }
+    }
+}
 
 /// Length of a public key.
 pub const KEY_LEN: usize = 32;

@@ -18,8 +18,8 @@ use periscope_quota::{
 };
 use periscope_store::UsageDelta;
 
-use crate::app::ProjectInfo;
 use crate::config::QuotaDefaults;
+use crate::pipeline::keys::ProjectInfo;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);

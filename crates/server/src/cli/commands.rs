@@ -341,7 +341,7 @@ fn destination(cmd: DestinationCommand) -> Result<(), String> {
             secret,
             header,
         } => {
-            let body = crate::alerts::destination_body(&kind, url, to, secret, &header)?;
+            let body = crate::service::destination_body(&kind, url, to, secret, &header)?;
             let d = service
                 .create_destination(project, NewDestination(body))
                 .map_err(|e| e.to_string())?;
@@ -423,7 +423,7 @@ fn send_test_event(dsn: &str, message: &str) -> Result<(), String> {
 }
 
 fn stress(args: StressArgs) -> Result<(), String> {
-    let opts = crate::stress::StressOptions {
+    let opts = crate::cli::stress::StressOptions {
         dsn: args.dsn,
         concurrency: args.concurrency,
         requests: args.requests,
@@ -433,7 +433,7 @@ fn stress(args: StressArgs) -> Result<(), String> {
         ids_out: args.ids_out,
         timeout: std::time::Duration::from_secs(30),
     };
-    let report = runtime()?.block_on(crate::stress::run(opts))?;
+    let report = runtime()?.block_on(crate::cli::stress::run(opts))?;
     if args.json {
         let statuses: serde_json::Map<String, serde_json::Value> = report
             .statuses

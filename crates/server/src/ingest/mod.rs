@@ -16,10 +16,12 @@ use http_body_util::BodyExt;
 use periscope_sentry_envelope::{Auth, Envelope, Event, EventId, ItemType, ParseLimits};
 use periscope_store::{IngestOutcome, NewEvent};
 
-use crate::app::{AppState, ProjectInfo};
-use crate::decode::{DecodeError, Encoding, decode};
 use crate::error::ApiError;
 use crate::metrics::Rejection;
+use crate::pipeline::decode::{DecodeError, Encoding, decode};
+use crate::pipeline::keys::ProjectInfo;
+use crate::state::AppState;
+use crate::text::shorten;
 
 /// Which endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +221,7 @@ fn header_line(encoding: Encoding, received: &[u8], complete: bool) -> HeaderLin
     let decoded: std::borrow::Cow<'_, [u8]> = if encoding == Encoding::Identity {
         std::borrow::Cow::Borrowed(received)
     } else {
-        std::borrow::Cow::Owned(crate::decode::prefix(
+        std::borrow::Cow::Owned(crate::pipeline::decode::prefix(
             encoding,
             received,
             MAX_HEADER_LINE + 1,
@@ -467,7 +469,8 @@ struct Work {
     header_auth: Option<Auth>,
 }
 
-type Waiter = tokio::sync::oneshot::Receiver<Result<IngestOutcome, crate::bus::CommitError>>;
+type Waiter =
+    tokio::sync::oneshot::Receiver<Result<IngestOutcome, crate::pipeline::bus::CommitError>>;
 
 enum Processed {
     NoEvent,
@@ -516,7 +519,8 @@ impl Work {
                 (Some(json), None)
             }
             Endpoint::Security => {
-                let json = crate::csp::csp_to_event(&decoded).map_err(ApiError::bad_request)?;
+                let json =
+                    crate::pipeline::csp::csp_to_event(&decoded).map_err(ApiError::bad_request)?;
                 (Some(Bytes::from(json)), None)
             }
             Endpoint::Envelope => {
@@ -539,7 +543,7 @@ impl Work {
                     match &item.headers.ty {
                         ItemType::Event => event = Some(item.payload.clone()),
                         ItemType::Security | ItemType::RawSecurity => {
-                            let json = crate::csp::csp_to_event(&item.payload)
+                            let json = crate::pipeline::csp::csp_to_event(&item.payload)
                                 .map_err(ApiError::bad_request)?;
                             event = Some(Bytes::from(json));
                         }
@@ -638,14 +642,6 @@ impl Work {
             event_id,
             waiter: slot.send(new_event),
         })
-    }
-}
-
-/// `s` cut to at most `max` characters.
-pub(crate) fn shorten(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

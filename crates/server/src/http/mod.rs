@@ -1,0 +1,6 @@
+//! The HTTP side: the listener with its connection limits and the admin API (an
+//! adapter over [`crate::service`]). The ingest endpoints are in
+//! [`crate::ingest`], the error answer in [`crate::error`].
+
+pub mod admin;
+pub mod connections;

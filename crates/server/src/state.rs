@@ -1,0 +1,72 @@
+//! The state every handler and worker shares.
+
+use std::sync::Arc;
+
+use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_store::{IngestOutcome, NewEvent};
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pipeline::bus::Bus;
+use crate::pipeline::health::Health;
+use crate::pipeline::keys::KeyCache;
+use crate::pipeline::quotas::Quotas;
+use crate::throttle::Throttle;
+
+/// The state shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: crate::service::Db,
+    /// The application layer (what the admin API and the CLI call).
+    pub service: crate::service::Service,
+    /// The ingest bus to the digest writer.
+    pub bus: Bus<NewEvent, IngestOutcome>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Ingest requests in flight.
+    pub inflight: Arc<Semaphore>,
+    /// Body memory of ingest requests, in KiB permits.
+    pub body_memory: Arc<Semaphore>,
+    /// Public key → project.
+    pub keys: Arc<KeyCache>,
+    /// Quotas.
+    pub quotas: Arc<Quotas>,
+    /// One grouper per strategy.
+    pub groupers: Arc<Vec<(Strategy, Grouper)>>,
+    /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
+    pub cpu: Arc<Semaphore>,
+    /// Whether the database and the digest writer can work.
+    pub health: Arc<Health>,
+    /// Failed admin-key attempts per client address.
+    pub throttle: Arc<Throttle>,
+}
+
+impl AppState {
+    /// The grouper for a project's strategy name (unknown names use the default).
+    pub fn grouper(&self, strategy: &str) -> &Grouper {
+        let wanted: Strategy = strategy.parse().unwrap_or_default();
+        self.groupers
+            .iter()
+            .find(|(s, _)| *s == wanted)
+            .or_else(|| self.groupers.first())
+            .map(|(_, g)| g)
+            .unwrap_or_else(|| unreachable_grouper())
+    }
+}
+
+fn unreachable_grouper() -> &'static Grouper {
+    static DEFAULT: std::sync::OnceLock<Grouper> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| Grouper::new(GroupingConfig::default()))
+}
+
+/// Every grouping strategy's grouper.
+pub fn all_groupers() -> Vec<(Strategy, Grouper)> {
+    Strategy::ALL
+        .iter()
+        .map(|s| (*s, Grouper::new(GroupingConfig::new(*s))))
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! Small text helpers shared by every layer.
+
+/// `s` cut to at most `max` characters.
+pub fn shorten(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

@@ -1,0 +1,6 @@
+//! Background workers: the alert notifier and periodic maintenance (quota
+//! usage, retention, key version). The database probe is in
+//! [`crate::pipeline::health`].
+
+pub mod maintenance;
+pub mod notifier;
