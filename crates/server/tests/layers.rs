@@ -79,6 +79,9 @@ fn modules_depend_only_downwards() {
             }
         }
     }
-    assert!(upward.is_empty(), "references against the layers: {upward:?}");
+    assert!(
+        upward.is_empty(),
+        "references against the layers: {upward:?}"
+    );
     assert!(edges.len() >= 10, "{edges:?}");
 }
