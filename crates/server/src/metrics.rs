@@ -97,6 +97,7 @@ pub struct Metrics {
     /// One per [`item_labels`] value, in order; the last is `other`.
     items_accepted: Box<[AtomicU64]>,
     bus_depth: AtomicU64,
+    requests_in_flight: AtomicU64,
     batches: AtomicU64,
     batch_events: AtomicU64,
     commit_micros_sum: AtomicU64,
@@ -114,6 +115,7 @@ impl Default for Metrics {
             rejected: Default::default(),
             items_accepted: item_labels().map(|_| AtomicU64::default()).collect(),
             bus_depth: AtomicU64::default(),
+            requests_in_flight: AtomicU64::default(),
             batches: AtomicU64::default(),
             batch_events: AtomicU64::default(),
             commit_micros_sum: AtomicU64::default(),
@@ -150,6 +152,15 @@ impl Metrics {
         let last = self.items_accepted.len() - 1;
         let idx = item_labels().position(|l| l == name).unwrap_or(last);
         self.items_accepted[idx].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An ingest request started (`true`) or ended (`false`).
+    pub fn in_flight(&self, started: bool) {
+        if started {
+            self.requests_in_flight.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// The bus depth changed by `delta`.
@@ -234,6 +245,13 @@ impl Metrics {
             "Envelope items accepted and counted but not stored, by item type.",
             "counter",
             &items,
+        );
+        family(
+            &mut out,
+            "periscope_ingest_requests_in_flight",
+            "Ingest requests being handled now (their body arriving, or waiting for the commit).",
+            "gauge",
+            &plain(load(&self.requests_in_flight)),
         );
         family(
             &mut out,

@@ -708,6 +708,17 @@ fn stalled_bodies_time_out() {
             s
         })
         .collect();
+    // Wait until both stalled requests hold their permits: a probe sent before
+    // the second one arrived would take its place.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::metric(&server.metrics(), "periscope_ingest_requests_in_flight") != Some(2.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled requests never arrived: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let client = http();
     let send = || {
         let (_, body) = small_event("slowloris");

@@ -35,6 +35,16 @@ fn stored_events(s: &Server, project: i64) -> u64 {
         .map_or(0, |p| p.stored_events)
 }
 
+/// Waits until the server handles `n` ingest requests at once.
+fn wait_in_flight(s: &Server, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::metric(&s.metrics(), "periscope_ingest_requests_in_flight") != Some(f64::from(n))
+    {
+        assert!(Instant::now() < deadline, "{n} requests never in flight");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Opens `n` chunked envelope uploads that send a first chunk and then stall.
 fn stalled_chunked_uploads(s: &Server, project: i64, key: &str, n: usize) -> Vec<TcpStream> {
     (0..n)
@@ -116,7 +126,7 @@ fn chunked_envelopes_are_charged_by_what_arrives() {
     s.start();
     // 24 uploads that stall after their first chunk hold almost nothing...
     let stalled = stalled_chunked_uploads(&s, project, &key, 24);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_in_flight(&s, 24);
     // ...so 64 concurrent chunked envelopes of ~100 KB from valid clients all pass.
     let threads: Vec<_> = (0..64)
         .map(|_| {
@@ -167,7 +177,7 @@ fn node_sdk_burst_is_stored_whole() {
 
     // The same while 24 slow chunked uploads are held open.
     let stalled = stalled_chunked_uploads(&s, project, &key, 24);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_in_flight(&s, 24);
     run("burst beside stalled uploads");
     assert_eq!(stored_events(&s, project), 600, "{}", s.log());
     assert_eq!(chunked_envelope(&s.base(), project, &key, 50_000), 200);
