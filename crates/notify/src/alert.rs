@@ -1,83 +1,10 @@
 //! The [`Alert`]: what happened to which issue, everything a message needs.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// Why an alert was raised.
-///
-/// Serialized as a lower-case string (`"new_issue"`, `"regression"`,
-/// `"unmute"`, `"held_back"`); any other string is kept as [`AlertKind::Unknown`]
-/// so a newer server's alerts still deserialize.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AlertKind {
-    /// The first event of a new issue.
-    NewIssue,
-    /// An event for an issue that had been resolved.
-    Regression,
-    /// An event for a muted issue whose mute condition ended.
-    Unmute,
-    /// A summary: alerts to this destination were held back by its rate cap.
-    /// `event_count` carries how many; see [`crate::HeldBack::to_alert`].
-    HeldBack,
-    /// A kind this version does not know; the string is kept as is.
-    Unknown(String),
-}
-
-impl AlertKind {
-    /// The wire name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AlertKind::NewIssue => "new_issue",
-            AlertKind::Regression => "regression",
-            AlertKind::Unmute => "unmute",
-            AlertKind::HeldBack => "held_back",
-            AlertKind::Unknown(s) => s,
-        }
-    }
-
-    /// Parses a wire name; never fails (unknown names become [`AlertKind::Unknown`]).
-    pub fn from_wire(s: &str) -> AlertKind {
-        match s {
-            "new_issue" => AlertKind::NewIssue,
-            "regression" => AlertKind::Regression,
-            "unmute" => AlertKind::Unmute,
-            "held_back" => AlertKind::HeldBack,
-            other => AlertKind::Unknown(other.to_owned()),
-        }
-    }
-
-    /// A short human phrase: "New issue", "Regression", "Unmuted issue", ...
-    pub fn headline(&self) -> &str {
-        match self {
-            AlertKind::NewIssue => "New issue",
-            AlertKind::Regression => "Regression",
-            AlertKind::Unmute => "Unmuted issue",
-            AlertKind::HeldBack => "Alerts held back",
-            AlertKind::Unknown(_) => "Alert",
-        }
-    }
-}
-
-impl fmt::Display for AlertKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for AlertKind {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for AlertKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Ok(AlertKind::from_wire(&s))
-    }
-}
+/// Why an alert was raised: the one definition, shared with the store.
+pub use periscope_types::AlertKind;
 
 /// One alert about one issue, as delivered to every destination of its project.
 ///
@@ -150,7 +77,7 @@ mod tests {
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{k}\""));
         }
         assert_eq!(
-            AlertKind::from_wire("escalating"),
+            AlertKind::parse("escalating"),
             AlertKind::Unknown("escalating".into())
         );
     }

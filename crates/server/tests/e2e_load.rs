@@ -519,7 +519,7 @@ fn two_servers_on_one_postgres_make_one_issue_per_error() {
     let new_issue: Vec<i64> = alerts
         .iter()
         .filter(|a| a.alert.kind == AlertKind::NewIssue)
-        .map(|a| a.alert.issue_id)
+        .filter_map(|a| a.alert.subject.issue_id())
         .collect();
     let distinct: BTreeSet<&i64> = new_issue.iter().collect();
     assert_eq!(new_issue.len(), ERRORS, "{new_issue:?}");

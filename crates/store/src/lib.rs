@@ -186,10 +186,10 @@ mod traits;
 pub use config::{Backend, SqliteSynchronous, StoreConfig};
 pub use error::{ErrorClass, Result, StoreError};
 pub use model::{
-    Alert, AlertKind, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState, Destination,
-    EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, IssueStatus,
-    NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits,
-    RetentionReport, StatusFilter, StoredEvent, UsageDelta,
+    Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState,
+    Destination, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter,
+    IssueStatus, NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate,
+    RetentionLimits, RetentionReport, StatusFilter, StoredEvent, UsageDelta,
 };
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};

@@ -306,43 +306,10 @@ pub struct StoredEvent {
     pub payload: Vec<u8>,
 }
 
-/// Why an alert was raised.
-///
-/// Serialized as its plain stored text (`"new_issue"`, or the unknown text); the
-/// `{"unknown": "x"}` form older versions wrote is still read.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AlertKind {
-    /// A new issue.
-    NewIssue,
-    /// A resolved issue received an event.
-    Regression,
-    /// A muted issue's mute ended.
-    Unmute,
-    /// A value written by a newer version of the store.
-    Unknown(String),
-}
-
-impl AlertKind {
-    /// The stored text.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AlertKind::NewIssue => "new_issue",
-            AlertKind::Regression => "regression",
-            AlertKind::Unmute => "unmute",
-            AlertKind::Unknown(s) => s,
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "new_issue" => AlertKind::NewIssue,
-            "regression" => AlertKind::Regression,
-            "unmute" => AlertKind::Unmute,
-            other => AlertKind::Unknown(other.to_owned()),
-        }
-    }
-}
+/// Why an alert was raised: the one definition, shared with the notifier.
+pub use periscope_types::AlertKind;
+/// What an alert is about: the one definition, shared with the notifier.
+pub use periscope_types::AlertSubject;
 
 /// An alert in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,8 +318,8 @@ pub struct Alert {
     pub id: i64,
     /// Project.
     pub project_id: i64,
-    /// Issue.
-    pub issue_id: i64,
+    /// What it is about (an issue today).
+    pub subject: AlertSubject,
     /// Why.
     pub kind: AlertKind,
     /// When it was raised (the `now` of the batch).
@@ -590,7 +557,6 @@ macro_rules! plain_string_serde {
 }
 
 plain_string_serde!(IssueStatus, "an issue status such as \"unresolved\"");
-plain_string_serde!(AlertKind, "an alert kind such as \"new_issue\"");
 plain_string_serde!(DeliveryState, "a delivery state such as \"pending\"");
 
 #[cfg(test)]
@@ -689,7 +655,7 @@ mod tests {
         let alert = Alert {
             id: 1,
             project_id: 2,
-            issue_id: 3,
+            subject: AlertSubject::Issue(3),
             kind: AlertKind::Unknown("escalation".into()),
             created_at: DateTime::from_timestamp(0, 0).unwrap(),
         };

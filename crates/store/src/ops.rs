@@ -8,9 +8,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertKind, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState, Destination,
-    EventSummary, Issue, IssueAction, IssueFilter, IssueStatus, Page, Project, ProjectKey,
-    ProjectSettings, ProjectUpdate, StatusFilter, UsageDelta,
+    Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState,
+    Destination, EventSummary, Issue, IssueAction, IssueFilter, IssueStatus, Page, Project,
+    ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter, UsageDelta,
 };
 use crate::sql::{Exec, Q};
 
@@ -761,7 +761,7 @@ pub(crate) fn list_alerts<C: Exec>(
             alert: Alert {
                 id: a.id,
                 project_id: a.project_id,
-                issue_id: a.issue_id,
+                subject: AlertSubject::Issue(a.issue_id),
                 kind: AlertKind::parse(&a.kind),
                 created_at: dt(a.created_at),
             },
@@ -862,7 +862,7 @@ pub(crate) fn claim_deliveries<C: Exec>(
             alert: Alert {
                 id: data.alert_id,
                 project_id: issue.project_id,
-                issue_id: issue.id,
+                subject: AlertSubject::Issue(issue.id),
                 kind: AlertKind::parse(&data.alert_kind),
                 created_at: dt(data.alert_created_at),
             },

@@ -25,7 +25,7 @@ fn alerts_of(store: &Store, project_id: i64) -> Vec<(i64, AlertKind)> {
         .list_alerts(project_id, 1000)
         .unwrap()
         .into_iter()
-        .map(|a| (a.alert.issue_id, a.alert.kind))
+        .map(|a| (a.alert.subject.issue_id().unwrap_or_default(), a.alert.kind))
         .collect()
 }
 

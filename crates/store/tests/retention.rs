@@ -275,7 +275,7 @@ backend_test!(
             .list_alerts(p, 100)
             .unwrap()
             .into_iter()
-            .filter(|x| x.alert.issue_id == a)
+            .filter(|x| x.alert.subject.issue_id() == Some(a))
             .map(|x| x.alert.kind)
             .collect();
         assert_eq!(kinds, vec![AlertKind::Regression, AlertKind::NewIssue]);

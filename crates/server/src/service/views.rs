@@ -311,8 +311,11 @@ pub struct AlertView {
     pub id: i64,
     /// Its project.
     pub project_id: i64,
-    /// Its issue.
-    pub issue_id: i64,
+    /// What it is about: `{"type": "issue", "id": 7}`.
+    #[schema(value_type = Object)]
+    pub subject: periscope_store::AlertSubject,
+    /// Its issue, when it is about one (the same as the subject's id).
+    pub issue_id: Option<i64>,
     /// The issue's title.
     pub issue_title: String,
     /// `new_issue`, `regression`, `unmute` ...
@@ -328,7 +331,8 @@ impl From<&AlertWithDeliveries> for AlertView {
         Self {
             id: a.alert.id,
             project_id: a.alert.project_id,
-            issue_id: a.alert.issue_id,
+            subject: a.alert.subject,
+            issue_id: a.alert.subject.issue_id(),
             issue_title: a.issue_title.clone(),
             kind: a.alert.kind.as_str().to_owned(),
             created_at: timestamp(a.alert.created_at),

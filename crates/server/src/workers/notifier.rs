@@ -35,7 +35,7 @@ pub fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
 
 fn to_notify_alert(base_url: &str, d: &ClaimedDelivery) -> periscope_notify::Alert {
     periscope_notify::Alert {
-        kind: periscope_notify::AlertKind::from_wire(d.alert.kind.as_str()),
+        kind: d.alert.kind.clone(),
         project_id: d.alert.project_id,
         project_name: d.project_name.clone(),
         issue_id: d.issue.id,
