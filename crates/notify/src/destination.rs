@@ -18,8 +18,8 @@ pub const MAX_CUSTOM_HEADERS: usize = 32;
 pub const MAX_URL_LEN: usize = 2048;
 
 /// Header names a generic webhook configuration may not set: they are owned by
-/// the HTTP client or by the signature scheme.
-const RESERVED_HEADERS: &[&str] = &[
+/// the HTTP client or by the signature scheme (lower case; compare in any case).
+pub const RESERVED_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
     "host",

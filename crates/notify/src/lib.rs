@@ -118,8 +118,8 @@ mod webhook;
 
 pub use alert::{Alert, AlertKind};
 pub use destination::{
-    Destination, MAX_CUSTOM_HEADERS, MAX_EMAIL_RECIPIENTS, MAX_URL_LEN, SmtpConfig, SmtpTls,
-    display_target,
+    Destination, MAX_CUSTOM_HEADERS, MAX_EMAIL_RECIPIENTS, MAX_URL_LEN, RESERVED_HEADERS,
+    SmtpConfig, SmtpTls, display_target,
 };
 pub use dispatch::{
     Delivered, Dispatcher, DispatcherConfig, GaveUp, Notifier, deliver_with_retries,

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Server, acknowledged, auth_header, http, post, small_event, spawn_stress, stored_event,
+    Server, acknowledged, assert_all_stored, auth_header, http, post, small_event, spawn_stress,
 };
 
 /// The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`), if installed.
@@ -175,22 +175,6 @@ fn send_one(s: &Server, project: i64, key: &str) -> (u16, Duration) {
         body,
     );
     (a.status, started.elapsed())
-}
-
-/// Checks that every acknowledged id is stored.
-fn assert_all_stored(s: &Server, project: i64, ids: &[String]) {
-    let store = s.store();
-    let missing: Vec<&String> = ids
-        .iter()
-        .filter(|id| stored_event(&store, project, id).is_none())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged events lost, e.g. {:?}",
-        missing.len(),
-        ids.len(),
-        &missing[..missing.len().min(5)]
-    );
 }
 
 #[test]

@@ -253,18 +253,7 @@ fn kill_9_during_stress(server: Server) {
     );
 
     // Every acknowledged event is there, from before the crash and after it.
-    let store = server.store();
-    let missing: Vec<&String> = ids
-        .iter()
-        .filter(|id| stored_event(&store, project, id).is_none())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged events lost, e.g. {:?}",
-        missing.len(),
-        ids.len(),
-        &missing[..missing.len().min(5)]
-    );
+    common::assert_all_stored(&server, project, &ids);
     let counted: u64 = server.issues(project).iter().map(|i| i.count).sum();
     assert!(
         counted >= ids.len() as u64,

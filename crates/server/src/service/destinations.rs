@@ -43,16 +43,8 @@ pub(crate) const EMAIL_PATTERN: &str = concat!(
 pub(crate) const HEADER_NAME_PATTERN: &str = r"^[A-Za-z0-9-]{1,64}$";
 /// A custom header value: visible ASCII, spaces and tabs.
 pub(crate) const HEADER_VALUE_PATTERN: &str = r"^[\t\x20-\x7e]{0,1024}$";
-/// Header names Periscope sets itself (any case).
-pub(crate) const RESERVED_HEADERS: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "connection",
-    "transfer-encoding",
-    "x-periscope-signature",
-    "x-periscope-timestamp",
-];
+/// Header names Periscope sets itself (any case): the notifier's list.
+use periscope_notify::RESERVED_HEADERS;
 /// Longest webhook URL, in characters.
 pub(crate) const MAX_URL_CHARS: usize = 2048;
 /// Most recipients of an email destination.

@@ -600,3 +600,19 @@ pub fn acknowledged(ids_file: &std::path::Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Checks that every acknowledged event id is stored.
+pub fn assert_all_stored(s: &Server, project: i64, ids: &[String]) {
+    let store = s.store();
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| stored_event(&store, project, id).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        ids.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
