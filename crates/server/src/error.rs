@@ -5,18 +5,18 @@ use axum::response::{IntoResponse, Response};
 
 /// An error answer of the HTTP API.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The status code.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// What went wrong, for a person.
-    pub detail: String,
+    pub(crate) detail: String,
     /// Extra headers (`Retry-After`, `X-Sentry-Rate-Limits`, ...).
-    pub headers: Vec<(HeaderName, String)>,
+    pub(crate) headers: Vec<(HeaderName, String)>,
 }
 
 impl ApiError {
     /// An error with `status` and `detail`.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             detail: detail.into(),
@@ -25,32 +25,32 @@ impl ApiError {
     }
 
     /// 400.
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)
     }
 
     /// 401.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, detail)
     }
 
     /// 403.
-    pub fn forbidden(detail: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, detail)
     }
 
     /// 404.
-    pub fn not_found(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
     /// 413.
-    pub fn too_large(detail: impl Into<String>) -> Self {
+    pub(crate) fn too_large(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
     }
 
     /// 500: the detail is logged, the client sees a generic line.
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,7 +59,7 @@ impl ApiError {
     }
 
     /// 503 with `Retry-After`.
-    pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+    pub(crate) fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, detail).with_header(
             axum::http::header::RETRY_AFTER,
             retry_after_secs.to_string(),
@@ -67,7 +67,7 @@ impl ApiError {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: HeaderName, value: String) -> Self {
+    pub(crate) fn with_header(mut self, name: HeaderName, value: String) -> Self {
         self.headers.push((name, value));
         self
     }

@@ -26,7 +26,7 @@ use periscope_sentry_envelope::ItemType;
 
 /// Why an ingest request was refused (one counter each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// 400: malformed input.
     BadRequest,
     /// 401: missing or malformed credentials.
@@ -90,7 +90,7 @@ const OTHER_ITEMS: &str = "other";
 
 /// The server's counters and gauges.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
     rejected: [AtomicU64; 7],
@@ -129,7 +129,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// An event was committed.
-    pub fn event_accepted(&self, duplicate: bool) {
+    pub(crate) fn event_accepted(&self, duplicate: bool) {
         if duplicate {
             self.events_duplicate.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -138,13 +138,13 @@ impl Metrics {
     }
 
     /// A request was refused.
-    pub fn rejected(&self, why: Rejection) {
+    pub(crate) fn rejected(&self, why: Rejection) {
         self.rejected[why.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A non-event envelope item was accepted (counted, not stored), by its
     /// type; unknown types (and types stored as the event) count as `other`.
-    pub fn item_accepted(&self, ty: &ItemType) {
+    pub(crate) fn item_accepted(&self, ty: &ItemType) {
         let name = match ty {
             ItemType::Unknown(_) => OTHER_ITEMS,
             known => known.as_str(),
@@ -155,7 +155,7 @@ impl Metrics {
     }
 
     /// An ingest request started (`true`) or ended (`false`).
-    pub fn in_flight(&self, started: bool) {
+    pub(crate) fn in_flight(&self, started: bool) {
         if started {
             self.requests_in_flight.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -164,7 +164,7 @@ impl Metrics {
     }
 
     /// The bus depth changed by `delta`.
-    pub fn bus_add(&self, delta: i64) {
+    pub(crate) fn bus_add(&self, delta: i64) {
         if delta >= 0 {
             self.bus_depth
                 .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
@@ -175,7 +175,7 @@ impl Metrics {
     }
 
     /// A digest batch was committed (or failed).
-    pub fn batch(&self, events: usize, micros: u64, ok: bool) {
+    pub(crate) fn batch(&self, events: usize, micros: u64, ok: bool) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batch_events
             .fetch_add(events as u64, Ordering::Relaxed);
@@ -187,7 +187,7 @@ impl Metrics {
     }
 
     /// An alert delivery attempt finished.
-    pub fn alert_attempt(&self, ok: bool) {
+    pub(crate) fn alert_attempt(&self, ok: bool) {
         if ok {
             self.alerts_delivered.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -195,13 +195,8 @@ impl Metrics {
         }
     }
 
-    /// Events accepted so far (not counting duplicates).
-    pub fn accepted(&self) -> u64 {
-        self.events_accepted.load(Ordering::Relaxed)
-    }
-
     /// Renders all metrics in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let plain = |v: u64| vec![(String::new(), v.to_string())];
         let mut out = String::with_capacity(2048);

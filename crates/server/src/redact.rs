@@ -8,7 +8,7 @@
 /// `scheme://host[:port]/…` of `url`, without user, password, path, query or
 /// fragment (`…` marks that something was left out). A value that is not a URL is
 /// shown as `<hidden>`.
-pub fn url(url: &str) -> String {
+pub(crate) fn url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return if url.starts_with("sqlite:") {
             // sqlite:path holds no secret.

@@ -18,36 +18,36 @@ use crate::throttle::Throttle;
 #[derive(Clone)]
 pub struct AppState {
     /// Configuration.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The database.
-    pub store: crate::service::Db,
+    pub(crate) store: crate::service::Db,
     /// The application layer (what the admin API and the CLI call).
-    pub service: crate::service::Service,
+    pub(crate) service: crate::service::Service,
     /// The ingest bus to the digest writer.
-    pub bus: Bus<NewEvent, IngestOutcome>,
+    pub(crate) bus: Bus<NewEvent, IngestOutcome>,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Ingest requests in flight.
-    pub inflight: Arc<Semaphore>,
+    pub(crate) inflight: Arc<Semaphore>,
     /// Body memory of ingest requests, in KiB permits.
-    pub body_memory: Arc<Semaphore>,
+    pub(crate) body_memory: Arc<Semaphore>,
     /// Public key → project.
-    pub keys: Arc<KeyCache>,
+    pub(crate) keys: Arc<KeyCache>,
     /// Quotas.
-    pub quotas: Arc<Quotas>,
+    pub(crate) quotas: Arc<Quotas>,
     /// One grouper per strategy.
-    pub groupers: Arc<Vec<(Strategy, Grouper)>>,
+    pub(crate) groupers: Arc<Vec<(Strategy, Grouper)>>,
     /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
-    pub cpu: Arc<Semaphore>,
+    pub(crate) cpu: Arc<Semaphore>,
     /// Whether the database and the digest writer can work.
-    pub health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
     /// Failed admin-key attempts per client address.
-    pub throttle: Arc<Throttle>,
+    pub(crate) throttle: Arc<Throttle>,
 }
 
 impl AppState {
     /// The grouper for a project's strategy name (unknown names use the default).
-    pub fn grouper(&self, strategy: &str) -> &Grouper {
+    pub(crate) fn grouper(&self, strategy: &str) -> &Grouper {
         let wanted: Strategy = strategy.parse().unwrap_or_default();
         self.groupers
             .iter()
@@ -64,7 +64,7 @@ fn unreachable_grouper() -> &'static Grouper {
 }
 
 /// Every grouping strategy's grouper.
-pub fn all_groupers() -> Vec<(Strategy, Grouper)> {
+pub(crate) fn all_groupers() -> Vec<(Strategy, Grouper)> {
     Strategy::ALL
         .iter()
         .map(|s| (*s, Grouper::new(GroupingConfig::new(*s))))

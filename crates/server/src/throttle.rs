@@ -17,21 +17,21 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 
-pub use crate::config::IpNet;
+pub(crate) use crate::config::IpNet;
 
 /// How many failures are free, and how the wait grows after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleConfig {
+pub(crate) struct ThrottleConfig {
     /// Failures allowed before any wait.
-    pub free_failures: u32,
+    pub(crate) free_failures: u32,
     /// The wait after the first failure past the free ones (doubles per failure).
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
     /// The longest wait.
-    pub max_delay: Duration,
+    pub(crate) max_delay: Duration,
     /// A failure older than this is forgotten.
-    pub forget_after: Duration,
+    pub(crate) forget_after: Duration,
     /// Addresses tracked at most.
-    pub max_entries: usize,
+    pub(crate) max_entries: usize,
 }
 
 impl Default for ThrottleConfig {
@@ -54,7 +54,7 @@ struct Entry {
 }
 
 /// Failures per client address (see the module docs).
-pub struct Throttle {
+pub(crate) struct Throttle {
     config: ThrottleConfig,
     entries: quick_cache::sync::Cache<IpAddr, Entry>,
 }
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Throttle {
 
 impl Throttle {
     /// An empty table.
-    pub fn new(config: ThrottleConfig) -> Self {
+    pub(crate) fn new(config: ThrottleConfig) -> Self {
         Self {
             entries: quick_cache::sync::Cache::new(config.max_entries.max(1)),
             config,
@@ -79,7 +79,7 @@ impl Throttle {
 
     /// `Err(wait)` when `ip` must wait before trying again (do not check its
     /// attempt), `Ok(())` when it may try now.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         match self.entries.get(&ip) {
             Some(Entry {
                 blocked_until: Some(until),
@@ -90,7 +90,7 @@ impl Throttle {
     }
 
     /// Records a failed attempt from `ip`; returns the wait now imposed, if any.
-    pub fn failure(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn failure(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let previous = self
             .entries
             .get(&ip)
@@ -118,13 +118,13 @@ impl Throttle {
     }
 
     /// Records a successful attempt: the address starts afresh.
-    pub fn success(&self, ip: IpAddr) {
+    pub(crate) fn success(&self, ip: IpAddr) {
         self.entries.remove(&ip);
     }
 }
 
 /// The client's address: the TCP peer, or what a trusted proxy says it is.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;

@@ -47,7 +47,7 @@ use crate::state::AppState;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
 /// else of the request is looked at), and the OpenAPI document (no key).
-pub fn routes(state: AppState) -> Router<AppState> {
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
     let authed = Router::new()
         .route(
             "/api/admin/projects",
@@ -126,7 +126,10 @@ fn too_many_failures(wait: std::time::Duration) -> ApiError {
 }
 
 /// Checks an `Authorization` header against the admin key, in constant time.
-pub fn check_key(expected: Option<&str>, given: Option<&HeaderValue>) -> Result<(), ApiError> {
+pub(crate) fn check_key(
+    expected: Option<&str>,
+    given: Option<&HeaderValue>,
+) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Err(ApiError::unauthorized(
             "the admin API is disabled: set API_SECRET_KEY_ADMIN on the server and send `Authorization: Bearer <that key>`",
@@ -157,7 +160,7 @@ pub fn check_key(expected: Option<&str>, given: Option<&HeaderValue>) -> Result<
 // Extractors whose rejections are `{"detail": ...}`
 
 /// A JSON body (any content type); a bad one is a 400 with the parser's message.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -178,7 +181,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 /// Query parameters; bad ones are a 400.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
@@ -193,7 +196,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 }
 
 /// Path parameters; bad ones (an id that is not a number) are a 400.
-pub struct PathParams<T>(pub T);
+pub(crate) struct PathParams<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
     type Rejection = ApiError;
@@ -224,76 +227,76 @@ where
 
 /// `{"project": ...}`.
 #[derive(Serialize, ToSchema)]
-pub struct ProjectAnswer {
+pub(crate) struct ProjectAnswer {
     /// The project.
-    pub project: ProjectView,
+    pub(crate) project: ProjectView,
 }
 
 /// `{"projects": [...]}`.
 #[derive(Serialize, ToSchema)]
-pub struct ProjectsAnswer {
+pub(crate) struct ProjectsAnswer {
     /// Every project.
-    pub projects: Vec<ProjectView>,
+    pub(crate) projects: Vec<ProjectView>,
 }
 
 /// `{"issues": [...], "next_cursor": ...}`.
 #[derive(Serialize, ToSchema)]
-pub struct IssuesAnswer {
+pub(crate) struct IssuesAnswer {
     /// One page of issues.
-    pub issues: Vec<IssueView>,
+    pub(crate) issues: Vec<IssueView>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// `{"issue": ...}`.
 #[derive(Serialize, ToSchema)]
-pub struct IssueAnswer {
+pub(crate) struct IssueAnswer {
     /// The issue.
-    pub issue: IssueView,
+    pub(crate) issue: IssueView,
 }
 
 /// `{"issue": ...}` with grouping and latest event.
 #[derive(Serialize, ToSchema)]
-pub struct IssueDetailAnswer {
+pub(crate) struct IssueDetailAnswer {
     /// The issue.
-    pub issue: IssueDetailView,
+    pub(crate) issue: IssueDetailView,
 }
 
 /// `{"events": [...], "next_cursor": ...}`.
 #[derive(Serialize, ToSchema)]
-pub struct EventsAnswer {
+pub(crate) struct EventsAnswer {
     /// One page of events, newest first.
-    pub events: Vec<EventView>,
+    pub(crate) events: Vec<EventView>,
     /// Pass as `?cursor=` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// `{"alerts": [...]}`.
 #[derive(Serialize, ToSchema)]
-pub struct AlertsAnswer {
+pub(crate) struct AlertsAnswer {
     /// The latest alerts.
-    pub alerts: Vec<AlertView>,
+    pub(crate) alerts: Vec<AlertView>,
 }
 
 /// `{"destination": ...}`.
 #[derive(Serialize, ToSchema)]
-pub struct DestinationAnswer {
+pub(crate) struct DestinationAnswer {
     /// The destination.
-    pub destination: DestinationView,
+    pub(crate) destination: DestinationView,
 }
 
 /// `{"destinations": [...]}`.
 #[derive(Serialize, ToSchema)]
-pub struct DestinationsAnswer {
+pub(crate) struct DestinationsAnswer {
     /// The project's destinations.
-    pub destinations: Vec<DestinationView>,
+    pub(crate) destinations: Vec<DestinationView>,
 }
 
 /// Every error: `{"detail": "..."}`.
 #[derive(Serialize, ToSchema)]
-pub struct ErrorAnswer {
+pub(crate) struct ErrorAnswer {
     /// What went wrong, for a person.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -302,16 +305,16 @@ pub struct ErrorAnswer {
 /// `POST /api/admin/projects`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateProject {
+pub(crate) struct CreateProject {
     /// The name (trimmed; 1 to 200 characters).
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    pub name: String,
+    pub(crate) name: String,
 }
 
 /// The body of `POST /api/admin/projects/{id}/alert_notification_destinations`:
 /// one shape per destination type (see
 /// [`destination_schema`](crate::service::destination_schema)).
-pub struct DestinationInput;
+pub(crate) struct DestinationInput;
 
 /// A placeholder for the derive: [`document`] puts the real schema in.
 impl utoipa::PartialSchema for DestinationInput {
@@ -327,35 +330,35 @@ impl ToSchema for DestinationInput {}
 /// The optional `?project=` of issue links: when given, the issue must belong to it.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ProjectScope {
+pub(crate) struct ProjectScope {
     /// When given, the issue must belong to this project (404 otherwise); issue
     /// links in alerts carry it.
-    pub project: Option<i64>,
+    pub(crate) project: Option<i64>,
 }
 
 /// `GET /api/admin/issues/{id}/events`.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     /// When given, the issue must belong to this project.
-    pub project: Option<i64>,
+    pub(crate) project: Option<i64>,
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^(e-?[0-9]{1,18}_-?[0-9]{1,18})?$")]
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Events per page, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// `GET /api/admin/projects/{id}/alerts`.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct AlertsQuery {
+pub(crate) struct AlertsQuery {
     /// Alerts returned, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 // ---------------------------------------------------------------------------
@@ -592,7 +595,7 @@ async fn delete_destination(
     modifiers(&AdminKey),
     security(("adminKey" = []))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct AdminKey;
 
@@ -615,7 +618,7 @@ impl utoipa::Modify for AdminKey {
 /// The document for a server with `config`: its base URL as the server, and the
 /// schemas that the derive cannot express (one shape per issue status and per
 /// destination type; email only when the server can send mail).
-pub fn document(config: &crate::config::Config) -> Value {
+pub(crate) fn document(config: &crate::config::Config) -> Value {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);

@@ -34,18 +34,18 @@ use tokio::sync::Semaphore;
 
 /// The bounds of the listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// Longest wait for a complete request head (also between kept-alive requests).
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Longest time without any byte moving before a connection is closed.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Most connections open at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 }
 
 /// Raises the soft open-files limit to the hard limit and returns the new soft
 /// limit (`None` where the platform has no such limit or it cannot be read).
-pub fn raise_open_files_limit() -> Option<u64> {
+pub(crate) fn raise_open_files_limit() -> Option<u64> {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => Some(n),
         Err(e) => {
@@ -59,7 +59,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves, then
 /// lets open requests finish (at most `drain` long).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,

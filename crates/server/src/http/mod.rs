@@ -2,5 +2,5 @@
 //! adapter over [`crate::service`]). The ingest endpoints are in
 //! [`crate::ingest`], the error answer in [`crate::error`].
 
-pub mod admin;
-pub mod connections;
+pub(crate) mod admin;
+pub(crate) mod connections;

@@ -32,14 +32,14 @@ enum Endpoint {
 }
 
 /// `POST /api/{project_id}/store/`.
-pub const STORE: u8 = 0;
+pub(crate) const STORE: u8 = 0;
 /// `POST /api/{project_id}/envelope/`.
-pub const ENVELOPE: u8 = 1;
+pub(crate) const ENVELOPE: u8 = 1;
 /// `POST /api/{project_id}/security/` (CSP reports).
-pub const SECURITY: u8 = 2;
+pub(crate) const SECURITY: u8 = 2;
 
 /// The handler of the ingest endpoint `E` ([`STORE`], [`ENVELOPE`] or [`SECURITY`]).
-pub async fn endpoint<const E: u8>(
+pub(crate) async fn endpoint<const E: u8>(
     State(state): State<AppState>,
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
@@ -664,24 +664,24 @@ impl Work {
 
 /// The limits on what one event puts into indexed columns (the stored payload
 /// keeps everything the SDK sent).
-pub mod limits {
+pub(crate) mod limits {
     /// Most tags of one event indexed for search.
-    pub const MAX_TAGS: usize = 200;
+    pub(crate) const MAX_TAGS: usize = 200;
     /// Longest tag key indexed, in characters (Sentry: 32); longer ones are dropped.
-    pub const MAX_TAG_KEY_CHARS: usize = 32;
+    pub(crate) const MAX_TAG_KEY_CHARS: usize = 32;
     /// Longest tag value indexed, in characters (Sentry: 200); longer ones are dropped.
-    pub const MAX_TAG_VALUE_CHARS: usize = 200;
+    pub(crate) const MAX_TAG_VALUE_CHARS: usize = 200;
     /// Longest release kept, in characters (Sentry: 200); a longer one is dropped.
-    pub const MAX_RELEASE_CHARS: usize = 200;
+    pub(crate) const MAX_RELEASE_CHARS: usize = 200;
     /// Longest environment kept, in characters (Sentry: 64); a longer one is dropped.
-    pub const MAX_ENVIRONMENT_CHARS: usize = 64;
+    pub(crate) const MAX_ENVIRONMENT_CHARS: usize = 64;
     /// Longest level kept, in characters (longer ones are cut).
-    pub const MAX_LEVEL_CHARS: usize = 32;
+    pub(crate) const MAX_LEVEL_CHARS: usize = 32;
 
     /// The tags of an event that are indexed: the first [`MAX_TAGS`] whose key and
     /// value are within bounds and whose key is not empty. Over-long tags are
     /// dropped, not cut, as Sentry does: a cut value would be a made-up value.
-    pub fn indexed_tags(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn indexed_tags(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
         tags.iter()
             .filter(|(k, v)| {
                 !k.is_empty()
@@ -737,7 +737,7 @@ fn clamp_past(ts: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
 
 impl AppState {
     /// Resolves a public key to its project, checking it belongs to `project_id`.
-    pub async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         project_id: i64,
         public_key: &str,

@@ -26,12 +26,12 @@ use crate::metrics::Metrics;
 /// The bus is full: answer 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the ingest queue is full")]
-pub struct BusFull;
+pub(crate) struct BusFull;
 
 /// The digest writer could not commit an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("could not store the event: {0}")]
-pub struct CommitError(pub String);
+pub(crate) struct CommitError(pub String);
 
 struct Job<T, O> {
     item: T,
@@ -40,7 +40,7 @@ struct Job<T, O> {
 }
 
 /// The sending side, cloned into every handler.
-pub struct Bus<T, O> {
+pub(crate) struct Bus<T, O> {
     tx: mpsc::Sender<Job<T, O>>,
     metrics: Arc<Metrics>,
     queued_bytes: Arc<AtomicUsize>,
@@ -60,18 +60,18 @@ impl<T, O> Clone for Bus<T, O> {
 
 /// How big the bus may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BusLimits {
+pub(crate) struct BusLimits {
     /// Events waiting at most.
-    pub capacity: usize,
+    pub(crate) capacity: usize,
     /// Bytes (as declared by [`Bus::submit`]) waiting at most.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// Events per commit at most.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
 }
 
 /// A reserved place on the bus (see [`Bus::reserve`]); it owns its place, so it
 /// can travel to a blocking thread.
-pub struct Slot<T, O> {
+pub(crate) struct Slot<T, O> {
     permit: Option<mpsc::OwnedPermit<Job<T, O>>>,
     bytes: usize,
     queued_bytes: Arc<AtomicUsize>,
@@ -80,7 +80,7 @@ pub struct Slot<T, O> {
 
 impl<T, O> Slot<T, O> {
     /// Publishes `item` in the reserved place.
-    pub fn send(mut self, item: T) -> oneshot::Receiver<Result<O, CommitError>> {
+    pub(crate) fn send(mut self, item: T) -> oneshot::Receiver<Result<O, CommitError>> {
         let (reply, rx) = oneshot::channel();
         if let Some(permit) = self.permit.take() {
             permit.send(Job {
@@ -105,21 +105,21 @@ impl<T, O> Drop for Slot<T, O> {
 
 /// Why a batch failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchError {
+pub(crate) struct BatchError {
     /// What went wrong (for the log).
-    pub message: String,
+    pub(crate) message: String,
     /// `true` when the failure concerns the database as a whole (connection,
     /// lock, disk): every item fails at once, without a retry per item.
     /// `false` when one item's data may be the cause: each item is retried alone.
-    pub whole_batch: bool,
+    pub(crate) whole_batch: bool,
 }
 
 /// What a writer's commit function gives back: one result per item, in order, or a
 /// failure of the whole batch.
-pub type BatchResult<O> = Result<Vec<O>, BatchError>;
+pub(crate) type BatchResult<O> = Result<Vec<O>, BatchError>;
 
 /// What the writer tells the rest of the server after each commit.
-pub trait WriterObserver: Send + 'static {
+pub(crate) trait WriterObserver: Send + 'static {
     /// A batch was committed.
     fn committed(&self);
     /// The database cannot work now (a batch failed as a whole).
@@ -169,7 +169,8 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     /// Creates a bus within `limits` and starts its digest writer thread, which calls
     /// `commit` with batches of at most `limits.batch_size` items. The thread ends when
     /// every [`Bus`] clone is dropped and the queue is drained.
-    pub fn start<F>(
+    #[cfg(test)]
+    pub(crate) fn start<F>(
         limits: BusLimits,
         metrics: Arc<Metrics>,
         commit: F,
@@ -181,7 +182,7 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     }
 
     /// [`Bus::start`], telling `observer` how each commit went.
-    pub fn start_observed<F, W>(
+    pub(crate) fn start_observed<F, W>(
         limits: BusLimits,
         metrics: Arc<Metrics>,
         mut commit: F,
@@ -281,7 +282,8 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
 
     /// Publishes `item`, which holds `bytes` bytes; the receiver resolves once it is
     /// committed (or failed). Refused when the bus holds too many events or bytes.
-    pub fn submit(
+    #[cfg(test)]
+    pub(crate) fn submit(
         &self,
         item: T,
         bytes: usize,
@@ -294,7 +296,7 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     /// Dropping the [`Slot`] unused gives the place back. Refused when the bus holds
     /// too many events or bytes (an item alone on an empty bus is always taken,
     /// whatever its size).
-    pub fn reserve(&self, bytes: usize) -> Result<Slot<T, O>, BusFull> {
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<Slot<T, O>, BusFull> {
         let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         if before > 0 && before.saturating_add(bytes) > self.max_bytes {
             self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
@@ -315,7 +317,8 @@ impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     }
 
     /// Bytes waiting now.
-    pub fn queued_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
         self.queued_bytes.load(Ordering::Relaxed)
     }
 }

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 
 /// Builds the event JSON for a CSP report body, or says why it is not one.
-pub fn csp_to_event(body: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn csp_to_event(body: &[u8]) -> Result<Vec<u8>, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("invalid CSP report JSON: {e}"))?;
     let report = match &value {

@@ -8,7 +8,7 @@ use std::io::Read;
 
 /// A supported `Content-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// No encoding (absent, empty, `identity`, or the `utf-8` some old SDKs send).
     Identity,
     /// `gzip` / `x-gzip`.
@@ -23,7 +23,7 @@ pub enum Encoding {
 
 /// Why a body could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// The `Content-Encoding` is not one we decode.
     #[error("unsupported Content-Encoding {0:?} (supported: gzip, deflate, br, zstd)")]
     UnsupportedEncoding(String),
@@ -47,7 +47,7 @@ impl Encoding {
     /// Parses a `Content-Encoding` header value (case-insensitive, surrounding blanks
     /// ignored). Several comma-separated codings are not supported by any SDK and are
     /// refused.
-    pub fn parse(value: &str) -> Result<Self, DecodeError> {
+    pub(crate) fn parse(value: &str) -> Result<Self, DecodeError> {
         let v = value.trim().to_ascii_lowercase();
         match v.as_str() {
             "" | "identity" | "utf-8" | "utf8" => Ok(Self::Identity),
@@ -71,7 +71,7 @@ impl Encoding {
 }
 
 /// Decodes `body` per `encoding`, refusing to produce more than `limit` bytes.
-pub fn decode(
+pub(crate) fn decode(
     encoding: Encoding,
     body: bytes::Bytes,
     limit: usize,
@@ -119,7 +119,7 @@ pub fn decode(
 /// Whatever the start of `body` decodes to, at most `cap` bytes, even if `body` is
 /// cut short or corrupt further on (used to read an envelope's first line before
 /// the rest has arrived).
-pub fn prefix(encoding: Encoding, body: &[u8], cap: usize) -> Vec<u8> {
+pub(crate) fn prefix(encoding: Encoding, body: &[u8], cap: usize) -> Vec<u8> {
     use std::io::Write;
 
     /// Keeps the first `cap` bytes written, then refuses more.

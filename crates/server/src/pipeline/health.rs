@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Shared health flags.
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Health {
     database_up: AtomicBool,
     writer_alive: AtomicBool,
 }
@@ -31,7 +31,7 @@ impl Default for Health {
 
 impl Health {
     /// `Ok(())` when ingest can take events now; otherwise why not (for the log).
-    pub fn ingest(&self) -> Result<(), &'static str> {
+    pub(crate) fn ingest(&self) -> Result<(), &'static str> {
         if !self.writer_alive.load(Ordering::Relaxed) {
             Err("the digest writer stopped")
         } else if !self.database_up.load(Ordering::Relaxed) {
@@ -42,7 +42,7 @@ impl Health {
     }
 
     /// Whether the writer thread runs.
-    pub fn writer_alive(&self) -> bool {
+    pub(crate) fn writer_alive(&self) -> bool {
         self.writer_alive.load(Ordering::Relaxed)
     }
 
@@ -60,7 +60,7 @@ impl Health {
 
 /// The writer's reports, applied to [`Health`].
 #[derive(Debug, Clone)]
-pub struct HealthObserver(pub Arc<Health>);
+pub(crate) struct HealthObserver(pub Arc<Health>);
 
 impl crate::pipeline::bus::WriterObserver for HealthObserver {
     fn committed(&self) {
@@ -79,7 +79,7 @@ impl crate::pipeline::bus::WriterObserver for HealthObserver {
 
 /// While the database is marked down, checks it every `interval` and marks it up
 /// when it answers. Ends when `shutdown` changes.
-pub async fn probe_loop(
+pub(crate) async fn probe_loop(
     health: Arc<Health>,
     store: crate::service::Db,
     interval: Duration,

@@ -25,22 +25,22 @@ use crate::service::Db;
 
 /// What the ingest path needs to know of a project (cached per public key).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectInfo {
+pub(crate) struct ProjectInfo {
     /// The project id.
-    pub project_id: i64,
+    pub(crate) project_id: i64,
     /// The project's own per-minute quota.
-    pub quota_per_minute: Option<u64>,
+    pub(crate) quota_per_minute: Option<u64>,
     /// The project's own per-hour quota.
-    pub quota_per_hour: Option<u64>,
+    pub(crate) quota_per_hour: Option<u64>,
     /// The project's own per-day quota.
-    pub quota_per_day: Option<u64>,
+    pub(crate) quota_per_day: Option<u64>,
     /// Its grouping strategy name.
-    pub grouping_strategy: String,
+    pub(crate) grouping_strategy: String,
 }
 
 impl ProjectInfo {
     /// The ingest view of a stored project.
-    pub fn of(p: &periscope_store::Project) -> Self {
+    pub(crate) fn of(p: &periscope_store::Project) -> Self {
         Self {
             project_id: p.id,
             quota_per_minute: p.settings.quota_per_minute,
@@ -52,10 +52,10 @@ impl ProjectInfo {
 }
 
 /// Length of a public key.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Whether `key` has the shape of a public key Periscope issues: 32 hex digits.
-pub fn valid_shape(key: &str) -> bool {
+pub(crate) fn valid_shape(key: &str) -> bool {
     key.len() == KEY_LEN && key.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -67,14 +67,14 @@ struct Entry {
 
 /// Why a key could not be resolved.
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     /// The database could not answer (the detail is for the log only).
     #[error("the key lookup failed: {0}")]
     Store(String),
 }
 
 /// The cache (see the module docs).
-pub struct KeyCache {
+pub(crate) struct KeyCache {
     ttl: Duration,
     entries: quick_cache::sync::Cache<String, Entry>,
     version: AtomicI64,
@@ -96,7 +96,7 @@ impl std::fmt::Debug for KeyCache {
 
 impl KeyCache {
     /// An empty cache of at most about `capacity` keys, each kept `ttl`.
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
             entries: quick_cache::sync::Cache::new(capacity.max(1)),
@@ -108,7 +108,7 @@ impl KeyCache {
 
     /// Looks `public_key` up, from the cache or the store. A key of the wrong
     /// shape is unknown without a lookup.
-    pub async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         store: &Db,
         public_key: &str,
@@ -171,14 +171,14 @@ impl KeyCache {
     }
 
     /// Forgets everything (after a project or key changed in this process).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.clear();
     }
 
     /// Takes note of the database's key version; a change (on any replica)
     /// invalidates the cache.
-    pub fn observe_version(&self, version: i64) {
+    pub(crate) fn observe_version(&self, version: i64) {
         let before = self.version.swap(version, Ordering::Relaxed);
         if before != version && before != i64::MIN {
             tracing::debug!(before, version, "keys changed: key cache invalidated");
@@ -187,13 +187,9 @@ impl KeyCache {
     }
 
     /// Entries held now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 

@@ -3,9 +3,9 @@
 //! writer and the database, and the body decoders. The endpoints that drive them
 //! are in [`crate::ingest`].
 
-pub mod bus;
-pub mod csp;
-pub mod decode;
-pub mod health;
-pub mod keys;
-pub mod quotas;
+pub(crate) mod bus;
+pub(crate) mod csp;
+pub(crate) mod decode;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod quotas;

@@ -27,7 +27,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 const SEP: char = '\u{1f}';
 
 /// The ingest quotas.
-pub struct Quotas {
+pub(crate) struct Quotas {
     limiter: Limiter,
     installation: Option<Quota>,
     defaults: QuotaDefaults,
@@ -48,13 +48,13 @@ fn error_quota(id: &str, scope: QuotaScope, limit: u64, window: Duration) -> Quo
 }
 
 /// Milliseconds since the Unix epoch of `now`.
-pub fn unix_millis(now: DateTime<Utc>) -> UnixMillis {
+pub(crate) fn unix_millis(now: DateTime<Utc>) -> UnixMillis {
     UnixMillis(u64::try_from(now.timestamp_millis()).unwrap_or(0))
 }
 
 impl Quotas {
     /// Quotas with these installation defaults.
-    pub fn new(defaults: QuotaDefaults) -> Self {
+    pub(crate) fn new(defaults: QuotaDefaults) -> Self {
         let installation = defaults.installation_per_minute.map(|limit| {
             error_quota(
                 "installation_quota",
@@ -103,7 +103,11 @@ impl Quotas {
     }
 
     /// Admits and counts one error event for `project`, or returns the limits to answer 429 with.
-    pub fn check(&self, project: &ProjectInfo, now: DateTime<Utc>) -> Result<(), RateLimits> {
+    pub(crate) fn check(
+        &self,
+        project: &ProjectInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(), RateLimits> {
         let project_quotas = self.project_quotas(project);
         let project_key = project.project_id.to_string();
         let mut scoped = Vec::with_capacity(project_quotas.len() + 1);
@@ -121,7 +125,7 @@ impl Quotas {
     }
 
     /// What the counts gained since the last call, as store deltas; prunes idle counters.
-    pub fn take_deltas(&self, now: DateTime<Utc>) -> Vec<UsageDelta> {
+    pub(crate) fn take_deltas(&self, now: DateTime<Utc>) -> Vec<UsageDelta> {
         let counter = self.limiter.counter();
         let snapshot = counter.snapshot();
         counter.prune(unix_millis(now));
@@ -153,7 +157,7 @@ impl Quotas {
     }
 
     /// Seeds the limiter from stored usage (at start). Returns how many buckets were restored.
-    pub fn restore(&self, rows: Vec<UsageDelta>) -> usize {
+    pub(crate) fn restore(&self, rows: Vec<UsageDelta>) -> usize {
         let mut buckets = Vec::with_capacity(rows.len());
         for row in rows {
             let mut parts = row.key.split(SEP);
@@ -185,7 +189,7 @@ impl Quotas {
     }
 
     /// The oldest bucket start worth loading at `now` (the longest window we use).
-    pub fn load_since(now: DateTime<Utc>) -> i64 {
+    pub(crate) fn load_since(now: DateTime<Utc>) -> i64 {
         let ms = unix_millis(now)
             .0
             .saturating_sub(u64::try_from(DAY.as_millis()).unwrap_or(0) + 60_000);

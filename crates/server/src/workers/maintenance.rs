@@ -12,7 +12,10 @@ use crate::state::AppState;
 /// Periodic work: persist quota usage and prune it (every 5 s), and retention in
 /// bounded steps (each a short transaction of at most 1000 rows, so ingest never
 /// waits long for the write lock), at most 2 s of it per round.
-pub async fn maintenance_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn maintenance_loop(
+    state: AppState,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rounds: u64 = 0;
@@ -102,7 +105,10 @@ async fn save_usage(state: &AppState) {
 
 /// Polls the database's key version every second, so that a key or project
 /// changed on any replica reaches this one's key cache within about a second.
-pub async fn key_version_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn key_version_loop(
+    state: AppState,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

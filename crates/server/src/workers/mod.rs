@@ -2,5 +2,5 @@
 //! usage, retention, key version). The database probe is in
 //! [`crate::pipeline::health`].
 
-pub mod maintenance;
-pub mod notifier;
+pub(crate) mod maintenance;
+pub(crate) mod notifier;

@@ -26,10 +26,10 @@ use crate::state::AppState;
 const MAX_CONCURRENT_DELIVERIES: usize = 32;
 
 /// Alerts per destination per hour unless the destination says otherwise.
-pub const DEFAULT_MAX_PER_HOUR: u32 = 60;
+pub(crate) const DEFAULT_MAX_PER_HOUR: u32 = 60;
 
 /// The link to an issue in alerts.
-pub fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
+pub(crate) fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
     format!("{base_url}/api/admin/issues/{issue_id}?project={project_id}")
 }
 
@@ -52,7 +52,7 @@ fn to_notify_alert(base_url: &str, d: &ClaimedDelivery) -> periscope_notify::Ale
 }
 
 /// Builds the dispatcher from the configuration.
-pub fn dispatcher(config: &Config) -> Result<Dispatcher, String> {
+pub(crate) fn dispatcher(config: &Config) -> Result<Dispatcher, String> {
     let smtp = match (&config.smtp_url, &config.email_from) {
         (Some(url), Some(from)) => Some(SmtpConfig::new(url.clone(), from.clone())),
         _ => None,
@@ -67,7 +67,10 @@ pub fn dispatcher(config: &Config) -> Result<Dispatcher, String> {
 }
 
 /// Delivers alerts until shutdown.
-pub async fn notifier_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn notifier_loop(
+    state: AppState,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let dispatcher = match dispatcher(&state.config) {
         Ok(d) => Arc::new(d),
         Err(e) => {
