@@ -284,6 +284,9 @@ fn webhook_scenario(s: &Server) {
         assert!(title.contains("payment declined with code 51"), "{title}");
         let url = body["alert"]["url"].as_str().unwrap();
         assert!(url.contains("/api/admin/issues/"), "{url}");
+        // The environment and release of the issue's latest event reach the message.
+        assert_eq!(body["alert"]["environment"], "production", "{body}");
+        assert_eq!(body["alert"]["release"], "shop@1.0.0", "{body}");
         assert_eq!(r.header("x-team"), Some("payments"));
         let signature = r.header("x-periscope-signature").expect("signed");
         assert!(

@@ -33,7 +33,13 @@ pub(crate) fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> Strin
     format!("{base_url}/api/admin/issues/{issue_id}?project={project_id}")
 }
 
-fn to_notify_alert(base_url: &str, d: &ClaimedDelivery) -> periscope_notify::Alert {
+/// The message of a claimed delivery; the environment and release are those of
+/// the issue's latest event (`latest`), when it is known.
+fn to_notify_alert(
+    base_url: &str,
+    d: &ClaimedDelivery,
+    latest: Option<&periscope_store::EventSummary>,
+) -> periscope_notify::Alert {
     periscope_notify::Alert {
         kind: d.alert.kind.clone(),
         project_id: d.alert.project_id,
@@ -46,8 +52,8 @@ fn to_notify_alert(base_url: &str, d: &ClaimedDelivery) -> periscope_notify::Ale
         first_seen: d.issue.first_seen,
         last_seen: d.issue.last_seen,
         url: issue_url(base_url, d.alert.project_id, d.issue.id),
-        environment: None,
-        release: None,
+        environment: latest.and_then(|e| e.environment.clone()),
+        release: latest.and_then(|e| e.release.clone()),
     }
 }
 
@@ -207,7 +213,17 @@ async fn handle_delivery(
                 .await;
         return;
     }
-    let alert = to_notify_alert(base, &delivery);
+    // The issue's latest event names the environment and release the message shows.
+    let issue_id = delivery.issue.id;
+    let latest = {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.list_events(issue_id, None, 1))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|page| page.items.into_iter().next())
+    };
+    let alert = to_notify_alert(base, &delivery, latest.as_ref());
     // The dispatcher bounds every attempt by its own timeout.
     let result = dispatcher.deliver(&alert, &destination).await;
     state.metrics.alert_attempt(result.is_ok());
