@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{at, backend_test, event, t0, with_release};
+use common::{all_issues, at, backend_test, event, t0, with_release};
 use periscope_store::{
     AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueStatus,
     IssueStore, MaintenanceStore, ProjectSettings, ProjectStore, ProjectUpdate, StatusFilter,
@@ -27,20 +27,6 @@ fn alerts_of(store: &Store, project_id: i64) -> Vec<(i64, AlertKind)> {
         .into_iter()
         .map(|a| (a.alert.subject.issue_id().unwrap_or_default(), a.alert.kind))
         .collect()
-}
-
-fn all_issues(store: &Store, project_id: i64) -> Vec<periscope_store::Issue> {
-    store
-        .list_issues(
-            project_id,
-            &IssueFilter {
-                status: StatusFilter::All,
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .items
 }
 
 backend_test!(projects_and_keys, |_, store| {

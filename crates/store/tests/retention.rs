@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{at, backend_test, event, t0};
+use common::{all_issues as issues, at, backend_test, event, t0};
 use periscope_store::{
     AlertKind, AlertStore, IngestStore, IssueAction, IssueFilter, IssueStore, NewEvent,
     ProjectSettings, ProjectStore, ProjectUpdate, RetentionLimits, StatusFilter, Store,
@@ -40,20 +40,6 @@ fn set_cap(store: &Store, p: i64, max_events: Option<u64>) {
 
 fn stored(store: &Store, p: i64) -> u64 {
     store.get_project(p).unwrap().unwrap().stored_events
-}
-
-fn issues(store: &Store, p: i64) -> Vec<periscope_store::Issue> {
-    store
-        .list_issues(
-            p,
-            &IssueFilter {
-                status: StatusFilter::All,
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .items
 }
 
 /// Event ids stored for the project (all issues).

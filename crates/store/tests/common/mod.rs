@@ -13,7 +13,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use periscope_store::{Backend, NewEvent, Store, StoreConfig};
+use periscope_store::{
+    Backend, IssueFilter, IssueStore, NewEvent, StatusFilter, Store, StoreConfig,
+};
 use periscope_test_support::postgres::TestDatabase;
 
 /// A backend under test; cleans up when dropped.
@@ -134,4 +136,19 @@ pub fn event(project: i64, key: &str, secs: i64) -> NewEvent {
 pub fn with_release(mut e: NewEvent, release: &str) -> NewEvent {
     e.release = Some(release.to_owned());
     e
+}
+
+/// Every issue of a project (any status, up to 1000).
+pub fn all_issues(store: &periscope_store::Store, project_id: i64) -> Vec<periscope_store::Issue> {
+    store
+        .list_issues(
+            project_id,
+            &IssueFilter {
+                status: StatusFilter::All,
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .items
 }
