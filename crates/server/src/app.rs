@@ -128,7 +128,12 @@ async fn metrics(
     use axum::response::IntoResponse;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(
+            state
+                .config
+                .max_inflight_requests
+                .saturating_sub(state.inflight.available_permits()),
+        ),
     )
         .into_response()
 }
@@ -178,7 +183,7 @@ pub fn build_state_with_writer(
 ) -> Result<(AppState, std::thread::JoinHandle<()>), String> {
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let (bus, writer) = Bus::start_observed(
+    let (bus, writer) = Bus::start(
         BusLimits {
             capacity: config.bus_capacity,
             max_bytes: config.bus_max_bytes,

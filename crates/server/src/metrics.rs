@@ -97,7 +97,6 @@ pub(crate) struct Metrics {
     /// One per [`item_labels`] value, in order; the last is `other`.
     items_accepted: Box<[AtomicU64]>,
     bus_depth: AtomicU64,
-    requests_in_flight: AtomicU64,
     batches: AtomicU64,
     batch_events: AtomicU64,
     commit_micros_sum: AtomicU64,
@@ -115,7 +114,6 @@ impl Default for Metrics {
             rejected: Default::default(),
             items_accepted: item_labels().map(|_| AtomicU64::default()).collect(),
             bus_depth: AtomicU64::default(),
-            requests_in_flight: AtomicU64::default(),
             batches: AtomicU64::default(),
             batch_events: AtomicU64::default(),
             commit_micros_sum: AtomicU64::default(),
@@ -154,15 +152,6 @@ impl Metrics {
         self.items_accepted[idx].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An ingest request started (`true`) or ended (`false`).
-    pub(crate) fn in_flight(&self, started: bool) {
-        if started {
-            self.requests_in_flight.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
     /// The bus depth changed by `delta`.
     pub(crate) fn bus_add(&self, delta: i64) {
         if delta >= 0 {
@@ -195,8 +184,10 @@ impl Metrics {
         }
     }
 
-    /// Renders all metrics in the Prometheus text exposition format.
-    pub(crate) fn render(&self) -> String {
+    /// Renders all metrics in the Prometheus text exposition format, with the
+    /// number of ingest requests being handled now (the caller reads it off the
+    /// in-flight semaphore: nothing to count twice).
+    pub(crate) fn render(&self, requests_in_flight: usize) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let plain = |v: u64| vec![(String::new(), v.to_string())];
         let mut out = String::with_capacity(2048);
@@ -246,7 +237,7 @@ impl Metrics {
             "periscope_ingest_requests_in_flight",
             "Ingest requests being handled now (their body arriving, or waiting for the commit).",
             "gauge",
-            &plain(load(&self.requests_in_flight)),
+            &plain(requests_in_flight as u64),
         );
         family(
             &mut out,
@@ -334,7 +325,7 @@ mod tests {
         m.item_accepted(&ItemType::ClientReport);
         m.item_accepted(&ItemType::ClientReport);
         m.batch(10, 1500, true);
-        let text = m.render();
+        let text = m.render(0);
         assert!(
             text.contains("periscope_events_accepted_total 2\n"),
             "{text}"
@@ -358,7 +349,7 @@ mod tests {
             m.item_accepted(ty);
         }
         m.item_accepted(&ItemType::parse("some_future_type"));
-        let text = m.render();
+        let text = m.render(0);
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("periscope_items_accepted_total{"))

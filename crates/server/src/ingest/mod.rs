@@ -68,29 +68,12 @@ async fn handle(
         return ApiError::unavailable("too many requests in flight; retry later", 1)
             .into_response();
     };
-    let _counted = InFlight::start(&state.metrics);
     match ingest(&state, endpoint, &project, query.as_deref(), &headers, body).await {
         Ok(resp) => resp,
         Err(err) => {
             state.metrics.rejected(rejection_of(err.status));
             err.into_response()
         }
-    }
-}
-
-/// Counts a request in the in-flight gauge for as long as it lives.
-struct InFlight<'a>(&'a crate::metrics::Metrics);
-
-impl<'a> InFlight<'a> {
-    fn start(metrics: &'a crate::metrics::Metrics) -> Self {
-        metrics.in_flight(true);
-        Self(metrics)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight(false);
     }
 }
 

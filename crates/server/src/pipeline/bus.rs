@@ -167,22 +167,10 @@ fn commit_guarded<T, O>(
 
 impl<T: Send + 'static, O: Send + 'static> Bus<T, O> {
     /// Creates a bus within `limits` and starts its digest writer thread, which calls
-    /// `commit` with batches of at most `limits.batch_size` items. The thread ends when
+    /// `commit` with batches of at most `limits.batch_size` items and tells
+    /// `observer` how each went (`()` when nobody listens). The thread ends when
     /// every [`Bus`] clone is dropped and the queue is drained.
-    #[cfg(test)]
-    pub(crate) fn start<F>(
-        limits: BusLimits,
-        metrics: Arc<Metrics>,
-        commit: F,
-    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)>
-    where
-        F: FnMut(&[T]) -> BatchResult<O> + Send + 'static,
-    {
-        Self::start_observed(limits, metrics, commit, ())
-    }
-
-    /// [`Bus::start`], telling `observer` how each commit went.
-    pub(crate) fn start_observed<F, W>(
+    pub(crate) fn start<F, W>(
         limits: BusLimits,
         metrics: Arc<Metrics>,
         mut commit: F,
@@ -353,6 +341,7 @@ mod tests {
                 }
                 Ok(items.to_vec())
             },
+            (),
         )
         .unwrap();
         // Alone on an empty bus, even an item above the budget is taken.
@@ -386,12 +375,16 @@ mod tests {
     async fn commits_and_answers_each_item() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
-        let (bus, handle) =
-            Bus::<u32, u32>::start(limits(16, 4), Arc::default(), move |items: &[u32]| {
+        let (bus, handle) = Bus::<u32, u32>::start(
+            limits(16, 4),
+            Arc::default(),
+            move |items: &[u32]| {
                 seen.lock().unwrap().push(items.len());
                 Ok(items.iter().map(|i| i * 10).collect())
-            })
-            .unwrap();
+            },
+            (),
+        )
+        .unwrap();
         let mut waits = Vec::new();
         for i in 0..10 {
             waits.push(bus.submit(i, 1).unwrap());
@@ -411,15 +404,19 @@ mod tests {
         let gate = Arc::new(std::sync::Barrier::new(2));
         let g = gate.clone();
         let (holding_tx, holding) = std::sync::mpsc::channel();
-        let (bus, handle) =
-            Bus::<u32, u32>::start(limits(2, 1), Arc::default(), move |items: &[u32]| {
+        let (bus, handle) = Bus::<u32, u32>::start(
+            limits(2, 1),
+            Arc::default(),
+            move |items: &[u32]| {
                 if items == [0] {
                     holding_tx.send(()).unwrap();
                     g.wait();
                 }
                 Ok(items.to_vec())
-            })
-            .unwrap();
+            },
+            (),
+        )
+        .unwrap();
         let first = bus.submit(0, 1).unwrap();
         // Wait until the writer holds item 0 (blocked in commit): the queue is empty
         // then, and takes exactly its capacity.
@@ -447,8 +444,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_poisonous_item_fails_alone() {
-        let (bus, handle) =
-            Bus::<u32, u32>::start(limits(16, 16), Arc::default(), move |items: &[u32]| {
+        let (bus, handle) = Bus::<u32, u32>::start(
+            limits(16, 16),
+            Arc::default(),
+            move |items: &[u32]| {
                 if items.contains(&13) {
                     Err(BatchError {
                         message: "constraint violated".into(),
@@ -457,8 +456,10 @@ mod tests {
                 } else {
                     Ok(items.to_vec())
                 }
-            })
-            .unwrap();
+            },
+            (),
+        )
+        .unwrap();
         let rxs: Vec<_> = [12, 13, 14]
             .into_iter()
             .map(|i| bus.submit(i, 1).unwrap())
@@ -494,7 +495,7 @@ mod tests {
         let g = gate.clone();
         let (entered_tx, entered) = std::sync::mpsc::channel();
         let seen = Seen::default();
-        let (bus, handle) = Bus::<u32, u32>::start_observed(
+        let (bus, handle) = Bus::<u32, u32>::start(
             limits(16, 16),
             Arc::default(),
             move |items: &[u32]| {
@@ -532,12 +533,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_commit_does_not_kill_the_writer() {
-        let (bus, handle) =
-            Bus::<u32, u32>::start(limits(16, 1), Arc::default(), move |items: &[u32]| {
+        let (bus, handle) = Bus::<u32, u32>::start(
+            limits(16, 1),
+            Arc::default(),
+            move |items: &[u32]| {
                 assert!(items != [7], "bug triggered by item 7");
                 Ok(items.to_vec())
-            })
-            .unwrap();
+            },
+            (),
+        )
+        .unwrap();
         let bad = bus.submit(7, 1).unwrap();
         assert!(bad.await.unwrap().is_err());
         assert_eq!(bus.submit(8, 1).unwrap().await.unwrap(), Ok(8));
