@@ -71,6 +71,7 @@ fn batch(project_id: i64, size: usize) -> Vec<NewEvent> {
                     ("server_name".into(), format!("web-{}", key % 7)),
                 ],
                 grouping_explanation: None,
+                user: Some(format!("id:{}", n % 1000)),
             }
         })
         .collect()

@@ -28,6 +28,7 @@ fn event(project_id: i64, n: u32, key: &str, title: &str) -> NewEvent {
         environment: Some("production".to_owned()),
         tags: vec![("browser".to_owned(), "Firefox 120".to_owned())],
         grouping_explanation: None,
+        user: Some(format!("email:user{}@example.com", n % 3)),
     }
 }
 
@@ -75,7 +76,7 @@ fn main() -> Result<(), StoreError> {
         .list_issues(project.id, &IssueFilter::default())?
         .items;
     if let Some(issue) = first.iter().find(|i| i.grouping_key == "key-timeout") {
-        store.update_issue(issue.id, &IssueAction::Resolve, now)?;
+        store.update_issue(issue.id, &IssueAction::Resolve, Some("example"), now)?;
         let again = store.ingest_batch(
             &[event(
                 project.id,

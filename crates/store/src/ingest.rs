@@ -25,21 +25,30 @@
 //!    and writes one alert row;
 //! 4. [`set_keep_flags`] (first events and regressions survive the count cap),
 //!    [`index_tags`] (at most `max_tag_values_per_issue` rows per issue, counted
-//!    in `issues.tag_count`), and [`count_and_evict`]: the per-project
-//!    stored-event counters and the `max_events` eviction: at most
+//!    in `issues.tag_count`, with the number of events carrying each indexed
+//!    value and each key), [`count_hours`] (events per issue and per project
+//!    and hour of receipt), [`count_users`] (distinct users per issue, exact
+//!    then a sketch, see [`crate::distinct`]), and [`count_and_evict`]: the
+//!    per-project stored-event counters and the `max_events` eviction: at most
 //!    `max_evictions_per_batch` rows, never one of this batch (see
 //!    [`crate::ops::evict_capped`]).
+//!
+//! Everything counted is aggregated over the batch in memory first, then
+//! written with one upsert per row touched (sorted, like every lock this
+//! transaction takes); nothing reads the events table.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use crate::distinct::{EXACT_LIMIT, Sketch, UserHash, bits_of_hex, sketch_count};
 use crate::error::{Result, StoreError};
-use crate::model::{AlertKind, IngestOutcome, IssueStatus, NewEvent};
-use crate::ops::{CounterRow, IdRow, evict_capped, ms, to_i64};
+use crate::model::{ActivityKind, AlertKind, IngestOutcome, IssueStatus, NewEvent};
+use crate::ops::{CounterRow, IdRow, evict_capped, insert_activity, ms, to_i64};
 use crate::release::release_is_newer;
 use crate::sql::{Exec, MultiRow, Q, multi_row, split_rows};
+use crate::stats::hour_of;
 /// Longest tag key or value indexed for search (longer ones are cut).
 const MAX_TAG_LEN: usize = 200;
 
@@ -57,6 +66,8 @@ pub(crate) struct Prepared<'e> {
     pub(crate) event: &'e NewEvent,
     pub(crate) compressed: Vec<u8>,
     pub(crate) tags_json: String,
+    /// The hash of the event's user, if it names one.
+    pub(crate) user: Option<UserHash>,
 }
 
 #[derive(QueryableByName)]
@@ -79,6 +90,8 @@ struct UpsertRow {
     unmute_at_count: Option<i64>,
     #[diesel(sql_type = BigInt)]
     tag_count: i64,
+    #[diesel(sql_type = BigInt)]
+    user_count: i64,
 }
 
 #[derive(QueryableByName)]
@@ -97,16 +110,39 @@ struct IssueIdRow {
     issue_id: i64,
 }
 
-const UPSERT_HEAD: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation, last_received_at, tag_count) VALUES ";
-const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?, ?, 0)";
+#[derive(QueryableByName)]
+struct TagRow {
+    #[diesel(sql_type = BigInt)]
+    issue_id: i64,
+    #[diesel(sql_type = Text)]
+    tag_key: String,
+    #[diesel(sql_type = Text)]
+    tag_value: String,
+}
+
+#[derive(QueryableByName)]
+struct UserHashRow {
+    #[diesel(sql_type = Text)]
+    user_hash: String,
+}
+
+#[derive(QueryableByName)]
+struct SketchRow {
+    #[diesel(sql_type = Nullable<diesel::sql_types::Binary>)]
+    user_sketch: Option<Vec<u8>>,
+}
+
+const UPSERT_HEAD: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, level, status, event_count, first_seen, last_seen, created_at, grouping_explanation, last_received_at, tag_count, user_count, first_release, last_release) VALUES ";
+const UPSERT_ROW: &str = "(?, ?, ?, ?, ?, 'unresolved', ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)";
 const UPSERT_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
 event_count = issues.event_count + excluded.event_count, \
 title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
 first_seen = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.first_seen ELSE issues.first_seen END, \
 last_seen = CASE WHEN excluded.last_seen > issues.last_seen THEN excluded.last_seen ELSE issues.last_seen END, \
 grouping_explanation = COALESCE(excluded.grouping_explanation, issues.grouping_explanation), \
-last_received_at = CASE WHEN excluded.last_received_at > issues.last_received_at THEN excluded.last_received_at ELSE issues.last_received_at END \
-RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count, tag_count";
+last_received_at = CASE WHEN excluded.last_received_at > issues.last_received_at THEN excluded.last_received_at ELSE issues.last_received_at END, \
+last_release = excluded.last_release \
+RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count, tag_count, user_count";
 
 const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
 const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
@@ -148,10 +184,50 @@ multi_row!(
 );
 multi_row!(
     TagInsert,
-    "INSERT INTO issue_tags (issue_id, tag_key, tag_value) VALUES ",
+    "INSERT INTO issue_tags (issue_id, tag_key, tag_value, count) VALUES ",
+    "(?, ?, ?, ?)",
+    ", ",
+    " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING RETURNING issue_id, tag_key, tag_value"
+);
+// Adds to the counts of values already indexed; values not indexed (over the
+// cap) match no row and are left out.
+multi_row!(
+    TagCountUpdate,
+    "UPDATE issue_tags SET count = issue_tags.count + v.column4 FROM (VALUES ",
+    "(?, ?, ?, ?)",
+    ", ",
+    ") AS v WHERE issue_tags.issue_id = v.column1 AND issue_tags.tag_key = v.column2 AND issue_tags.tag_value = v.column3"
+);
+// Key totals, only for keys with an indexed value (so at most as many rows as
+// the tag index has).
+multi_row!(
+    TagKeyUpsert,
+    "INSERT INTO issue_tag_keys (issue_id, tag_key, total) SELECT v.column1, v.column2, v.column3 FROM (VALUES ",
     "(?, ?, ?)",
     ", ",
-    " ON CONFLICT (issue_id, tag_key, tag_value) DO NOTHING RETURNING issue_id"
+    ") AS v WHERE EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = v.column1 AND t.tag_key = v.column2) \
+ON CONFLICT (issue_id, tag_key) DO UPDATE SET total = issue_tag_keys.total + excluded.total"
+);
+multi_row!(
+    IssueHourUpsert,
+    "INSERT INTO issue_counts (issue_id, bucket_start, count) VALUES ",
+    "(?, ?, ?)",
+    ", ",
+    " ON CONFLICT (issue_id, bucket_start) DO UPDATE SET count = issue_counts.count + excluded.count"
+);
+multi_row!(
+    ProjectHourUpsert,
+    "INSERT INTO project_counts (project_id, bucket_start, count) VALUES ",
+    "(?, ?, ?)",
+    ", ",
+    " ON CONFLICT (project_id, bucket_start) DO UPDATE SET count = project_counts.count + excluded.count"
+);
+multi_row!(
+    UserInsert,
+    "INSERT INTO issue_users (issue_id, user_hash) VALUES ",
+    "(?, ?)",
+    ", ",
+    " ON CONFLICT (issue_id, user_hash) DO NOTHING RETURNING issue_id"
 );
 
 fn cut(s: &str) -> &str {
@@ -292,8 +368,23 @@ struct Settled<'b> {
     keep_ids: Vec<i64>,
     /// Per project: events inserted, lowest row id inserted.
     inserted_per_project: BTreeMap<i64, (i64, i64)>,
-    /// Tag index candidates (issue, key, value), sorted.
-    tags: BTreeSet<(i64, &'b str, &'b str)>,
+    /// Tag index candidates (issue, key, value) with the number of inserted
+    /// events carrying the pair among their own tags (0 for a value of the
+    /// level, release or environment only), sorted.
+    tags: BTreeMap<(i64, &'b str, &'b str), i64>,
+    /// Every (issue, key, value) of the inserted events' own tags, with the
+    /// number of events carrying it.
+    tag_counts: BTreeMap<(i64, &'b str, &'b str), i64>,
+    /// Every (issue, key) of the inserted events' own tags, with the number of
+    /// events carrying it.
+    key_totals: BTreeMap<(i64, &'b str), i64>,
+    /// Inserted events per (issue, hour of receipt).
+    issue_hours: BTreeMap<(i64, i64), i64>,
+    /// Inserted events per (project, hour of receipt).
+    project_hours: BTreeMap<(i64, i64), i64>,
+    /// Per issue with users in the batch: its user count before the batch and
+    /// the users (hex hash → sketch bits).
+    users: BTreeMap<i64, (i64, BTreeMap<&'b str, u64>)>,
 }
 
 pub(crate) fn ingest_batch<C: Exec>(
@@ -322,7 +413,12 @@ pub(crate) fn ingest_batch<C: Exec>(
         ],
         keep_ids: Vec::new(),
         inserted_per_project: BTreeMap::new(),
-        tags: BTreeSet::new(),
+        tags: BTreeMap::new(),
+        tag_counts: BTreeMap::new(),
+        key_totals: BTreeMap::new(),
+        issue_hours: BTreeMap::new(),
+        project_hours: BTreeMap::new(),
+        users: BTreeMap::new(),
     };
     for issue in &upserted {
         settle_issue(c, batch, issue, &row_id, now, limits, &mut settled)?;
@@ -330,7 +426,9 @@ pub(crate) fn ingest_batch<C: Exec>(
     resolve_copies(&mut settled.outcomes, &copy_of);
 
     set_keep_flags(c, &settled.keep_ids)?;
-    index_tags(c, settled.tags)?;
+    index_tags(c, &settled.tags, &settled.tag_counts, &settled.key_totals)?;
+    count_hours(c, &settled.issue_hours, &settled.project_hours)?;
+    count_users(c, &settled.users)?;
     count_and_evict(c, settled.inserted_per_project, limits)?;
     Ok(settled.outcomes)
 }
@@ -439,6 +537,8 @@ fn upsert_issues<C: Exec>(
             q.push(now);
             q.push(explanation);
             q.push(now);
+            q.push(batch[members[0]].event.release.as_deref());
+            q.push(last.release.as_deref());
         }
         let rows: Vec<UpsertRow> = IssueUpsert::rows(c, chunk.len(), q)?;
         let position: HashMap<(i64, &str), usize> = chunk
@@ -566,14 +666,30 @@ fn settle_issue<'b, C: Exec>(
     slot.0 += count(inserted.len());
     slot.1 = slot.1.min(lowest);
 
+    let own = own_tag_counts(batch, &inserted);
     let room = usize::try_from(limits.max_tags_per_issue - row.tag_count).unwrap_or(0);
-    settled.tags.extend(
-        tag_candidates(batch, &inserted, room)
-            .into_iter()
-            .map(|(k, v)| (row.id, k, v)),
-    );
+    for (k, v) in tag_candidates(batch, &inserted, room) {
+        let n = own.pairs.get(&(k, v)).copied().unwrap_or(0);
+        settled.tags.insert((row.id, k, v), n);
+    }
+    for ((k, v), n) in own.pairs {
+        settled.tag_counts.insert((row.id, k, v), n);
+    }
+    for (k, n) in own.keys {
+        settled.key_totals.insert((row.id, k), n);
+    }
+    let mut users: BTreeMap<&str, u64> = BTreeMap::new();
     for &i in &inserted {
         settled.outcomes[i].issue_id = row.id;
+        let hour = hour_of(ms(batch[i].event.received_at));
+        *settled.issue_hours.entry((row.id, hour)).or_default() += 1;
+        *settled.project_hours.entry((project_id, hour)).or_default() += 1;
+        if let Some(u) = &batch[i].user {
+            users.insert(u.hex.as_str(), u.bits);
+        }
+    }
+    if !users.is_empty() {
+        settled.users.insert(row.id, (row.user_count, users));
     }
 
     let facts: Vec<EventFacts<'_>> = inserted
@@ -608,6 +724,16 @@ fn settle_issue<'b, C: Exec>(
     }
     if t.keeps_event() {
         settled.keep_ids.extend(row_id[i]);
+    }
+    if t == Transition::Regression {
+        insert_activity(
+            c,
+            row.id,
+            &ActivityKind::Regression,
+            None,
+            batch[i].event.release.as_deref(),
+            now,
+        )?;
     }
     insert_alert(c, project_id, row.id, &t.alert(), now)
 }
@@ -650,6 +776,37 @@ fn undo_stored_duplicates<C: Exec>(
         )?;
     }
     Ok(true)
+}
+
+/// How often the inserted events of an issue carry each of their own tags
+/// (cut to [`MAX_TAG_LEN`]): per (key, value) and per key, each counted once
+/// per event.
+struct OwnTags<'b> {
+    pairs: BTreeMap<(&'b str, &'b str), i64>,
+    keys: BTreeMap<&'b str, i64>,
+}
+
+fn own_tag_counts<'b>(batch: &'b [Prepared<'_>], inserted: &[usize]) -> OwnTags<'b> {
+    let mut own = OwnTags {
+        pairs: BTreeMap::new(),
+        keys: BTreeMap::new(),
+    };
+    let mut pairs: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut keys: BTreeSet<&str> = BTreeSet::new();
+    for &i in inserted {
+        pairs.clear();
+        keys.clear();
+        for (k, v) in &batch[i].event.tags {
+            let (k, v) = (cut(k), cut(v));
+            if pairs.insert((k, v)) {
+                *own.pairs.entry((k, v)).or_default() += 1;
+            }
+            if keys.insert(k) {
+                *own.keys.entry(k).or_default() += 1;
+            }
+        }
+    }
+    own
 }
 
 /// The tag index candidates of an issue's inserted events, up to `room`: the
@@ -720,21 +877,32 @@ fn set_keep_flags<C: Exec>(c: &mut C, keep_ids: &[i64]) -> Result<()> {
 }
 
 /// Step 4: the tag index (sorted, so concurrent writers lock index entries in
-/// one order), and each issue's count of index rows.
-fn index_tags<C: Exec>(c: &mut C, tags: BTreeSet<(i64, &str, &str)>) -> Result<()> {
-    let tags: Vec<_> = tags.into_iter().collect();
+/// one order) and each issue's count of index rows; then the counts: the
+/// candidates inserted now start with their count, the values already indexed
+/// get theirs added, values over the cap are not indexed but still add to
+/// their key's total (the "other" of a distribution).
+fn index_tags<C: Exec>(
+    c: &mut C,
+    candidates: &BTreeMap<(i64, &str, &str), i64>,
+    counts: &BTreeMap<(i64, &str, &str), i64>,
+    key_totals: &BTreeMap<(i64, &str), i64>,
+) -> Result<()> {
+    let candidates: Vec<_> = candidates.iter().collect();
     let mut new_tags: BTreeMap<i64, i64> = BTreeMap::new();
-    for range in split_rows(tags.len()) {
-        let chunk = &tags[range];
+    let mut inserted: BTreeSet<(i64, String, String)> = BTreeSet::new();
+    for range in split_rows(candidates.len()) {
+        let chunk = &candidates[range];
         let mut q = TagInsert::query(chunk.len());
-        for (id, k, v) in chunk {
+        for ((id, k, v), n) in chunk {
             q.push(*id);
             q.push(*k);
             q.push(*v);
+            q.push(**n);
         }
-        let rows: Vec<IssueIdRow> = TagInsert::rows(c, chunk.len(), q)?;
+        let rows: Vec<TagRow> = TagInsert::rows(c, chunk.len(), q)?;
         for r in rows {
             *new_tags.entry(r.issue_id).or_default() += 1;
+            inserted.insert((r.issue_id, r.tag_key, r.tag_value));
         }
     }
     for (issue_id, added) in new_tags {
@@ -744,6 +912,144 @@ fn index_tags<C: Exec>(c: &mut C, tags: BTreeSet<(i64, &str, &str)>) -> Result<(
                 .bind(issue_id),
         )?;
     }
+    let to_add: Vec<_> = counts
+        .iter()
+        .filter(|((id, k, v), _)| !inserted.contains(&(*id, (*k).to_owned(), (*v).to_owned())))
+        .collect();
+    for range in split_rows(to_add.len()) {
+        let chunk = &to_add[range];
+        let mut q = TagCountUpdate::query(chunk.len());
+        for ((id, k, v), n) in chunk {
+            q.push(*id);
+            q.push(*k);
+            q.push(*v);
+            q.push(**n);
+        }
+        TagCountUpdate::exec(c, chunk.len(), q)?;
+    }
+    let keys: Vec<_> = key_totals.iter().collect();
+    for range in split_rows(keys.len()) {
+        let chunk = &keys[range];
+        let mut q = TagKeyUpsert::query(chunk.len());
+        for ((id, k), n) in chunk {
+            q.push(*id);
+            q.push(*k);
+            q.push(**n);
+        }
+        TagKeyUpsert::exec(c, chunk.len(), q)?;
+    }
+    Ok(())
+}
+
+/// The hourly event counts, per issue and per project (sorted).
+fn count_hours<C: Exec>(
+    c: &mut C,
+    issue_hours: &BTreeMap<(i64, i64), i64>,
+    project_hours: &BTreeMap<(i64, i64), i64>,
+) -> Result<()> {
+    let rows: Vec<_> = issue_hours.iter().collect();
+    for range in split_rows(rows.len()) {
+        let chunk = &rows[range];
+        let mut q = IssueHourUpsert::query(chunk.len());
+        for ((id, hour), n) in chunk {
+            q.push(*id);
+            q.push(*hour);
+            q.push(**n);
+        }
+        IssueHourUpsert::exec(c, chunk.len(), q)?;
+    }
+    let rows: Vec<_> = project_hours.iter().collect();
+    for range in split_rows(rows.len()) {
+        let chunk = &rows[range];
+        let mut q = ProjectHourUpsert::query(chunk.len());
+        for ((id, hour), n) in chunk {
+            q.push(*id);
+            q.push(*hour);
+            q.push(**n);
+        }
+        ProjectHourUpsert::exec(c, chunk.len(), q)?;
+    }
+    Ok(())
+}
+
+/// Distinct users per issue (see [`crate::distinct`]): issues still counted
+/// exactly get one row per new user hash and their count raised by the rows
+/// inserted; an issue whose count would pass [`EXACT_LIMIT`] switches to a
+/// sketch seeded from its rows (which are then deleted); issues already on a
+/// sketch get their sketch updated and the estimate stored.
+fn count_users<C: Exec>(
+    c: &mut C,
+    users: &BTreeMap<i64, (i64, BTreeMap<&str, u64>)>,
+) -> Result<()> {
+    let limit = to_i64(EXACT_LIMIT);
+    let exact: Vec<(i64, &str)> = users
+        .iter()
+        .filter(|(_, (before, _))| *before <= limit)
+        .flat_map(|(id, (_, hashes))| hashes.keys().map(move |h| (*id, *h)))
+        .collect();
+    let mut added: BTreeMap<i64, i64> = BTreeMap::new();
+    for range in split_rows(exact.len()) {
+        let chunk = &exact[range];
+        let mut q = UserInsert::query(chunk.len());
+        for (id, h) in chunk {
+            q.push(*id);
+            q.push(*h);
+        }
+        let rows: Vec<IssueIdRow> = UserInsert::rows(c, chunk.len(), q)?;
+        for r in rows {
+            *added.entry(r.issue_id).or_default() += 1;
+        }
+    }
+    for (&issue_id, (before, hashes)) in users {
+        if *before > limit {
+            let stored: Option<SketchRow> =
+                c.row(Q::new("SELECT user_sketch FROM issues WHERE id = ?").bind(issue_id))?;
+            let stored = stored
+                .and_then(|r| r.user_sketch)
+                .and_then(|b| Sketch::from_bytes(&b));
+            let lost = stored.is_none();
+            let mut sketch = stored.unwrap_or_default();
+            for &bits in hashes.values() {
+                sketch.insert(bits);
+            }
+            let mut n = to_i64(sketch_count(&sketch));
+            if lost {
+                // A sketch that was lost (or corrupt) restarts empty: the
+                // count never goes below what it was.
+                n = n.max(*before);
+            }
+            write_sketch(c, issue_id, &sketch, n)?;
+            continue;
+        }
+        let Some(&k) = added.get(&issue_id) else {
+            continue;
+        };
+        if before + k <= limit {
+            c.exec(
+                Q::new("UPDATE issues SET user_count = user_count + ? WHERE id = ?")
+                    .bind(k)
+                    .bind(issue_id),
+            )?;
+            continue;
+        }
+        // Past the bound: the exact rows (at most the bound plus this batch's)
+        // seed the sketch and go.
+        let rows: Vec<UserHashRow> =
+            c.rows(Q::new("SELECT user_hash FROM issue_users WHERE issue_id = ?").bind(issue_id))?;
+        let sketch = Sketch::of(rows.iter().filter_map(|r| bits_of_hex(&r.user_hash)));
+        c.exec(Q::new("DELETE FROM issue_users WHERE issue_id = ?").bind(issue_id))?;
+        write_sketch(c, issue_id, &sketch, to_i64(sketch_count(&sketch)))?;
+    }
+    Ok(())
+}
+
+fn write_sketch<C: Exec>(c: &mut C, issue_id: i64, sketch: &Sketch, count: i64) -> Result<()> {
+    c.exec(
+        Q::new("UPDATE issues SET user_sketch = ?, user_count = ? WHERE id = ?")
+            .bind(sketch.as_bytes())
+            .bind(count)
+            .bind(issue_id),
+    )?;
     Ok(())
 }
 

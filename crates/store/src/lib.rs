@@ -164,33 +164,41 @@
 //!     tags: vec![("browser".into(), "Firefox".into())],
 //!     payload: br#"{"message":"bad input"}"#.to_vec(),
 //!     grouping_explanation: None,
+//!     user: Some("id:42".into()),
 //! };
 //! let outcomes = store.ingest_batch(&[event], now)?;
 //! assert!(outcomes[0].created);
 //! let page = store.list_issues(project.id, &IssueFilter::default())?;
 //! assert_eq!(page.items[0].title, "ValueError: bad input");
+//! assert_eq!(page.items[0].user_count, 1);
 //! # Ok(())
 //! # }
 //! ```
 
 mod config;
+mod distinct;
 mod error;
 mod ingest;
 mod model;
 mod ops;
 mod release;
 mod sql;
+mod stats;
 mod store;
 mod traits;
+mod users;
 
 pub use config::{Backend, SqliteSynchronous, StoreConfig};
 pub use error::{ErrorClass, Result, StoreError};
 pub use model::{
-    Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState,
-    Destination, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter,
-    IssueStatus, NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate,
-    RetentionLimits, RetentionReport, StatusFilter, StoredEvent, UsageDelta,
+    Activity, ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery,
+    CountBucket, Delivery, DeliveryState, Destination, EventPosition, EventSummary, EvictionReport,
+    IngestOutcome, Issue, IssueAction, IssueFilter, IssueStatus, NewEvent, Page, Project,
+    ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits, RetentionReport, Role, Session,
+    StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
 };
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};
-pub use traits::{AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore};
+pub use traits::{
+    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore, UserStore,
+};

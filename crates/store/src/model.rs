@@ -103,6 +103,10 @@ pub struct NewEvent {
     /// Optional human-readable explanation of the grouping (stored on the issue,
     /// refreshed by each batch that carries one).
     pub grouping_explanation: Option<String>,
+    /// An identifier of the event's user (e.g. `id:42`, `email:a@b.example`),
+    /// for counting an issue's distinct users ([`Issue::user_count`]). The store
+    /// keeps only its SHA-256, never the value itself.
+    pub user: Option<String>,
 }
 
 /// What happened to one event of a batch (same order as the input).
@@ -194,6 +198,15 @@ pub struct Issue {
     pub unmute_at_count: Option<u64>,
     /// The grouping explanation given with the events, if any.
     pub grouping_explanation: Option<String>,
+    /// Distinct users of its events ([`NewEvent::user`]): exact up to 1000,
+    /// beyond that a HyperLogLog estimate (relative standard error about 3 %).
+    pub user_count: u64,
+    /// Release of its first event (`None` if it had none, or for issues
+    /// created before this was recorded whose first event is gone).
+    pub first_release: Option<String>,
+    /// Release of the latest event of the latest batch (`None` if it had
+    /// none).
+    pub last_release: Option<String>,
 }
 
 /// A change to an issue's status.
@@ -474,6 +487,10 @@ pub struct RetentionLimits {
     /// The time is the server's receive time, not the events' own timestamps.
     /// `None` keeps issues forever. Default 365 days.
     pub issue_max_idle: Option<std::time::Duration>,
+    /// Hourly event counts (per issue and per project, for the charts) whose
+    /// hour started longer ago than this are deleted. `None` keeps them
+    /// forever. Default 90 days.
+    pub count_max_age: Option<std::time::Duration>,
 }
 
 impl Default for RetentionLimits {
@@ -483,6 +500,7 @@ impl Default for RetentionLimits {
             max_rows_per_step: 1000,
             alert_max_age: Some(std::time::Duration::from_secs(30 * DAY)),
             issue_max_idle: Some(std::time::Duration::from_secs(365 * DAY)),
+            count_max_age: Some(std::time::Duration::from_secs(90 * DAY)),
         }
     }
 }
@@ -503,6 +521,9 @@ pub struct RetentionReport {
     pub idle_issues: u64,
     /// Alerts deleted (their deliveries went with them).
     pub alerts: u64,
+    /// Hourly count buckets deleted (older than
+    /// [`RetentionLimits::count_max_age`]).
+    pub count_buckets: u64,
     /// True when this step found work: call again (soon) until it is false.
     /// A step that finds nothing to do returns `false` and costs a few indexed
     /// queries.
@@ -510,10 +531,225 @@ pub struct RetentionReport {
 }
 
 impl RetentionReport {
-    /// Rows deleted by this step (events, issues and alerts).
+    /// Rows deleted by this step (events, issues, alerts and count buckets).
     pub fn deleted(&self) -> u64 {
-        self.capped_events + self.expired_events + self.idle_events + self.idle_issues + self.alerts
+        self.capped_events
+            + self.expired_events
+            + self.idle_events
+            + self.idle_issues
+            + self.alerts
+            + self.count_buckets
     }
+}
+
+/// What a user may do.
+///
+/// Serialized as its plain stored text (`"admin"`, `"member"`, or the unknown
+/// text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything, including managing users.
+    Admin,
+    /// Everyday work on projects and issues.
+    Member,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl Role {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text (never fails: other text is [`Role::Unknown`]).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "admin" => Role::Admin,
+            "member" => Role::Member,
+            other => Role::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Role::parse(s))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person who signs in to the web UI.
+///
+/// Its `Debug` output and its serialized form leave out the password hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Numeric id.
+    pub id: i64,
+    /// Email address, lower-cased (unique, compared case-insensitively).
+    pub email: String,
+    /// What the user may do.
+    pub role: Role,
+    /// The password hash (e.g. Argon2id PHC string), opaque to the store.
+    #[serde(skip_serializing, default)]
+    pub password_hash: String,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+    /// When the password was last set.
+    pub password_changed_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("password_hash", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("password_changed_at", &self.password_changed_at)
+            .finish()
+    }
+}
+
+/// A signed-in session (found by the hash of its token), with its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The user it belongs to, as stored now.
+    pub user: User,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What happened to an issue, in its activity log.
+///
+/// Serialized as its plain stored text (`"resolved_in_release"`, or the unknown
+/// text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ActivityKind {
+    /// Resolved by hand.
+    Resolved,
+    /// Resolved in a release (the release is the detail).
+    ResolvedInRelease,
+    /// Muted by hand (the detail says until when, if bounded).
+    Muted,
+    /// Re-opened by hand.
+    Unresolved,
+    /// Re-opened by a new event (no actor; the event's release is the detail).
+    Regression,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl ActivityKind {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActivityKind::Resolved => "resolved",
+            ActivityKind::ResolvedInRelease => "resolved_in_release",
+            ActivityKind::Muted => "muted",
+            ActivityKind::Unresolved => "unresolved",
+            ActivityKind::Regression => "regression",
+            ActivityKind::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text (never fails: other text is
+    /// [`ActivityKind::Unknown`]).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "resolved" => ActivityKind::Resolved,
+            "resolved_in_release" => ActivityKind::ResolvedInRelease,
+            "muted" => ActivityKind::Muted,
+            "unresolved" => ActivityKind::Unresolved,
+            "regression" => ActivityKind::Regression,
+            other => ActivityKind::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl std::str::FromStr for ActivityKind {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ActivityKind::parse(s))
+    }
+}
+
+/// One entry of an issue's activity log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Id (increasing: later entries have larger ids).
+    pub id: i64,
+    /// The issue.
+    pub issue_id: i64,
+    /// What happened.
+    pub kind: ActivityKind,
+    /// Who did it (as the caller named them, e.g. an email); `None` for the
+    /// system (regressions) or when not given.
+    pub actor: Option<String>,
+    /// A short text: the release of a resolve-in-release or a regression,
+    /// `until <RFC 3339 time>` or `<n> more events` for a bounded mute.
+    pub detail: Option<String>,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How one tag key's values are distributed over an issue's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagDistribution {
+    /// The tag key.
+    pub key: String,
+    /// Events of the issue that carried this key (counting since the key's
+    /// first indexed value).
+    pub total: u64,
+    /// The most frequent values with their event counts, most frequent first
+    /// (then by value).
+    pub values: Vec<(String, u64)>,
+    /// Events with other values: `total` minus the sum of `values` (values not
+    /// shown, and values over the issue's tag index cap).
+    pub other: u64,
+}
+
+/// Where an event stands among its issue's stored events (oldest first, by
+/// event timestamp then storage order, the order of
+/// [`IssueStore::list_events`](crate::IssueStore::list_events) reversed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPosition {
+    /// 1-based position; the oldest stored event is 1.
+    pub index: u64,
+    /// Stored events of the issue (evicted ones are not counted).
+    pub total: u64,
+    /// The oldest stored event's id (`None` when it is this one).
+    pub first: Option<String>,
+    /// The next older event's id (`None` for the oldest).
+    pub previous: Option<String>,
+    /// The next newer event's id (`None` for the latest).
+    pub next: Option<String>,
+    /// The latest stored event's id (`None` when it is this one).
+    pub latest: Option<String>,
+}
+
+/// Events received in one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountBucket {
+    /// Start of the hour (UTC).
+    pub start: DateTime<Utc>,
+    /// Events received in it (by the server's receive time).
+    pub count: u64,
 }
 
 /// The serde of an enum with an `Unknown(String)` case, stored as text: written
@@ -558,6 +794,8 @@ macro_rules! plain_string_serde {
 
 plain_string_serde!(IssueStatus, "an issue status such as \"unresolved\"");
 plain_string_serde!(DeliveryState, "a delivery state such as \"pending\"");
+plain_string_serde!(Role, "a role such as \"admin\"");
+plain_string_serde!(ActivityKind, "an activity kind such as \"resolved\"");
 
 #[cfg(test)]
 mod tests {

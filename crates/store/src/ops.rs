@@ -8,9 +8,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery, DeliveryState,
-    Destination, EventSummary, Issue, IssueAction, IssueFilter, IssueStatus, Page, Project,
-    ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter, UsageDelta,
+    ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery,
+    DeliveryState, Destination, EventSummary, Issue, IssueAction, IssueFilter, IssueStatus, Page,
+    Project, ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter, UsageDelta,
 };
 use crate::sql::{Exec, Q};
 
@@ -304,9 +304,15 @@ pub(crate) struct IssueRow {
     unmute_at_count: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
     grouping_explanation: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    user_count: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    first_release: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    last_release: Option<String>,
 }
 
-pub(crate) const ISSUE_COLS: &str = "i.id, i.project_id, i.grouping_key, i.title, i.culprit, i.level, i.status, i.event_count, i.first_seen, i.last_seen, i.created_at, i.status_changed_at, i.resolved_in_release, i.muted_until, i.unmute_at_count, i.grouping_explanation";
+pub(crate) const ISSUE_COLS: &str = "i.id, i.project_id, i.grouping_key, i.title, i.culprit, i.level, i.status, i.event_count, i.first_seen, i.last_seen, i.created_at, i.status_changed_at, i.resolved_in_release, i.muted_until, i.unmute_at_count, i.grouping_explanation, i.user_count, i.first_release, i.last_release";
 
 impl From<IssueRow> for Issue {
     fn from(r: IssueRow) -> Self {
@@ -327,6 +333,9 @@ impl From<IssueRow> for Issue {
             muted_until: r.muted_until.map(dt),
             unmute_at_count: r.unmute_at_count.map(to_u64),
             grouping_explanation: r.grouping_explanation,
+            user_count: to_u64(r.user_count),
+            first_release: r.first_release,
+            last_release: r.last_release,
         }
     }
 }
@@ -341,7 +350,7 @@ pub(crate) fn get_issue<C: Exec>(c: &mut C, id: i64) -> Result<Option<Issue>> {
 }
 
 /// Encodes a `(time, id)` position as an opaque cursor.
-fn encode_cursor(prefix: char, t: i64, id: i64) -> String {
+pub(crate) fn encode_cursor(prefix: char, t: i64, id: i64) -> String {
     format!("{prefix}{t}_{id}")
 }
 
@@ -372,6 +381,32 @@ fn split_query(q: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// One word of a search query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    /// `key:value` (`env` means `environment`): an exact match.
+    Tag(String, String),
+    /// Any other word: a case-insensitive substring match (a `LIKE` pattern).
+    Word(String),
+}
+
+/// The terms of a search query (see [`IssueFilter::query`]).
+fn search_terms(q: &str) -> Vec<Term> {
+    split_query(q)
+        .into_iter()
+        .map(|word| match word.split_once(':') {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() => {
+                let key = match k {
+                    "env" => "environment",
+                    other => other,
+                };
+                Term::Tag(key.to_owned(), v.to_owned())
+            }
+            _ => Term::Word(like_pattern(&word)),
+        })
+        .collect()
 }
 
 fn like_pattern(word: &str) -> String {
@@ -405,20 +440,15 @@ pub(crate) fn list_issues<C: Exec>(
         sql.push_str(" AND i.status = ?");
         binds.push(s.into());
     }
-    for word in split_query(&filter.query) {
-        match word.split_once(':') {
-            Some((k, v)) if !k.is_empty() && !v.is_empty() => {
-                let key = match k {
-                    "env" => "environment",
-                    other => other,
-                };
+    for term in search_terms(&filter.query) {
+        match term {
+            Term::Tag(key, value) => {
                 sql.push_str(" AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.tag_key = ? AND t.tag_value = ?)");
-                binds.push(key.to_owned().into());
-                binds.push(v.to_owned().into());
+                binds.push(key.into());
+                binds.push(value.into());
             }
-            _ => {
+            Term::Word(p) => {
                 sql.push_str(" AND (LOWER(i.title) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(i.culprit, '')) LIKE ? ESCAPE '\\')");
-                let p = like_pattern(&word);
                 binds.push(p.clone().into());
                 binds.push(p.into());
             }
@@ -454,9 +484,11 @@ pub(crate) fn update_issue<C: Exec>(
     c: &mut C,
     id: i64,
     action: &IssueAction,
+    actor: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<Issue>> {
     const SET: &str = "UPDATE issues SET status = ?, status_changed_at = ?, resolved_in_release = ?, muted_until = ?, unmute_at_count = ";
+    let (kind, detail) = activity_of(action);
     let now = ms(now);
     let (status, release, until, volume): (&str, Option<&str>, Option<i64>, Option<i64>) =
         match action {
@@ -487,13 +519,52 @@ pub(crate) fn update_issue<C: Exec>(
     if c.exec(q)? == 0 {
         return Ok(None);
     }
+    insert_activity(c, id, &kind, actor, detail.as_deref(), now)?;
     get_issue(c, id)
+}
+
+/// The activity entry a manual change writes: its kind and detail.
+fn activity_of(action: &IssueAction) -> (ActivityKind, Option<String>) {
+    match action {
+        IssueAction::Resolve => (ActivityKind::Resolved, None),
+        IssueAction::ResolveInRelease(r) => (ActivityKind::ResolvedInRelease, Some(r.clone())),
+        IssueAction::Mute => (ActivityKind::Muted, None),
+        IssueAction::MuteUntil(t) => (
+            ActivityKind::Muted,
+            Some(format!(
+                "until {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+        ),
+        IssueAction::MuteForEvents(n) => (ActivityKind::Muted, Some(format!("{n} more events"))),
+        IssueAction::Reopen => (ActivityKind::Unresolved, None),
+    }
+}
+
+/// Writes one activity entry (in the caller's transaction).
+pub(crate) fn insert_activity<C: Exec>(
+    c: &mut C,
+    issue_id: i64,
+    kind: &ActivityKind,
+    actor: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    c.exec(
+        Q::new("INSERT INTO activity (issue_id, kind, actor, detail, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(issue_id)
+            .bind(kind.as_str())
+            .bind(actor)
+            .bind(detail)
+            .bind(now),
+    )?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- events
 
 #[derive(QueryableByName)]
-struct EventRow {
+pub(crate) struct EventRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = BigInt)]
@@ -554,31 +625,66 @@ pub(crate) fn list_events<C: Exec>(
     issue_id: i64,
     cursor: Option<&str>,
     limit: usize,
+    query: Option<&str>,
 ) -> Result<Page<EventSummary>> {
     let limit = clamp_limit(limit);
-    let rows: Vec<EventRow> = match cursor {
-        Some(cur) => {
-            let (t, id) = decode_cursor('e', cur)?;
-            c.rows(
-                Q::dynamic(format!("SELECT {EVENT_COLS} FROM events WHERE issue_id = ? AND (occurred_at < ? OR (occurred_at = ? AND id < ?)) ORDER BY occurred_at DESC, id DESC LIMIT ?"))
-                    .cached()
-                    .bind(issue_id)
-                    .bind(t)
-                    .bind(t)
-                    .bind(id)
-                    .bind(limit + 1),
-            )?
+    let terms = query.map(search_terms).unwrap_or_default();
+    let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE issue_id = ?");
+    let mut binds: Vec<crate::sql::Val<'_>> = vec![issue_id.into()];
+    for term in terms {
+        match term {
+            Term::Tag(key, value) => {
+                let column = match key.as_str() {
+                    "level" => Some("level"),
+                    "release" => Some("release_name"),
+                    "environment" => Some("environment"),
+                    _ => None,
+                };
+                match column {
+                    Some(col) => {
+                        sql.push_str(&format!(" AND {col} = ?"));
+                        binds.push(value.into());
+                    }
+                    None => {
+                        // The stored tags are the JSON of the pairs, `[["k","v"],…]`;
+                        // inside a JSON string `"` is escaped, so `["k","v"]` can
+                        // only be one whole pair.
+                        sql.push_str(if c.is_postgres() {
+                            " AND strpos(tags, ?) > 0"
+                        } else {
+                            " AND instr(tags, ?) > 0"
+                        });
+                        binds.push(tag_pair_json(&key, &value).into());
+                    }
+                }
+            }
+            Term::Word(p) => {
+                sql.push_str(" AND (LOWER(title) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(culprit, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(release_name, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(environment, '')) LIKE ? ESCAPE '\\')");
+                for _ in 0..4 {
+                    binds.push(p.clone().into());
+                }
+            }
         }
-        None => c.rows(
-            Q::dynamic(format!(
-                "SELECT {EVENT_COLS} FROM events WHERE issue_id = ? ORDER BY occurred_at DESC, id DESC LIMIT ?"
-            ))
-            .cached()
-            .bind(issue_id)
-            .bind(limit + 1),
-        )?,
-    };
-    let mut rows = rows;
+    }
+    let searched = binds.len() > 1;
+    if let Some(cur) = cursor {
+        let (t, id) = decode_cursor('e', cur)?;
+        sql.push_str(" AND (occurred_at < ? OR (occurred_at = ? AND id < ?))");
+        binds.push(t.into());
+        binds.push(t.into());
+        binds.push(id.into());
+    }
+    sql.push_str(" ORDER BY occurred_at DESC, id DESC LIMIT ?");
+    binds.push((limit + 1).into());
+    let mut q = Q::dynamic(sql);
+    if !searched {
+        // Without a search the text takes two forms: keep them prepared.
+        q = q.cached();
+    }
+    for b in binds {
+        q.push(b);
+    }
+    let mut rows: Vec<EventRow> = c.rows(q)?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         rows.last().map(|r| encode_cursor('e', r.occurred_at, r.id))
@@ -589,6 +695,12 @@ pub(crate) fn list_events<C: Exec>(
         items: rows.into_iter().map(EventSummary::from).collect(),
         next_cursor,
     })
+}
+
+/// A tag pair as it appears in an event's stored tags JSON.
+fn tag_pair_json(key: &str, value: &str) -> String {
+    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!("[{},{}]", json(key), json(value))
 }
 
 /// Returns the summary, the compressed payload.

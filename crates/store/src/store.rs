@@ -13,18 +13,20 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{Backend, SqliteSynchronous, StoreConfig};
+use crate::distinct::UserHash;
 use crate::error::{Result, StoreError};
 use crate::ingest::{self, IngestLimits, Prepared};
 use crate::model::{
-    AlertWithDeliveries, ClaimedDelivery, Destination, EventSummary, EvictionReport, IngestOutcome,
-    Issue, IssueAction, IssueFilter, NewEvent, Page, Project, ProjectUpdate, RetentionLimits,
-    RetentionReport, StoredEvent, UsageDelta,
+    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Destination, EventPosition,
+    EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, NewEvent, Page,
+    Project, ProjectUpdate, RetentionLimits, RetentionReport, Role, Session, StoredEvent,
+    TagDistribution, UsageDelta, User,
 };
-use crate::ops;
 use crate::sql::{Exec, Q};
 use crate::traits::{
-    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore,
+    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore, UserStore,
 };
+use crate::{ops, stats, users};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -269,7 +271,9 @@ impl Store {
     ///    [`RetentionLimits::issue_max_idle`]: its events, then (in the step that
     ///    finds none left) the issue with its tag index, alerts and deliveries;
     /// 4. alerts older than [`RetentionLimits::alert_max_age`] whose deliveries
-    ///    are finished, or older than twice that whatever their state.
+    ///    are finished, or older than twice that whatever their state;
+    /// 5. hourly event counts (per issue, then per project) of hours that
+    ///    started before [`RetentionLimits::count_max_age`] (default 90 days).
     ///
     /// Issues are never deleted for the count or age caps: an issue whose events
     /// were all evicted keeps its counters and status, so its next event is a
@@ -333,18 +337,29 @@ impl Store {
             let any_old: Option<ops::IdRow> = with_conn!(self, |c| c.row(
                 Q::new("SELECT id FROM alerts WHERE created_at < ? LIMIT 1").bind(finished_before)
             ))?;
-            if any_old.is_none() {
-                return Ok(report);
+            if any_old.is_some() {
+                let deleted = with_tx!(self, |c| ops::prune_alerts(
+                    c,
+                    finished_before,
+                    stale_before,
+                    n
+                ))?;
+                if deleted > 0 {
+                    report.alerts = deleted;
+                    report.more = true;
+                    return Ok(report);
+                }
             }
-            let deleted = with_tx!(self, |c| ops::prune_alerts(
-                c,
-                finished_before,
-                stale_before,
-                n
-            ))?;
-            if deleted > 0 {
-                report.alerts = deleted;
-                report.more = true;
+        }
+        // 5. Old hourly counts.
+        if let Some(age) = limits.count_max_age {
+            let before = now_ms.saturating_sub(duration_ms(age));
+            if with_conn!(self, |c| stats::any_old_counts(c, before))? {
+                let deleted = with_tx!(self, |c| stats::prune_counts(c, before, n))?;
+                if deleted > 0 {
+                    report.count_buckets = deleted;
+                    report.more = true;
+                }
             }
         }
         Ok(report)
@@ -401,6 +416,7 @@ fn prepare_one(event: &NewEvent, level: i32) -> Result<Prepared<'_>> {
         event,
         compressed,
         tags_json,
+        user: event.user.as_deref().map(UserHash::of),
     })
 }
 
@@ -555,9 +571,14 @@ impl IssueStore for Store {
         &self,
         issue_id: i64,
         action: &IssueAction,
+        actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Issue>> {
-        with_tx!(self, |c| ops::update_issue(c, issue_id, action, now))
+        with_tx!(self, |c| ops::update_issue(c, issue_id, action, actor, now))
+    }
+
+    fn list_activity(&self, issue_id: i64, limit: usize) -> Result<Vec<Activity>> {
+        with_conn!(self, |c| stats::list_activity(c, issue_id, limit))
     }
 
     fn list_events(
@@ -565,8 +586,35 @@ impl IssueStore for Store {
         issue_id: i64,
         cursor: Option<&str>,
         limit: usize,
+        query: Option<&str>,
     ) -> Result<Page<EventSummary>> {
-        with_conn!(self, |c| ops::list_events(c, issue_id, cursor, limit))
+        with_conn!(self, |c| ops::list_events(
+            c, issue_id, cursor, limit, query
+        ))
+    }
+
+    fn event_position(&self, issue_id: i64, event_id: &str) -> Result<Option<EventPosition>> {
+        with_conn!(self, |c| stats::event_position(c, issue_id, event_id))
+    }
+
+    fn issue_counts(
+        &self,
+        issue_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+        with_conn!(self, |c| stats::issue_counts(c, issue_ids, since))
+    }
+
+    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+        with_conn!(self, |c| stats::project_counts(c, since))
+    }
+
+    fn unresolved_counts(&self) -> Result<Vec<(i64, u64)>> {
+        with_conn!(self, |c| stats::unresolved_counts(c))
+    }
+
+    fn tag_distribution(&self, issue_id: i64, top: usize) -> Result<Vec<TagDistribution>> {
+        with_conn!(self, |c| stats::tag_distribution(c, issue_id, top))
     }
 
     fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>> {
@@ -578,6 +626,88 @@ impl IssueStore for Store {
                 Ok(Some(StoredEvent { summary, payload }))
             }
         }
+    }
+}
+
+impl UserStore for Store {
+    fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: &Role,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        with_tx!(self, |c| users::create_user(
+            c,
+            email,
+            password_hash,
+            role,
+            now
+        ))
+    }
+
+    fn list_users(&self) -> Result<Vec<User>> {
+        with_conn!(self, |c| users::list_users(c))
+    }
+
+    fn count_users(&self) -> Result<u64> {
+        with_conn!(self, |c| users::count_users(c))
+    }
+
+    fn get_user(&self, id: i64) -> Result<Option<User>> {
+        with_conn!(self, |c| users::get_user(c, id))
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        with_conn!(self, |c| users::user_by_email(c, email))
+    }
+
+    fn set_password(
+        &self,
+        id: i64,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        with_tx!(self, |c| users::set_password(
+            c,
+            id,
+            password_hash,
+            keep_session,
+            now
+        ))
+    }
+
+    fn set_role(&self, id: i64, role: &Role) -> Result<bool> {
+        with_tx!(self, |c| users::set_role(c, id, role))
+    }
+
+    fn delete_user(&self, id: i64) -> Result<bool> {
+        with_tx!(self, |c| users::delete_user(c, id))
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        with_tx!(self, |c| users::create_session(
+            c, token_hash, user_id, now, expires_at
+        ))
+    }
+
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        with_conn!(self, |c| users::session(c, token_hash, now))
+    }
+
+    fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        with_tx!(self, |c| users::delete_session(c, token_hash))
+    }
+
+    fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        with_tx!(self, |c| users::prune_sessions(c, now))
     }
 }
 

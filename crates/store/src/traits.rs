@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
-    AlertWithDeliveries, ClaimedDelivery, Destination, EventSummary, EvictionReport, IngestOutcome,
-    Issue, IssueAction, IssueFilter, NewEvent, Page, Project, ProjectUpdate, StoredEvent,
-    UsageDelta,
+    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Destination, EventPosition,
+    EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, NewEvent, Page,
+    Project, ProjectUpdate, Role, Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
 
 /// Projects and their client keys.
@@ -67,23 +67,113 @@ pub trait IssueStore {
     /// One issue.
     fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>>;
     /// Resolves, mutes or re-opens an issue; returns it as updated (`None` if it
-    /// does not exist). Manual changes raise no alert.
+    /// does not exist). Writes an [`Activity`] entry (kind from the action,
+    /// `actor` as given) in the same transaction. Manual changes raise no
+    /// alert.
     fn update_issue(
         &self,
         issue_id: i64,
         action: &IssueAction,
+        actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Issue>>;
+    /// The issue's latest `limit` activity entries (clamped to 1..=1000),
+    /// newest first.
+    fn list_activity(&self, issue_id: i64, limit: usize) -> Result<Vec<Activity>>;
     /// A page of an issue's stored events, newest first (by event timestamp, then
     /// storage order). `limit` is clamped to 1..=1000.
+    ///
+    /// `query` filters them with the words of [`IssueFilter::query`]:
+    /// `key:value` terms match the event's level, `release`, `environment` (or
+    /// `env`) or one of its tags exactly; other words must all appear in its
+    /// title, culprit, release or environment (case-insensitive).
     fn list_events(
         &self,
         issue_id: i64,
         cursor: Option<&str>,
         limit: usize,
+        query: Option<&str>,
     ) -> Result<Page<EventSummary>>;
     /// One stored event with its payload, decompressed.
     fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>>;
+    /// Where an event stands among its issue's stored events, with its
+    /// neighbours (`None` if the issue has no stored event with this id).
+    fn event_position(&self, issue_id: i64, event_id: &str) -> Result<Option<EventPosition>>;
+    /// Events received per hour for each of the issues (by the server's
+    /// receive time): one entry per distinct id, in the order given, each with
+    /// its non-empty hourly buckets from the hour containing `since` on,
+    /// oldest first.
+    fn issue_counts(
+        &self,
+        issue_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, Vec<CountBucket>)>>;
+    /// Events received per hour for every project (by id), as
+    /// [`IssueStore::issue_counts`].
+    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(i64, Vec<CountBucket>)>>;
+    /// For every project (by id): how many of its issues are unresolved.
+    fn unresolved_counts(&self) -> Result<Vec<(i64, u64)>>;
+    /// The distribution of the issue's tag values, one entry per tag key (the
+    /// events' own tags), keys by total descending then name; at most `top`
+    /// values each.
+    fn tag_distribution(&self, issue_id: i64, top: usize) -> Result<Vec<TagDistribution>>;
+}
+
+/// Users of the web UI and their sessions.
+///
+/// Passwords and session tokens never reach the store: it keeps the caller's
+/// password hash (e.g. Argon2id) and a hash of each session token (e.g. the
+/// SHA-256 hex of the random token in the cookie).
+pub trait UserStore {
+    /// Creates a user. The email is stored lower-cased; one already taken
+    /// (compared case-insensitively) gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
+    fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: &Role,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// All users, by id.
+    fn list_users(&self) -> Result<Vec<User>>;
+    /// How many users there are.
+    fn count_users(&self) -> Result<u64>;
+    /// One user.
+    fn get_user(&self, id: i64) -> Result<Option<User>>;
+    /// The user with this email (case-insensitive).
+    fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Sets a user's password hash and, in the same transaction, ends every
+    /// session of the user except the one whose token hash is `keep_session`.
+    /// Returns whether the user exists.
+    fn set_password(
+        &self,
+        id: i64,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Changes a user's role; returns whether the user exists.
+    fn set_role(&self, id: i64, role: &Role) -> Result<bool>;
+    /// Deletes a user and their sessions; returns whether the user existed.
+    fn delete_user(&self, id: i64) -> Result<bool>;
+    /// Stores a session of a user, found later by `token_hash`. An unknown
+    /// user gives [`StoreError::NotFound`](crate::StoreError::NotFound), a
+    /// token hash in use [`StoreError::Conflict`](crate::StoreError::Conflict).
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The session with this token hash and its user; `None` when there is
+    /// none or it expired (`expires_at <= now`).
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
+    /// Ends a session; returns whether it existed.
+    fn delete_session(&self, token_hash: &str) -> Result<bool>;
+    /// Deletes the sessions expired at `now`; returns how many.
+    fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Alert destinations and the alert outbox.

@@ -236,7 +236,7 @@ backend_test!(
         let p = project(store, "regress");
         let id = store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap()[0].issue_id;
         let resolved = store
-            .update_issue(id, &IssueAction::Resolve, at(2))
+            .update_issue(id, &IssueAction::Resolve, None, at(2))
             .unwrap()
             .unwrap();
         assert_eq!(resolved.status, IssueStatus::Resolved);
@@ -272,7 +272,12 @@ backend_test!(
 
         // Resolved in 1.2.0: older, equal and release-less events do not regress.
         store
-            .update_issue(id, &IssueAction::ResolveInRelease("1.2.0".into()), at(7))
+            .update_issue(
+                id,
+                &IssueAction::ResolveInRelease("1.2.0".into()),
+                None,
+                at(7),
+            )
             .unwrap();
         let out = store
             .ingest_batch(
@@ -313,17 +318,17 @@ backend_test!(
 
         // Reopen by hand: no alert.
         store
-            .update_issue(id, &IssueAction::Resolve, at(13))
+            .update_issue(id, &IssueAction::Resolve, None, at(13))
             .unwrap();
         let reopened = store
-            .update_issue(id, &IssueAction::Reopen, at(14))
+            .update_issue(id, &IssueAction::Reopen, None, at(14))
             .unwrap()
             .unwrap();
         assert_eq!(reopened.status, IssueStatus::Unresolved);
         assert_eq!(alerts_of(store, p).len(), 3);
         assert!(
             store
-                .update_issue(999_999, &IssueAction::Resolve, at(1))
+                .update_issue(999_999, &IssueAction::Resolve, None, at(1))
                 .unwrap()
                 .is_none()
         );
@@ -337,16 +342,16 @@ backend_test!(unmute_by_volume_and_by_time, |_, store| {
     let forever = store.ingest_batch(&[event(p, "F", 1)], at(1)).unwrap()[0].issue_id;
 
     let muted = store
-        .update_issue(vol, &IssueAction::MuteForEvents(3), at(2))
+        .update_issue(vol, &IssueAction::MuteForEvents(3), None, at(2))
         .unwrap()
         .unwrap();
     assert_eq!(muted.status, IssueStatus::Muted);
     assert_eq!(muted.unmute_at_count, Some(4));
     store
-        .update_issue(time, &IssueAction::MuteUntil(at(100)), at(2))
+        .update_issue(time, &IssueAction::MuteUntil(at(100)), None, at(2))
         .unwrap();
     store
-        .update_issue(forever, &IssueAction::Mute, at(2))
+        .update_issue(forever, &IssueAction::Mute, None, at(2))
         .unwrap();
 
     // Two events: still muted.
@@ -443,7 +448,7 @@ backend_test!(
         }
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 4);
         store
-            .update_issue(id, &IssueAction::Resolve, at(9))
+            .update_issue(id, &IssueAction::Resolve, None, at(9))
             .unwrap();
         let regression = event(p, "A", 10);
         let r = store
@@ -462,7 +467,7 @@ backend_test!(
             "counters keep counting evicted events"
         );
         assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 4);
-        let page = store.list_events(id, None, 100).unwrap();
+        let page = store.list_events(id, None, 100, None).unwrap();
         let kept: Vec<String> = page.items.iter().map(|e| e.event_id.clone()).collect();
         assert_eq!(kept.len(), 4);
         assert!(kept.contains(&first.event_id), "first event kept");
@@ -489,7 +494,7 @@ backend_test!(
         let report = store.evict_expired(at(86_400 * 2 + 10)).unwrap();
         assert_eq!(report.expired_events, 4);
         let left: Vec<String> = store
-            .list_events(id, None, 100)
+            .list_events(id, None, 100, None)
             .unwrap()
             .items
             .into_iter()
@@ -526,7 +531,7 @@ backend_test!(evict_expired_applies_count_cap_lowered_later, |_, store| {
     for issue in all_issues(store, p) {
         assert_eq!(issue.count, 10);
         // The first event of each issue survived.
-        let events = store.list_events(issue.id, None, 100).unwrap().items;
+        let events = store.list_events(issue.id, None, 100, None).unwrap().items;
         assert!(events.iter().any(|e| e.timestamp == issue.first_seen));
     }
 });
@@ -572,7 +577,7 @@ backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.list_events(id, cursor.as_deref(), 10).unwrap();
+        let page = store.list_events(id, cursor.as_deref(), 10, None).unwrap();
         ids.extend(page.items.iter().map(|e| (e.timestamp, e.event_id.clone())));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -592,7 +597,7 @@ backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
         },
     );
     assert!(matches!(bad, Err(StoreError::InvalidCursor(_))));
-    assert!(store.list_events(id, Some("i1_2"), 10).is_err());
+    assert!(store.list_events(id, Some("i1_2"), 10, None).is_err());
 });
 
 backend_test!(search_by_text_and_tags, |_, store| {
@@ -762,7 +767,7 @@ trait Helpers {
 
 impl Helpers for Store {
     fn resolve_and_regress(&self, p: i64, issue: i64) {
-        self.update_issue(issue, &IssueAction::Resolve, at(90))
+        self.update_issue(issue, &IssueAction::Resolve, None, at(90))
             .unwrap();
         let out = self.ingest_batch(&[event(p, "A", 95)], at(95)).unwrap();
         assert!(out[0].regressed);
@@ -816,7 +821,7 @@ backend_test!(
         // A resolved issue that all writers hit at once: exactly one regression.
         let resolved = store.ingest_batch(&[event(p, "R", 0)], at(0)).unwrap()[0].issue_id;
         store
-            .update_issue(resolved, &IssueAction::Resolve, at(0))
+            .update_issue(resolved, &IssueAction::Resolve, None, at(0))
             .unwrap();
 
         let barrier = std::sync::Barrier::new(THREADS);

@@ -48,7 +48,7 @@ fn stored_ids(store: &Store, p: i64) -> Vec<String> {
     for issue in issues(store, p) {
         out.extend(
             store
-                .list_events(issue.id, None, 1000)
+                .list_events(issue.id, None, 1000, None)
                 .unwrap()
                 .items
                 .into_iter()
@@ -237,14 +237,22 @@ backend_test!(
             .ingest_batch(std::slice::from_ref(&first), at(0))
             .unwrap()[0]
             .issue_id;
-        store.update_issue(a, &IssueAction::Resolve, at(1)).unwrap();
+        store
+            .update_issue(a, &IssueAction::Resolve, None, at(1))
+            .unwrap();
         set_cap(store, p, Some(1));
         for s in 2..5 {
             store
                 .ingest_batch(&[event(p, &format!("B{s}"), s)], at(s))
                 .unwrap();
         }
-        assert!(store.list_events(a, None, 10).unwrap().items.is_empty());
+        assert!(
+            store
+                .list_events(a, None, 10, None)
+                .unwrap()
+                .items
+                .is_empty()
+        );
         assert!(store.get_event(p, &first.event_id).unwrap().is_none());
         let issue = store.get_issue(a).unwrap().expect("the issue is kept");
         assert_eq!(issue.count, 1);
@@ -325,7 +333,7 @@ backend_test!(idle_issues_and_old_alerts_age_out, |_, store| {
 
     // A pending alert (never delivered) stays until twice the age.
     store
-        .update_issue(b, &IssueAction::Resolve, at(331 * DAY))
+        .update_issue(b, &IssueAction::Resolve, None, at(331 * DAY))
         .unwrap();
     let out = store
         .ingest_batch(&[event(p, "B", 5)], at(332 * DAY))

@@ -157,7 +157,7 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
     let now = Utc::now();
     let act = |id: i64, change: IssueChange| -> Result<(), String> {
         let i = service
-            .update_issue(id, None, change, now)
+            .update_issue(id, None, change, None, now)
             .map_err(|e| e.to_string())?;
         println!("issue {} is now {}", i.id, i.status);
         Ok(())

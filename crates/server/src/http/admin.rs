@@ -471,7 +471,7 @@ async fn patch_issue(
     JsonBody(change): JsonBody<IssueChange>,
 ) -> Result<axum::Json<IssueAnswer>, ApiError> {
     let issue = call(&state, move |s| {
-        s.update_issue(id, scope.project, change, Utc::now())
+        s.update_issue(id, scope.project, change, None, Utc::now())
     })
     .await?;
     Ok(axum::Json(IssueAnswer { issue }))

@@ -637,6 +637,7 @@ impl Work {
                 .collect(),
             payload: event_json.to_vec(),
             grouping_explanation: None,
+            user: limits::event_user(event.user.as_ref()),
         };
         Ok(Processed::Queued {
             event_id,
@@ -660,6 +661,29 @@ pub(crate) mod limits {
     pub(crate) const MAX_ENVIRONMENT_CHARS: usize = 64;
     /// Longest level kept, in characters (longer ones are cut).
     pub(crate) const MAX_LEVEL_CHARS: usize = 32;
+    /// Longest user identifier handed to the store, in characters (longer ones
+    /// are cut; the store keeps only its hash).
+    pub(crate) const MAX_USER_CHARS: usize = 200;
+
+    /// The identifier of the event's user, for counting an issue's distinct
+    /// users: the first non-empty of the `user` object's `id` (string or
+    /// number), `email`, `username` and `ip_address`, prefixed by which one it
+    /// is (`id:42`, `email:a@b.example`), cut to [`MAX_USER_CHARS`]. The
+    /// `{{auto}}` placeholder SDKs send for the IP address names no one.
+    pub(crate) fn event_user(user: Option<&serde_json::Value>) -> Option<String> {
+        let user = user?.as_object()?;
+        ["id", "email", "username", "ip_address"]
+            .into_iter()
+            .find_map(|field| {
+                let value = match user.get(field)? {
+                    serde_json::Value::String(s) => s.trim().to_owned(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                (!value.is_empty() && value != "{{auto}}").then(|| format!("{field}:{value}"))
+            })
+            .map(|s| s.chars().take(MAX_USER_CHARS).collect())
+    }
 
     /// The tags of an event that are indexed: the first [`MAX_TAGS`] whose key and
     /// value are within bounds and whose key is not empty. Over-long tags are
@@ -678,6 +702,36 @@ pub(crate) mod limits {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn the_user_is_named_by_its_first_non_empty_field() {
+            use serde_json::json;
+            let user = |v: serde_json::Value| event_user(Some(&v));
+            assert_eq!(
+                user(json!({"id": 42, "email": "a@b"})).as_deref(),
+                Some("id:42")
+            );
+            assert_eq!(user(json!({"id": "u-1"})).as_deref(), Some("id:u-1"));
+            assert_eq!(
+                user(json!({"id": "", "email": "a@b", "username": "x"})).as_deref(),
+                Some("email:a@b")
+            );
+            assert_eq!(
+                user(json!({"id": null, "email": " ", "username": "ann"})).as_deref(),
+                Some("username:ann")
+            );
+            assert_eq!(
+                user(json!({"ip_address": "10.0.0.1"})).as_deref(),
+                Some("ip_address:10.0.0.1")
+            );
+            assert_eq!(user(json!({"ip_address": "{{auto}}"})), None);
+            assert_eq!(user(json!({"id": {"nested": 1}, "name": "x"})), None);
+            assert_eq!(user(json!("just a string")), None);
+            assert_eq!(event_user(None), None);
+            let long = user(json!({"email": "é".repeat(500)})).unwrap_or_default();
+            assert_eq!(long.chars().count(), MAX_USER_CHARS);
+            assert!(long.starts_with("email:é"));
+        }
 
         #[test]
         fn over_long_and_surplus_tags_are_dropped() {

@@ -279,7 +279,7 @@ impl Service {
             .get_project(issue.project_id)?
             .map(|p| p.settings.grouping_strategy)
             .unwrap_or_default();
-        let latest = match self.db.list_events(id, None, 1)?.items.first() {
+        let latest = match self.db.list_events(id, None, 1, None)?.items.first() {
             Some(s) => self.db.get_event(issue.project_id, &s.event_id)?,
             None => None,
         };
@@ -290,19 +290,21 @@ impl Service {
         })
     }
 
-    /// Changes an issue's status.
+    /// Changes an issue's status; `actor` (who did it, if known) goes into the
+    /// issue's activity log.
     pub fn update_issue(
         &self,
         id: i64,
         project: Option<i64>,
         change: IssueChange,
+        actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<IssueView> {
         let action = change.action(now)?;
         self.scoped_issue(id, project)?;
         let issue = self
             .db
-            .update_issue(id, &action, now)?
+            .update_issue(id, &action, actor, now)?
             .ok_or_else(|| ServiceError::NotFound(format!("no issue {id}")))?;
         Ok(IssueView::from(&issue))
     }
@@ -317,9 +319,9 @@ impl Service {
     ) -> Result<PageView<EventView>> {
         let limit = page_limit(limit, 50)?;
         self.scoped_issue(id, project)?;
-        let page = self
-            .db
-            .list_events(id, cursor.filter(|c| !c.is_empty()).as_deref(), limit)?;
+        let page =
+            self.db
+                .list_events(id, cursor.filter(|c| !c.is_empty()).as_deref(), limit, None)?;
         Ok(PageView {
             items: page.items.iter().map(EventView::from).collect(),
             next_cursor: page.next_cursor,

@@ -217,7 +217,7 @@ async fn handle_delivery(
     let issue_id = delivery.issue.id;
     let latest = {
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.list_events(issue_id, None, 1))
+        tokio::task::spawn_blocking(move || store.list_events(issue_id, None, 1, None))
             .await
             .ok()
             .and_then(Result::ok)

@@ -130,6 +130,7 @@ pub fn event(project: i64, key: &str, secs: i64) -> NewEvent {
         tags: vec![("browser".to_owned(), "firefox".to_owned())],
         payload: payload.into_bytes(),
         grouping_explanation: None,
+        user: None,
     }
 }
 

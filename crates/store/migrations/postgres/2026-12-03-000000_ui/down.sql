@@ -1,0 +1,12 @@
+ALTER TABLE issues DROP COLUMN last_release;
+ALTER TABLE issues DROP COLUMN first_release;
+ALTER TABLE issues DROP COLUMN user_sketch;
+ALTER TABLE issues DROP COLUMN user_count;
+DROP TABLE issue_users;
+DROP TABLE issue_tag_keys;
+ALTER TABLE issue_tags DROP COLUMN count;
+DROP TABLE project_counts;
+DROP TABLE issue_counts;
+DROP TABLE activity;
+DROP TABLE sessions;
+DROP TABLE users;
