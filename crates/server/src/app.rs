@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingest_routes)
         .merge(crate::http::admin::routes(state.clone()))
+        .merge(crate::ui::routes(state.clone()))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -234,6 +235,15 @@ pub fn build_state_with_writer(
             free_failures: config.auth_free_failures,
             ..ThrottleConfig::default()
         })),
+        sign_in_by_address: Arc::new(Throttle::new(ThrottleConfig {
+            free_failures: config.auth_free_failures,
+            ..ThrottleConfig::default()
+        })),
+        sign_in_by_account: Arc::new(Throttle::new(ThrottleConfig {
+            free_failures: config.auth_free_failures,
+            ..ThrottleConfig::default()
+        })),
+        password_hashes: Arc::new(Semaphore::new(config.max_password_hashes)),
         config,
         store,
         bus,

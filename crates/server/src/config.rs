@@ -104,6 +104,11 @@ pub struct Config {
     pub alert_max_age_days: Option<u64>,
     /// Issues without an event for this many days are deleted (`None`: kept).
     pub issue_max_idle_days: Option<u64>,
+    /// How long a web UI session lasts without signing in again.
+    pub session_lifetime: Duration,
+    /// Password hashes (Argon2id, tens of milliseconds of CPU each) computed at once;
+    /// sign-ins beyond this wait, and beyond four times this are answered 503.
+    pub max_password_hashes: usize,
 }
 
 /// The shortest admin key accepted.
@@ -354,6 +359,18 @@ impl Config {
             auth_free_failures: parse_num(lookup, "PERISCOPE_AUTH_FREE_FAILURES", 5)?,
             alert_max_age_days: days_or_forever(lookup, "PERISCOPE_ALERT_MAX_AGE_DAYS", 30)?,
             issue_max_idle_days: days_or_forever(lookup, "PERISCOPE_ISSUE_MAX_IDLE_DAYS", 365)?,
+            session_lifetime: Duration::from_secs(
+                86_400
+                    * positive(
+                        "PERISCOPE_SESSION_DAYS",
+                        parse_num(lookup, "PERISCOPE_SESSION_DAYS", 14usize)?,
+                    )?
+                    .min(3650) as u64,
+            ),
+            max_password_hashes: positive(
+                "PERISCOPE_MAX_PASSWORD_HASHES",
+                parse_num(lookup, "PERISCOPE_MAX_PASSWORD_HASHES", 1)?,
+            )?,
             listen,
             base_url,
             base_url_from_listen,

@@ -93,6 +93,7 @@ impl From<crate::service::ServiceError> for ApiError {
             E::Invalid(m) => ApiError::bad_request(m),
             E::NotFound(m) => ApiError::not_found(m),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            E::Denied(m) => ApiError::unauthorized(m),
             E::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable("the database is unavailable; retry later", 5)

@@ -40,4 +40,5 @@ pub mod service;
 pub mod state;
 mod text;
 mod throttle;
+mod ui;
 mod workers;

@@ -43,6 +43,13 @@ pub struct AppState {
     pub(crate) health: Arc<Health>,
     /// Failed admin-key attempts per client address.
     pub(crate) throttle: Arc<Throttle>,
+    /// Failed sign-ins per client address.
+    pub(crate) sign_in_by_address: Arc<Throttle>,
+    /// Failed sign-ins per account (email), so spreading guesses over many
+    /// addresses does not help; a wait, never a lockout.
+    pub(crate) sign_in_by_account: Arc<Throttle<String>>,
+    /// Password hashes computed at once (Argon2 is CPU-heavy by design).
+    pub(crate) password_hashes: Arc<Semaphore>,
 }
 
 impl AppState {

@@ -53,13 +53,16 @@ struct Entry {
     blocked_until: Option<Instant>,
 }
 
-/// Failures per client address (see the module docs).
-pub(crate) struct Throttle {
+/// Failures per key — a client address, or an account (see the module docs).
+pub(crate) struct Throttle<K = IpAddr> {
     config: ThrottleConfig,
-    entries: quick_cache::sync::Cache<IpAddr, Entry>,
+    entries: quick_cache::sync::Cache<K, Entry>,
 }
 
-impl std::fmt::Debug for Throttle {
+impl<K> std::fmt::Debug for Throttle<K>
+where
+    K: Eq + std::hash::Hash + Clone,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Throttle")
             .field("config", &self.config)
@@ -68,7 +71,10 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-impl Throttle {
+impl<K> Throttle<K>
+where
+    K: Eq + std::hash::Hash + Clone,
+{
     /// An empty table.
     pub(crate) fn new(config: ThrottleConfig) -> Self {
         Self {
@@ -79,8 +85,8 @@ impl Throttle {
 
     /// `Err(wait)` when `ip` must wait before trying again (do not check its
     /// attempt), `Ok(())` when it may try now.
-    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.entries.get(&ip) {
+    pub(crate) fn check(&self, ip: &K, now: Instant) -> Result<(), Duration> {
+        match self.entries.get(ip) {
             Some(Entry {
                 blocked_until: Some(until),
                 ..
@@ -90,10 +96,10 @@ impl Throttle {
     }
 
     /// Records a failed attempt from `ip`; returns the wait now imposed, if any.
-    pub(crate) fn failure(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn failure(&self, ip: &K, now: Instant) -> Option<Duration> {
         let previous = self
             .entries
-            .get(&ip)
+            .get(ip)
             .filter(|e| now.saturating_duration_since(e.last_failure) < self.config.forget_after);
         let failures = previous.map_or(0, |e| e.failures).saturating_add(1);
         let wait = failures
@@ -107,7 +113,7 @@ impl Throttle {
                     .min(self.config.max_delay)
             });
         self.entries.insert(
-            ip,
+            ip.clone(),
             Entry {
                 failures,
                 last_failure: now,
@@ -118,8 +124,8 @@ impl Throttle {
     }
 
     /// Records a successful attempt: the address starts afresh.
-    pub(crate) fn success(&self, ip: IpAddr) {
-        self.entries.remove(&ip);
+    pub(crate) fn success(&self, ip: &K) {
+        self.entries.remove(ip);
     }
 }
 
@@ -160,22 +166,22 @@ mod tests {
         let a = ip("192.0.2.1");
         let now = Instant::now();
         for _ in 0..5 {
-            assert_eq!(t.failure(a, now), None);
-            assert!(t.check(a, now).is_ok());
+            assert_eq!(t.failure(&a, now), None);
+            assert!(t.check(&a, now).is_ok());
         }
-        assert_eq!(t.failure(a, now), Some(Duration::from_secs(1)));
-        assert!(t.check(a, now).is_err());
-        assert!(t.check(a, now + Duration::from_secs(2)).is_ok());
-        assert_eq!(t.failure(a, now), Some(Duration::from_secs(2)));
-        assert_eq!(t.failure(a, now), Some(Duration::from_secs(4)));
+        assert_eq!(t.failure(&a, now), Some(Duration::from_secs(1)));
+        assert!(t.check(&a, now).is_err());
+        assert!(t.check(&a, now + Duration::from_secs(2)).is_ok());
+        assert_eq!(t.failure(&a, now), Some(Duration::from_secs(2)));
+        assert_eq!(t.failure(&a, now), Some(Duration::from_secs(4)));
         for _ in 0..40 {
-            t.failure(a, now);
+            t.failure(&a, now);
         }
-        assert_eq!(t.failure(a, now), Some(Duration::from_secs(300)));
+        assert_eq!(t.failure(&a, now), Some(Duration::from_secs(300)));
         // Another address is not affected; a success forgets.
-        assert!(t.check(ip("192.0.2.2"), now).is_ok());
-        t.success(a);
-        assert!(t.check(a, now).is_ok());
+        assert!(t.check(&ip("192.0.2.2"), now).is_ok());
+        t.success(&a);
+        assert!(t.check(&a, now).is_ok());
     }
 
     #[test]
@@ -184,9 +190,9 @@ mod tests {
         let a = ip("192.0.2.1");
         let now = Instant::now();
         for _ in 0..5 {
-            t.failure(a, now);
+            t.failure(&a, now);
         }
-        assert_eq!(t.failure(a, now + Duration::from_secs(3600)), None);
+        assert_eq!(t.failure(&a, now + Duration::from_secs(3600)), None);
     }
 
     #[test]
@@ -197,7 +203,7 @@ mod tests {
         });
         let now = Instant::now();
         for i in 0..10_000u32 {
-            t.failure(IpAddr::from(i.to_be_bytes()), now);
+            t.failure(&IpAddr::from(i.to_be_bytes()), now);
         }
         assert!(t.entries.len() <= 200, "{}", t.entries.len());
     }

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["service"],
     &["error", "throttle", "pipeline"],
     &["state"],
-    &["ingest", "http", "workers"],
+    &["ingest", "http", "ui", "workers"],
     &["app"],
     &["cli"],
 ];

@@ -92,13 +92,13 @@ async fn require_admin(
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
     let ip = crate::throttle::client_ip(peer, request.headers(), &state.config.trusted_proxies);
     let now = std::time::Instant::now();
-    if let Err(wait) = state.throttle.check(ip, now) {
+    if let Err(wait) = state.throttle.check(&ip, now) {
         return too_many_failures(wait).into_response();
     }
     let given = request.headers().get(header::AUTHORIZATION);
     match check_key(state.config.admin_key.as_deref(), given) {
         Ok(()) => {
-            state.throttle.success(ip);
+            state.throttle.success(&ip);
             next.run(request).await
         }
         Err(e) => {
@@ -106,7 +106,7 @@ async fn require_admin(
             // address are slowed down (a missing header is not counted).
             if given.is_some() && state.config.admin_key.is_some() {
                 tracing::warn!(client = %ip, "wrong admin key");
-                if let Some(wait) = state.throttle.failure(ip, now) {
+                if let Some(wait) = state.throttle.failure(&ip, now) {
                     return too_many_failures(wait).into_response();
                 }
             }

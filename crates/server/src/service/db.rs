@@ -7,12 +7,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use periscope_store::{
     AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, RetentionLimits,
-    RetentionReport, Store, StoreError, UsageStore,
+    RetentionReport, Store, StoreError, UsageStore, UserStore,
 };
 
 /// Everything the server asks of its database.
 pub trait Database:
-    ProjectStore + IssueStore + AlertStore + UsageStore + MaintenanceStore + Send + Sync + 'static
+    ProjectStore
+    + IssueStore
+    + AlertStore
+    + UsageStore
+    + UserStore
+    + MaintenanceStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The digest writer's own connection (see `Store::ingest_writer`).
     fn ingest_writer(&self) -> Result<Box<dyn IngestStore + Send>, StoreError>;

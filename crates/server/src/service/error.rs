@@ -16,6 +16,9 @@ pub enum ServiceError {
     /// The request conflicts with what is stored (a key already in use).
     #[error("{0}")]
     Conflict(String),
+    /// Credentials were wrong (a sign-in with a wrong email or password).
+    #[error("{0}")]
+    Denied(String),
     /// The database cannot answer now; retry later.
     #[error("the database is unavailable; retry later")]
     Unavailable(#[source] StoreError),

@@ -36,7 +36,7 @@ pub struct IssueQuery {
     pub limit: Option<usize>,
 }
 
-fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
+pub(super) fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
     match s.unwrap_or("unresolved") {
         "unresolved" => Ok(StatusFilter::Unresolved),
         "resolved" => Ok(StatusFilter::Resolved),
@@ -46,6 +46,17 @@ fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
             "unknown status {other:?} (use unresolved, resolved, muted or all)"
         ))),
     }
+}
+
+/// A search query within its length bound (none: the empty query).
+pub(super) fn checked_query(q: Option<String>) -> Result<String> {
+    let q = q.unwrap_or_default();
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ServiceError::invalid(format!(
+            "query must be at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(q)
 }
 
 /// A change of an issue's status. The body of `PATCH /api/admin/issues/{id}`; the
@@ -222,7 +233,7 @@ impl IssueDetail {
 }
 
 /// An event id as stored: 32 lowercase hex characters (dashes and case ignored).
-fn normalize_event_id(raw: &str) -> Result<String> {
+pub(super) fn normalize_event_id(raw: &str) -> Result<String> {
     let id: String = raw
         .chars()
         .filter(|c| *c != '-')
@@ -241,17 +252,9 @@ fn normalize_event_id(raw: &str) -> Result<String> {
 impl Service {
     /// A page of a project's issues.
     pub fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<PageView<IssueView>> {
-        if q.query
-            .as_ref()
-            .is_some_and(|t| t.chars().count() > MAX_QUERY_CHARS)
-        {
-            return Err(ServiceError::invalid(format!(
-                "query must be at most {MAX_QUERY_CHARS} characters"
-            )));
-        }
         let filter = IssueFilter {
             status: status_filter(q.status.as_deref())?,
-            query: q.query.unwrap_or_default(),
+            query: checked_query(q.query)?,
             cursor: q.cursor.filter(|c| !c.is_empty()),
             limit: page_limit(q.limit, 50)?,
         };
@@ -264,7 +267,11 @@ impl Service {
     }
 
     /// An issue, optionally required to belong to `project`.
-    fn scoped_issue(&self, id: i64, project: Option<i64>) -> Result<periscope_store::Issue> {
+    pub(super) fn scoped_issue(
+        &self,
+        id: i64,
+        project: Option<i64>,
+    ) -> Result<periscope_store::Issue> {
         match self.db.get_issue(id)? {
             Some(i) if project.is_none_or(|p| p == i.project_id) => Ok(i),
             _ => Err(ServiceError::NotFound(format!("no issue {id}"))),

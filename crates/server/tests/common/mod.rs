@@ -7,6 +7,9 @@
     clippy::expect_used
 )]
 
+#[allow(dead_code)]
+pub mod ui;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
