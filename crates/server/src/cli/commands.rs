@@ -1,13 +1,11 @@
 //! What each command of the command line does.
 
-use std::fmt::Write as _;
-
 use chrono::Utc;
 use periscope_grouping::{Grouper, GroupingConfig, Strategy};
 use periscope_sentry_envelope::Event;
 
 use crate::service::views::IssueView;
-use crate::service::{IssueChange, IssueDetail, IssueQuery, NewDestination, Service};
+use crate::service::{IssueChange, IssueQuery, NewDestination, Service};
 
 use crate::cli::{Cli, Command, DestinationCommand, IssueCommand, ProjectCommand, StressArgs};
 use crate::config::Config;
@@ -199,7 +197,14 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
             if json {
                 println!("{}", json_line(&detail.view()));
             } else {
-                print!("{}", render_issue(&detail));
+                let event = detail
+                    .latest
+                    .as_ref()
+                    .map(|e| crate::service::event_details(&e.payload));
+                print!(
+                    "{}",
+                    crate::cli::show::render_issue(&detail.view(), event.as_ref())
+                );
             }
             Ok(())
         }
@@ -238,96 +243,6 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
             },
         ),
     }
-}
-
-/// The text of `periscope issue show`: counts, the latest event's stack trace and the
-/// grouping explanation (recomputed from the latest event, which is deterministic).
-pub fn render_issue(detail: &IssueDetail) -> String {
-    let issue = &detail.issue;
-    let latest = detail.latest.as_ref();
-    let payload = latest.map(|e| e.payload.as_slice());
-    let mut out = String::new();
-    let _ = writeln!(out, "Issue {}: {}", issue.id, issue.title);
-    if let Some(c) = &issue.culprit {
-        let _ = writeln!(out, "Culprit:    {c}");
-    }
-    let _ = writeln!(out, "Status:     {}", issue.status.as_str());
-    let _ = writeln!(out, "Level:      {}", issue.level);
-    let _ = writeln!(out, "Events:     {}", issue.count);
-    let _ = writeln!(
-        out,
-        "First seen: {}",
-        issue
-            .first_seen
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    let _ = writeln!(
-        out,
-        "Last seen:  {}",
-        issue
-            .last_seen
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    let _ = writeln!(out, "Key:        {}", issue.grouping_key);
-    let Some(event) = payload.and_then(|p| Event::from_slice(p).ok()) else {
-        let _ = writeln!(out, "\n(no stored event)");
-        return out;
-    };
-    let _ = writeln!(
-        out,
-        "\nLatest event {}",
-        latest
-            .map(|e| e.summary.event_id.as_str())
-            .unwrap_or_default()
-    );
-    for exc in &event.exceptions {
-        let _ = writeln!(
-            out,
-            "\n{}: {}",
-            exc.ty.as_deref().unwrap_or("Error"),
-            exc.value.as_deref().unwrap_or("")
-        );
-        if let Some(st) = &exc.stacktrace {
-            let _ = writeln!(out, "Traceback (most recent call last):");
-            for f in &st.frames {
-                let place = f
-                    .module
-                    .as_deref()
-                    .or(f.filename.as_deref())
-                    .or(f.abs_path.as_deref())
-                    .unwrap_or("?");
-                let line = f.lineno.map(|l| format!(":{l}")).unwrap_or_default();
-                let app = if f.in_app == Some(true) {
-                    ""
-                } else {
-                    "  [system]"
-                };
-                let _ = writeln!(
-                    out,
-                    "  {place}{line} in {}{app}",
-                    f.function.as_deref().unwrap_or("?")
-                );
-                if let Some(ctx) = &f.context_line {
-                    let _ = writeln!(out, "      {}", ctx.trim());
-                }
-            }
-        }
-    }
-    if event.exceptions.is_empty()
-        && let Some(m) = event.message()
-    {
-        let _ = writeln!(out, "\nMessage: {m}");
-    }
-    let Some(grouping) = detail.grouping() else {
-        return out;
-    };
-    let _ = writeln!(out, "\nGrouping ({} variant):", grouping.variant);
-    let _ = writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(&grouping.explanation).unwrap_or_default()
-    );
-    out
 }
 
 fn destination(cmd: DestinationCommand) -> Result<(), String> {

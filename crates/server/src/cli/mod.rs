@@ -1,6 +1,7 @@
 //! The command line: `periscope <command>`.
 
 pub mod commands;
+pub mod show;
 pub mod stress;
 
 use std::path::PathBuf;

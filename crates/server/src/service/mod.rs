@@ -13,6 +13,7 @@
 pub mod db;
 mod destinations;
 pub mod error;
+pub mod event;
 mod issues;
 mod projects;
 pub mod views;
@@ -25,6 +26,10 @@ pub use destinations::{
     validate_destination,
 };
 pub use error::{Result, ServiceError};
+pub use event::{
+    BreadcrumbView, ContextView, EventDetails, ExceptionView, FrameView, MechanismView, Relation,
+    RequestView, SourceLine, StacktraceView, ThreadView, event_details, safe_link,
+};
 pub use issues::{IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS};
 pub use projects::{MAX_AGE_DAYS, MAX_LIMIT, MAX_NAME_CHARS, ProjectChange, new_public_key};
 
