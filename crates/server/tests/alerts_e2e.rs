@@ -283,7 +283,7 @@ fn webhook_scenario(s: &Server) {
         let title = body["alert"]["title"].as_str().unwrap();
         assert!(title.contains("payment declined with code 51"), "{title}");
         let url = body["alert"]["url"].as_str().unwrap();
-        assert!(url.contains("/api/admin/issues/"), "{url}");
+        assert!(url.contains("/issues/"), "{url}");
         // The environment and release of the issue's latest event reach the message.
         assert_eq!(body["alert"]["environment"], "production", "{body}");
         assert_eq!(body["alert"]["release"], "shop@1.0.0", "{body}");
@@ -296,12 +296,15 @@ fn webhook_scenario(s: &Server) {
     }
     assert_eq!(got[1].json()["alert"]["event_count"], 12);
 
-    // The alert's link works with the admin key and names the right project.
+    // The alert's link is the issue's page in the web UI.
     let url = got[0].json()["alert"]["url"].as_str().unwrap().to_owned();
-    let path = &url[url.find("/api/admin/").unwrap()..];
-    let (status, v) = call(s, "GET", path, None);
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["issue"]["project_id"], project);
+    let path = &url[url.find("/issues/").unwrap()..];
+    let password = common::ui::create_user(s, "ops@example.com", false);
+    let mut ui = common::ui::Ui::sign_in(s, "ops@example.com", &password);
+    let page = ui.get(path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("payment declined with code 51"));
+    assert!(page.body.contains(&format!("/projects/{project}/issues")));
 }
 
 #[test]

@@ -248,10 +248,12 @@ fn the_ui_in_chromium() {
         assert!(page.contains("ada@example.com") && page.contains("shop@1.4.2"), "step 4: user and release shown");
         let vars = text_of(&c, "details.frame.app[open] .vars").await;
         assert!(vars.contains("quantity") && vars.contains("12"), "step 4: local variables: {vars}");
+        c.set_window_size(1280, 2600).await.unwrap();
         shot(&c, "issue-page-light.png").await;
         dark(&c, true).await;
         shot(&c, "issue-page-dark.png").await;
         dark(&c, false).await;
+        c.set_window_size(1280, 1100).await.unwrap();
 
         // 5. "Show all frames" reveals the json module's frames.
         let hidden = c.find_all(Locator::Css("details.frame.library.hidden")).await.unwrap().len();
@@ -361,7 +363,7 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
     for path in [
         format!("/projects/{project}/issues"),
         format!("/issues/{issue}?frames=all&crumbs=all"),
-        format!("/"),
+        "/".to_owned(),
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
         c.wait().for_element(Locator::Css("main")).await.unwrap();

@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Project(cmd) => project(cmd),
         Command::Issue(cmd) => issue(cmd),
         Command::Destination(cmd) => destination(cmd),
+        Command::User(cmd) => super::users::user(&open()?, cmd),
         Command::Group(args) => group(&args.files, &args.strategy),
         Command::SendTestEvent(args) => send_test_event(&args.dsn, &args.message),
         Command::Stress(args) => stress(args),

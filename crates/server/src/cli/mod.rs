@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod show;
 pub mod stress;
+pub mod users;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage alert destinations.
     #[command(subcommand)]
     Destination(DestinationCommand),
+    /// Manage the web UI's accounts.
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Print the grouping of event JSON files, one JSON line each.
     Group(GroupArgs),
     /// Send a real event through the Sentry protocol (with the Rust Sentry SDK).

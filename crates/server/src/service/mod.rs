@@ -15,7 +15,9 @@ mod destinations;
 pub mod error;
 pub mod event;
 mod issues;
+pub mod overview;
 mod projects;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;

@@ -305,7 +305,7 @@ fn event_body(
             @if skip > 0 || d.breadcrumbs_total > d.breadcrumbs.len() {
                 p.muted {
                     @if skip > 0 { (skip) " earlier breadcrumbs hidden · " a href={ "/issues/" (p.issue.id) "?event=" (event_id) "&crumbs=all#breadcrumbs" } { "show all" } }
-                    @if d.breadcrumbs_total > d.breadcrumbs.len() { " (" (d.breadcrumbs_total - d.breadcrumbs.len()) " more were cut when stored)" }
+                    @if d.breadcrumbs_total > d.breadcrumbs.len() { " (" (d.breadcrumbs_total - d.breadcrumbs.len()) " older ones are only in the raw JSON)" }
                 }
             }
             table.crumbs-table {
@@ -387,14 +387,9 @@ fn pretty(payload: &[u8]) -> String {
 fn exception(ex: &ExceptionView, n: usize, opts: &Options) -> Markup {
     html! {
         @if n > 0 {
-            @match ex.relation_to_previous {
-                Some(Relation::Cause) => p.relation { "The above exception was the direct cause of the following exception:" },
-                Some(Relation::Context) => p.relation { "During handling of the above exception, another exception occurred:" },
-                Some(Relation::GroupMember) => p.relation { "Inside the exception group above:" },
-                _ => {},
-            }
+            p.relation { (Relation::sentence_for(ex.relation_to_previous)) }
         }
-        section.exception.depth data-depth=(ex.depth) {
+        section class={ "exception depth-" (ex.depth.min(4)) } {
             p {
                 span.type { (ex.ty.as_deref().unwrap_or("Error")) }
                 @if let Some(m) = &ex.module { span.muted { " (" (m) ")" } }

@@ -123,18 +123,27 @@ pub(crate) fn status(status: &str) -> Markup {
     html! { span class={ "status status-" (class) } { (status) } }
 }
 
-/// A small bar sparkline (one bar per value).
+/// A small bar sparkline (one bar per value), drawn as two SVG paths (bars and
+/// empty slots) so that a list of fifty rows stays light.
 pub(crate) fn sparkline(values: &[u64], label: &str) -> Markup {
+    use std::fmt::Write;
     let max = values.iter().copied().max().unwrap_or(0).max(1);
     let n = values.len().max(1);
     let (w, h) = (4 * n, 20usize);
+    let (mut bars, mut zeros) = (String::new(), String::new());
+    for (i, v) in values.iter().enumerate() {
+        if *v == 0 {
+            let _ = write!(zeros, "M{} {}h3v1h-3z", i * 4, h - 1);
+        } else {
+            let bar = ((*v as f64 / max as f64) * (h - 1) as f64).ceil().max(2.0) as usize;
+            let _ = write!(bars, "M{} {}h3v{bar}h-3z", i * 4, h - bar);
+        }
+    }
     html! {
         svg.spark xmlns="http://www.w3.org/2000/svg" width=(w) height=(h) viewBox={ "0 0 " (w) " " (h) } role="img" aria-label=(label) {
             title { (label) }
-            @for (i, v) in values.iter().enumerate() {
-                @let bar = if *v == 0 { 1 } else { ((*v as f64 / max as f64) * (h - 1) as f64).ceil().max(2.0) as usize };
-                rect x=(i * 4) y=(h - bar) width="3" height=(bar) class=(if *v == 0 { "zero" } else { "bar" }) {}
-            }
+            @if !zeros.is_empty() { path.zero d=(zeros) {} }
+            @if !bars.is_empty() { path.bar d=(bars) {} }
         }
     }
 }

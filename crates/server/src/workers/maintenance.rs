@@ -9,7 +9,8 @@ use chrono::Utc;
 use crate::pipeline::quotas::Quotas;
 use crate::state::AppState;
 
-/// Periodic work: persist quota usage and prune it (every 5 s), and retention in
+/// Periodic work: persist quota usage and prune it (every 5 s) with expired
+/// sessions (every 5 min), and retention in
 /// bounded steps (each a short transaction of at most 1000 rows, so ingest never
 /// waits long for the write lock), at most 2 s of it per round.
 pub(crate) async fn maintenance_loop(
@@ -41,6 +42,13 @@ pub(crate) async fn maintenance_loop(
             .await;
             if let Ok(Err(e)) = pruned {
                 tracing::warn!(error = %e, "could not prune quota usage");
+            }
+            // Expired web UI sessions, every five minutes.
+            let store = state.store.clone();
+            match tokio::task::spawn_blocking(move || store.prune_sessions(Utc::now())).await {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(sessions = n, "expired sessions removed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not prune sessions"),
+                _ => {}
             }
         }
         if state.health.ingest().is_err() {

@@ -28,9 +28,9 @@ const MAX_CONCURRENT_DELIVERIES: usize = 32;
 /// Alerts per destination per hour unless the destination says otherwise.
 pub(crate) const DEFAULT_MAX_PER_HOUR: u32 = 60;
 
-/// The link to an issue in alerts.
-pub(crate) fn issue_url(base_url: &str, project_id: i64, issue_id: i64) -> String {
-    format!("{base_url}/api/admin/issues/{issue_id}?project={project_id}")
+/// The link to an issue in alerts: its page in the web UI.
+pub(crate) fn issue_url(base_url: &str, issue_id: i64) -> String {
+    format!("{}/issues/{issue_id}", base_url.trim_end_matches('/'))
 }
 
 /// The message of a claimed delivery; the environment and release are those of
@@ -51,7 +51,7 @@ fn to_notify_alert(
         event_count: i64::try_from(d.issue.count).unwrap_or(i64::MAX),
         first_seen: d.issue.first_seen,
         last_seen: d.issue.last_seen,
-        url: issue_url(base_url, d.alert.project_id, d.issue.id),
+        url: issue_url(base_url, d.issue.id),
         environment: latest.and_then(|e| e.environment.clone()),
         release: latest.and_then(|e| e.release.clone()),
     }
