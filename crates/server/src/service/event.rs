@@ -1529,6 +1529,7 @@ fn skip_container(json: &[u8], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn details(v: Value) -> EventDetails {
@@ -2271,7 +2272,7 @@ mod tests {
         assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 
-    // ---- a property test: any JSON value --------------------------------------
+    // ---- property tests: any JSON value, mutated events, any bytes -------------
 
     /// Keys of the protocol, so random values hit the interesting paths.
     const KEYS: &[&str] = &[
@@ -2318,43 +2319,46 @@ mod tests {
         "x",
     ];
 
-    fn random_value(rng: &mut impl rand::Rng, depth: usize) -> Value {
-        let leaf = depth >= 10 || rng.random_ratio(1, 2);
-        if leaf {
-            return match rng.random_range(0..7) {
-                0 => Value::Null,
-                1 => Value::Bool(rng.random()),
-                2 => json!(rng.random_range(-5i64..70)),
-                3 => json!(rng.random::<f64>() * 2e9),
-                4 => json!(KEYS[rng.random_range(0..KEYS.len())]),
-                5 => json!(
-                    [
-                        "%s {} %(x)s",
-                        "a=1; b=2",
-                        "__cause__",
-                        "exceptions[1]",
-                        "2026-01-01T00:00:00Z",
-                        "\u{1b}[31m\u{202e}"
-                    ][rng.random_range(0..6)]
+    /// Strings that mean something to the view: format strings, cookie
+    /// syntax, relation sources, a timestamp, terminal escapes and bidi controls.
+    const SPECIAL_STRINGS: &[&str] = &[
+        "%s {} %(x)s",
+        "a=1; b=2",
+        "__cause__",
+        "exceptions[1]",
+        "2026-01-01T00:00:00Z",
+        "\u{1b}[31m\u{202e}",
+    ];
+
+    /// Any JSON value: null, booleans, numbers (small ones, which read as line
+    /// numbers and exception ids, any `i64`, fractional timestamps), strings
+    /// (protocol keys, special strings, arbitrary text, strings around the
+    /// length limit), and arrays and objects of them keyed by protocol keys, at
+    /// most 10 levels deep (beyond [`MAX_DEPTH`]) and about 96 nodes.
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-5i64..70).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0.0f64..2e9).prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(KEYS).prop_map(Value::from),
+            prop::sample::select(SPECIAL_STRINGS).prop_map(Value::from),
+            "\\PC{0,20}".prop_map(Value::from),
+            "[a-z\\x00-\\x1f\\u{202e}]{0,8}".prop_map(Value::from),
+            (0..MAX_STRING_CHARS + 10).prop_map(|n| Value::from("é".repeat(n))),
+        ];
+        leaf.prop_recursive(10, 96, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(
+                    |pairs| Value::Object(
+                        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                    )
                 ),
-                _ => json!("é".repeat(rng.random_range(0..MAX_STRING_CHARS + 10))),
-            };
-        }
-        let n = rng.random_range(0..6);
-        if rng.random() {
-            Value::Array((0..n).map(|_| random_value(rng, depth + 1)).collect())
-        } else {
-            Value::Object(
-                (0..n)
-                    .map(|_| {
-                        (
-                            KEYS[rng.random_range(0..KEYS.len())].to_owned(),
-                            random_value(rng, depth + 1),
-                        )
-                    })
-                    .collect(),
-            )
-        }
+            ]
+        })
     }
 
     /// Every string of the serialized view is within the limit.
@@ -2367,25 +2371,30 @@ mod tests {
         }
     }
 
-    fn assert_bounded(d: &EventDetails) {
-        assert!(d.exceptions.len() <= MAX_EXCEPTIONS);
-        assert!(d.threads.len() <= MAX_THREADS);
-        assert!(d.breadcrumbs.len() <= MAX_BREADCRUMBS);
-        assert!(d.tags.len() <= MAX_PAIRS && d.user.len() <= MAX_PAIRS);
-        assert!(d.contexts.len() <= MAX_CONTEXTS && d.modules.len() <= MAX_MODULES);
+    /// Every bound of the view is respected.
+    fn check_bounded(d: &EventDetails) -> Result<(), TestCaseError> {
+        prop_assert!(d.exceptions.len() <= MAX_EXCEPTIONS);
+        prop_assert!(d.threads.len() <= MAX_THREADS);
+        prop_assert!(d.breadcrumbs.len() <= MAX_BREADCRUMBS);
+        prop_assert!(d.tags.len() <= MAX_PAIRS && d.user.len() <= MAX_PAIRS);
+        prop_assert!(d.contexts.len() <= MAX_CONTEXTS && d.modules.len() <= MAX_MODULES);
         let frames = d
             .exceptions
             .iter()
             .map(|e| &e.frames)
             .chain(d.threads.iter().map(|t| &t.frames));
         for f in frames.flatten() {
-            assert!(f.vars.len() <= MAX_VARS + 1);
-            assert!(f.source.len() <= 2 * MAX_CONTEXT_LINES + 1);
+            prop_assert!(f.vars.len() <= MAX_VARS + 1);
+            prop_assert!(f.source.len() <= 2 * MAX_CONTEXT_LINES + 1);
         }
         if let Some(r) = &d.request {
-            assert!(r.headers.len() <= MAX_HEADERS && r.query.len() <= MAX_PAIRS);
+            prop_assert!(r.headers.len() <= MAX_HEADERS && r.query.len() <= MAX_PAIRS);
         }
-        assert!(strings_bounded(&serde_json::to_value(d).unwrap()));
+        match serde_json::to_value(d) {
+            Ok(v) => prop_assert!(strings_bounded(&v)),
+            Err(e) => prop_assert!(false, "the view does not serialize: {e}"),
+        }
+        Ok(())
     }
 
     /// A rich event touching every section, to mutate.
@@ -2412,53 +2421,99 @@ mod tests {
         })
     }
 
-    /// `v` with random subtrees replaced by random values.
-    fn mutate(v: &mut Value, rng: &mut impl rand::Rng) {
-        if rng.random_ratio(1, 12) {
-            *v = random_value(rng, 6);
-            return;
-        }
-        match v {
-            Value::Array(a) => a.iter_mut().for_each(|x| mutate(x, rng)),
-            Value::Object(m) => m.values_mut().for_each(|x| mutate(x, rng)),
-            _ => {}
+    /// The JSON pointer of every value inside `v` (not `v` itself).
+    fn pointers(v: &Value, at: &str, out: &mut Vec<String>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (i.to_string(), x))
+                .collect(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, x)| (k.replace('~', "~0").replace('/', "~1"), x))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (step, child) in children {
+            let pointer = format!("{at}/{step}");
+            pointers(child, &pointer, out);
+            out.push(pointer);
         }
     }
 
+    /// The rich event with one to three of its values (picked by path, at any
+    /// depth) replaced by arbitrary values. A replacement inside a value an
+    /// earlier one replaced is skipped.
+    fn mutated_event() -> impl Strategy<Value = Value> {
+        let mut paths = Vec::new();
+        pointers(&rich_event(), "", &mut paths);
+        prop::collection::vec((prop::sample::select(paths), any_value()), 1..4).prop_map(
+            |replacements| {
+                let mut event = rich_event();
+                for (pointer, value) in replacements {
+                    if let Some(slot) = event.pointer_mut(&pointer) {
+                        *slot = value;
+                    }
+                }
+                event
+            },
+        )
+    }
+
+    /// Bytes that are not (quite) JSON: JSON-ish characters, any bytes, and
+    /// serialized values cut short or with one byte changed.
+    fn any_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let alphabet: &[u8] = b"{}[]\",:\\ 0123456789.-eEtrufalsn\"\x00\xff";
+        prop_oneof![
+            prop::collection::vec(prop::sample::select(alphabet), 0..200),
+            prop::collection::vec(any::<u8>(), 0..200),
+            (any_value(), any::<prop::sample::Index>()).prop_map(|(v, cut)| {
+                let mut bytes = serde_json::to_vec(&v).unwrap_or_default();
+                bytes.truncate(cut.index(bytes.len() + 1));
+                bytes
+            }),
+            (any_value(), any::<prop::sample::Index>(), any::<u8>()).prop_map(|(v, at, byte)| {
+                let mut bytes = serde_json::to_vec(&v).unwrap_or_default();
+                if !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                }
+                bytes
+            }),
+        ]
+    }
+
     #[test]
-    fn any_json_value_builds_a_bounded_view() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
-        let rich = rich_event();
-        let whole = details(rich.clone());
+    fn the_rich_event_reads_without_problems() {
+        let whole = details(rich_event());
         assert!(whole.problems.is_empty(), "{:?}", whole.problems);
         assert_eq!(whole.exceptions.len(), 3);
-        for _ in 0..1000 {
-            let v = random_value(&mut rng, 0);
-            let bytes = serde_json::to_vec(&v).unwrap();
-            assert_bounded(&event_details(&bytes));
-            // The same as a field of an event, so the top level is an object.
-            let mut event = serde_json::Map::new();
-            event.insert(KEYS[rng.random_range(0..KEYS.len())].to_owned(), v);
-            assert_bounded(&details(Value::Object(event)));
-            // A real event with random parts replaced.
-            let mut event = rich.clone();
-            mutate(&mut event, &mut rng);
-            assert_bounded(&details(event));
-        }
     }
 
-    #[test]
-    fn arbitrary_bytes_never_panic() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let alphabet = b"{}[]\",:\\ 0123456789.-eEtrufalsn\"\x00\xff";
-        for _ in 0..3000 {
-            let len = rng.random_range(0..200);
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-                .collect();
-            assert_bounded(&event_details(&bytes));
+    proptest! {
+        // 256 cases each (debug builds run them in a few seconds); set
+        // PROPTEST_CASES for a longer run.
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_json_value_builds_a_bounded_view(v in any_value(), key in prop::sample::select(KEYS)) {
+            let bytes = serde_json::to_vec(&v)?;
+            check_bounded(&event_details(&bytes))?;
+            // The same as a field of an event, so the top level is an object.
+            let mut event = serde_json::Map::new();
+            event.insert(key.to_owned(), v);
+            check_bounded(&details(Value::Object(event)))?;
+        }
+
+        #[test]
+        fn a_mutated_event_builds_a_bounded_view(event in mutated_event()) {
+            check_bounded(&details(event))?;
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in any_bytes()) {
+            check_bounded(&event_details(&bytes))?;
         }
     }
 }
