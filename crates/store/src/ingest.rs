@@ -223,6 +223,13 @@ multi_row!(
     " ON CONFLICT (project_id, bucket_start) DO UPDATE SET count = project_counts.count + excluded.count"
 );
 multi_row!(
+    UserCountAdd,
+    "UPDATE issues SET user_count = issues.user_count + v.column2 FROM (VALUES ",
+    "(?, ?)",
+    ", ",
+    ") AS v WHERE issues.id = v.column1"
+);
+multi_row!(
     UserInsert,
     "INSERT INTO issue_users (issue_id, user_hash) VALUES ",
     "(?, ?)",
@@ -1000,6 +1007,7 @@ fn count_users<C: Exec>(
             *added.entry(r.issue_id).or_default() += 1;
         }
     }
+    let mut exact_adds: Vec<(i64, i64)> = Vec::new();
     for (&issue_id, (before, hashes)) in users {
         if *before > limit {
             let stored: Option<SketchRow> =
@@ -1025,11 +1033,7 @@ fn count_users<C: Exec>(
             continue;
         };
         if before + k <= limit {
-            c.exec(
-                Q::new("UPDATE issues SET user_count = user_count + ? WHERE id = ?")
-                    .bind(k)
-                    .bind(issue_id),
-            )?;
+            exact_adds.push((issue_id, k));
             continue;
         }
         // Past the bound: the exact rows (at most the bound plus this batch's)
@@ -1039,6 +1043,15 @@ fn count_users<C: Exec>(
         let sketch = Sketch::of(rows.iter().filter_map(|r| bits_of_hex(&r.user_hash)));
         c.exec(Q::new("DELETE FROM issue_users WHERE issue_id = ?").bind(issue_id))?;
         write_sketch(c, issue_id, &sketch, to_i64(sketch_count(&sketch)))?;
+    }
+    for range in split_rows(exact_adds.len()) {
+        let chunk = &exact_adds[range];
+        let mut q = UserCountAdd::query(chunk.len());
+        for (id, k) in chunk {
+            q.push(*id);
+            q.push(*k);
+        }
+        UserCountAdd::exec(c, chunk.len(), q)?;
     }
     Ok(())
 }

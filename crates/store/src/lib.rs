@@ -1,7 +1,9 @@
 //! Storage for Periscope, a self-hosted error tracker that speaks the Sentry
 //! protocol: projects and their keys, issues and the events grouped into them, an
-//! alert outbox, and usage counters for quotas — behind narrow traits, with one
-//! diesel implementation for SQLite and PostgreSQL chosen at run time.
+//! alert outbox, usage counters for quotas, and what the web UI shows (users and
+//! sessions, issue activity, hourly counts, tag distributions, distinct users) —
+//! behind narrow traits, with one diesel implementation for SQLite and
+//! PostgreSQL chosen at run time.
 //!
 //! # The shape
 //!
@@ -9,9 +11,11 @@
 //!   only what it needs or put its own storage behind one of them:
 //!   [`ProjectStore`] (projects, client keys, settings), [`IngestStore`] (the one
 //!   batch call of the digest writer), [`IssueStore`] (listing, searching,
-//!   resolving, muting; events and their payloads), [`AlertStore`] (destinations
-//!   and the outbox the notifier drains), [`UsageStore`] (quota counters that
-//!   survive restarts) and [`MaintenanceStore`] (health and retention).
+//!   resolving, muting, the activity log; events, their payloads, search and
+//!   position; hourly counts and tag distributions), [`AlertStore`]
+//!   (destinations and the outbox the notifier drains), [`UsageStore`] (quota
+//!   counters that survive restarts), [`UserStore`] (web UI users and their
+//!   sessions) and [`MaintenanceStore`] (health and retention).
 //! - **[`Store`]** implements all of them. It is opened from a [`StoreConfig`]
 //!   (built from a URL: `sqlite://file.db`, `sqlite::memory:`,
 //!   `postgres://user@host/db`), applies the embedded migrations, and holds an r2d2
@@ -38,8 +42,17 @@
 //! (`event_count = event_count + n`, never `COUNT(*)`), a multi-row insert of the
 //! events with `ON CONFLICT (project_id, event_id) DO NOTHING` (a repeated event id
 //! is reported `duplicate` and not counted), the status transitions, one alert row
-//! per transition, the per-issue tag index used by search, the per-project stored
-//! event counter and the `max_events` eviction. The upsert keeps the issue row
+//! per transition (and an [`Activity`] entry for a regression), the per-issue tag
+//! index used by search with the count of events per indexed value and per key
+//! (for [`IssueStore::tag_distribution`]), the hourly event counts per issue and
+//! per project (by receive time, for [`IssueStore::issue_counts`] and
+//! [`IssueStore::project_counts`]), the issue's distinct users
+//! ([`Issue::user_count`]: exact up to 1000 per issue, then a HyperLogLog sketch
+//! of 1 KiB with a relative standard error of about 3 %; only a SHA-256 of
+//! [`NewEvent::user`] is kept), the issue's first and last release, the
+//! per-project stored event counter and the `max_events` eviction. Everything
+//! counted is aggregated over the batch in memory and written with one upsert
+//! per row touched: nothing scans the events table. The upsert keeps the issue row
 //! locked until commit, and every writer locks rows in the same (sorted) order, so
 //! concurrent writers — threads, or replicas sharing one PostgreSQL — create
 //! exactly one issue and one alert per new grouping key, and exactly one
@@ -89,7 +102,13 @@
 //!   [`StoreConfig::max_tag_values_per_issue`] rows per issue (default 1000,
 //!   counted in the issue row): `level`, `release` and `environment` are indexed
 //!   before the events' own tags; values first seen after the cap are not
-//!   searchable on that issue. The rows go with their issue.
+//!   searchable on that issue and not shown in its tag distribution (they count
+//!   in their key's total, as "other"; a key is counted only once it has an
+//!   indexed value, so the key totals are bounded by the same cap). The rows go
+//!   with their issue, as do the issue's hourly counts, distinct users and
+//!   activity.
+//! - **Hourly counts** older than [`RetentionLimits::count_max_age`] (default
+//!   90 days) are deleted by [`Store::retention_step`].
 //! - [`Store::retention_step`] does one of these in **one short transaction of
 //!   at most [`RetentionLimits::max_rows_per_step`] rows** (default 1000) and says
 //!   whether more work remains ([`RetentionReport::more`]); call it in a loop

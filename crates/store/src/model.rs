@@ -857,6 +857,36 @@ mod tests {
     }
 
     #[test]
+    fn roles_and_activity_kinds_are_plain_strings() {
+        for r in [Role::Admin, Role::Member, Role::Unknown("auditor".into())] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), r);
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r.clone()));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), r#""admin""#);
+        assert_eq!("member".parse::<Role>(), Ok(Role::Member));
+        for k in [
+            ActivityKind::Resolved,
+            ActivityKind::ResolvedInRelease,
+            ActivityKind::Muted,
+            ActivityKind::Unresolved,
+            ActivityKind::Regression,
+            ActivityKind::Unknown("assigned".into()),
+        ] {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<ActivityKind>(&json).unwrap(), k);
+            assert_eq!(k.as_str().parse::<ActivityKind>(), Ok(k.clone()));
+        }
+        assert_eq!(
+            serde_json::to_string(&ActivityKind::ResolvedInRelease).unwrap(),
+            r#""resolved_in_release""#
+        );
+    }
+
+    #[test]
     fn the_old_map_form_is_still_read() {
         assert_eq!(
             serde_json::from_str::<IssueStatus>(r#"{"unknown":"archived"}"#).unwrap(),

@@ -903,6 +903,99 @@ mod tests {
         }
     }
 
+    /// The UI migration on a database written before it: reverted (its down
+    /// migration runs), the data kept in the old columns, migrated again (its
+    /// up migration fills the new columns from what is there).
+    fn ui_migration_fills_existing_rows(store: &super::Store) {
+        use super::*;
+        use crate::model::NewEvent;
+        use chrono::TimeZone;
+        let t = |s: i64| {
+            Utc.timestamp_opt(1_767_268_800 + s, 0)
+                .single()
+                .unwrap_or_default()
+        };
+        let p = store
+            .create_project("p", "0123456789abcdef0123456789abcdef", t(0))
+            .unwrap();
+        let e = |n: u32, secs: i64, release: &str, browser: &str| NewEvent {
+            project_id: p.id,
+            event_id: format!("{n:032x}"),
+            grouping_key: "k".into(),
+            title: "t".into(),
+            culprit: None,
+            level: "error".into(),
+            timestamp: t(secs),
+            received_at: t(secs),
+            release: Some(release.into()),
+            environment: None,
+            tags: vec![("browser".into(), browser.into())],
+            payload: b"{}".to_vec(),
+            grouping_explanation: None,
+            user: Some(format!("id:{n}")),
+        };
+        let batch = [
+            e(1, 0, "1.0", "firefox"),
+            e(2, 10, "2.0", "firefox"),
+            e(3, 5, "3.0", "chrome"),
+        ];
+        let id = store.ingest_batch(&batch, t(20)).unwrap()[0].issue_id;
+        match &store.pools {
+            Pools::Sqlite(pool) => {
+                let mut c = pool.get().unwrap();
+                c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+            }
+            Pools::Postgres(pool) => {
+                let mut c = pool.get().unwrap();
+                c.revert_last_migration(POSTGRES_MIGRATIONS).unwrap();
+            }
+        }
+        store.migrate().unwrap();
+        let issue = store.get_issue(id).unwrap().unwrap();
+        // From the events at first_seen and last_seen (not batch order).
+        assert_eq!(issue.first_release.as_deref(), Some("1.0"));
+        assert_eq!(issue.last_release.as_deref(), Some("2.0"));
+        assert_eq!(issue.user_count, 0);
+        // Every indexed value counts 1, its key the sum.
+        let dist = store.tag_distribution(id, 10).unwrap();
+        let browser = dist.iter().find(|d| d.key == "browser").unwrap();
+        assert_eq!(browser.total, 2);
+        assert_eq!(
+            browser.values,
+            vec![("chrome".to_owned(), 1), ("firefox".to_owned(), 1)]
+        );
+        let release = dist.iter().find(|d| d.key == "release").unwrap();
+        assert_eq!(release.total, 3);
+        // New events count on.
+        store
+            .ingest_batch(&[e(4, 30, "4.0", "chrome")], t(30))
+            .unwrap();
+        let dist = store.tag_distribution(id, 10).unwrap();
+        let browser = dist.iter().find(|d| d.key == "browser").unwrap();
+        assert_eq!(browser.total, 3);
+        assert_eq!(browser.values[0], ("chrome".to_owned(), 2));
+        assert_eq!(store.get_issue(id).unwrap().unwrap().user_count, 1);
+    }
+
+    #[test]
+    fn ui_migration_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            super::Store::open_url(&format!("sqlite://{}", dir.path().join("m.db").display()))
+                .unwrap();
+        ui_migration_fills_existing_rows(&store);
+    }
+
+    #[test]
+    fn ui_migration_on_postgres() {
+        let Some(db) = periscope_test_support::postgres::TestDatabase::create("store_migration")
+        else {
+            return;
+        };
+        let store = super::Store::open_url(db.url()).unwrap();
+        ui_migration_fills_existing_rows(&store);
+    }
+
     #[test]
     fn writer_is_send_sync_clone() {
         fn f<T: Send + Sync + Clone + 'static>() {}
