@@ -268,6 +268,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {listen}: {e} (set HOST / PORT)"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let mut config = config;
+    // The address bound (with PORT=0, the port picked): the server reaches its own
+    // listener through it (the project setup page's test event).
+    config.listen = bound;
     if config.base_url_from_listen && listen.port() == 0 {
         // PORT=0: DSNs and links name the port the system picked.
         let host = if bound.ip().is_unspecified() {

@@ -90,7 +90,7 @@ impl From<crate::service::ServiceError> for ApiError {
     fn from(e: crate::service::ServiceError) -> Self {
         use crate::service::ServiceError as E;
         match e {
-            E::Invalid(m) => ApiError::bad_request(m),
+            E::Invalid(m) | E::InvalidField { message: m, .. } => ApiError::bad_request(m),
             E::NotFound(m) => ApiError::not_found(m),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
             E::Denied(m) => ApiError::unauthorized(m),

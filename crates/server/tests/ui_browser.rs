@@ -297,6 +297,12 @@ fn the_ui_in_chromium() {
         c.wait().for_element(Locator::Css("a[rel=first]")).await.unwrap();
         assert_eq!(text_of(&c, "#position").await, "Event 2 of 2 stored", "step 8");
         assert!(path_of(&c).await.contains(&second), "step 8");
+        c.find(Locator::Css("a[rel=prev]")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("a[rel=last]")).await.unwrap();
+        assert_eq!(text_of(&c, "#position").await, "Event 1 of 2 stored", "step 8");
+        c.find(Locator::Css("a[rel=last]")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("a[rel=prev]")).await.unwrap();
+        assert_eq!(text_of(&c, "#position").await, "Event 2 of 2 stored", "step 8: latest");
         assert!(console(&c).await.iter().all(|e| e["level"] != "SEVERE"), "step 8: no console errors");
 
         // 9. Hostile event data: shown literally, nothing runs, nothing is fetched.

@@ -10,6 +10,15 @@ pub enum ServiceError {
     /// The request itself is wrong (a value out of range, an unknown name...).
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is wrong; the message names it too, so doors that
+    /// cannot point at a field (the API, the CLI) show it as they show `Invalid`.
+    #[error("{message}")]
+    InvalidField {
+        /// The field, as the API names it (`name`, `quota_per_minute`, ...).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// What the request names does not exist (`no project 7`).
     #[error("{0}")]
     NotFound(String),
@@ -28,6 +37,22 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// [`ServiceError::InvalidField`].
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The field an [`InvalidField`](ServiceError::InvalidField) error is about.
+    pub fn field_name(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// [`ServiceError::Invalid`] with a message.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())

@@ -22,19 +22,21 @@ pub fn new_public_key() -> String {
 
 /// A project name as stored: trimmed, not empty, at most [`MAX_NAME_CHARS`].
 fn check_name(name: &str) -> Result<String> {
+    let too_long = || {
+        ServiceError::field(
+            "name",
+            format!("name must be at most {MAX_NAME_CHARS} characters"),
+        )
+    };
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ServiceError::invalid(format!(
-            "name must be at most {MAX_NAME_CHARS} characters"
-        )));
+        return Err(too_long());
     }
     let name = name.trim();
     if name.is_empty() {
-        return Err(ServiceError::invalid("name must not be empty"));
+        return Err(ServiceError::field("name", "name must not be empty"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ServiceError::invalid(format!(
-            "name must be at most {MAX_NAME_CHARS} characters"
-        )));
+        return Err(too_long());
     }
     Ok(name.to_owned())
 }
@@ -107,18 +109,22 @@ impl ProjectChange {
     /// The project's name and settings after the change, or why it is refused.
     fn apply(self, mut settings: ProjectSettings) -> Result<(Option<String>, ProjectSettings)> {
         let name = self.name.as_deref().map(check_name).transpose()?;
-        let limit =
-            |field: &str, value: Option<Option<u64>>, max: u64| -> Result<Option<Option<u64>>> {
-                match value {
-                    Some(Some(0)) => Err(ServiceError::invalid(format!(
-                        "{field} must be at least 1 (or null for no limit)"
-                    ))),
-                    Some(Some(n)) if n > max => Err(ServiceError::invalid(format!(
-                        "{field} must be at most {max} (or null for no limit)"
-                    ))),
-                    other => Ok(other),
-                }
-            };
+        let limit = |field: &'static str,
+                     value: Option<Option<u64>>,
+                     max: u64|
+         -> Result<Option<Option<u64>>> {
+            match value {
+                Some(Some(0)) => Err(ServiceError::field(
+                    field,
+                    format!("{field} must be at least 1 (or null for no limit)"),
+                )),
+                Some(Some(n)) if n > max => Err(ServiceError::field(
+                    field,
+                    format!("{field} must be at most {max} (or null for no limit)"),
+                )),
+                other => Ok(other),
+            }
+        };
         if let Some(v) = limit("quota_per_minute", self.quota_per_minute, MAX_LIMIT)? {
             settings.quota_per_minute = v;
         }
@@ -140,10 +146,13 @@ impl ProjectChange {
                     .iter()
                     .map(|s| s.as_str())
                     .collect();
-                ServiceError::invalid(format!(
-                    "unknown grouping_strategy {s:?} (known: {})",
-                    known.join(", ")
-                ))
+                ServiceError::field(
+                    "grouping_strategy",
+                    format!(
+                        "unknown grouping_strategy {s:?} (known: {})",
+                        known.join(", ")
+                    ),
+                )
             })?;
             settings.grouping_strategy = strategy.as_str().to_owned();
         }
@@ -213,6 +222,81 @@ impl Service {
         }
         (self.keys_changed)();
         Ok(ProjectView::of(self.base_url(), &p))
+    }
+}
+
+/// An address to reach this server's own listener from inside: the bound
+/// address, with an unspecified IP (`0.0.0.0`, `::`) replaced by loopback.
+pub(crate) fn loopback(listener: std::net::SocketAddr) -> std::net::SocketAddr {
+    let mut a = listener;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        });
+    }
+    a
+}
+
+impl Service {
+    /// Sends a test event to the project through the Sentry protocol, to this
+    /// server's own listener on loopback (not through the base URL, which may not
+    /// be reachable from inside), with the project's first key; returns its event
+    /// id once the server acknowledged it.
+    pub async fn send_test_event(
+        &self,
+        project_id: i64,
+        listener: std::net::SocketAddr,
+    ) -> Result<String> {
+        let service = self.clone();
+        let project = tokio::task::spawn_blocking(move || service.require_project(project_id))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))??;
+        let Some(key) = project.keys.first() else {
+            return Err(ServiceError::invalid(format!(
+                "project {project_id} has no key to send with"
+            )));
+        };
+        let event_id = format!("{:032x}", rand::random::<u128>());
+        let body = serde_json::json!({
+            "event_id": event_id,
+            "level": "error",
+            "platform": "other",
+            "logger": "periscope",
+            "message": {"formatted": "This is a test event sent from Periscope's project setup page"},
+            "tags": {"source": "periscope-test-event"},
+            "sdk": {"name": "periscope.test-event", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let url = format!("http://{}/api/{project_id}/store/", loopback(listener));
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let answer = client
+            .post(&url)
+            .header(
+                "x-sentry-auth",
+                format!(
+                    "Sentry sentry_key={}, sentry_version=7, sentry_client=periscope-test-event/{}",
+                    key.public_key,
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("sending the test event failed: {e}")))?;
+        let status = answer.status();
+        if status.is_success() {
+            Ok(event_id)
+        } else {
+            let text = answer.text().await.unwrap_or_default();
+            Err(ServiceError::Internal(format!(
+                "the server refused the test event ({status}): {}",
+                crate::text::shorten(&text, 300)
+            )))
+        }
     }
 }
 

@@ -7,10 +7,11 @@ use maud::{DOCTYPE, Markup, html};
 use super::assets;
 use super::auth::Viewer;
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, refresh: Option<u32>) -> Markup {
     html! {
         head {
             meta charset="utf-8";
+            @if let Some(secs) = refresh { meta http-equiv="refresh" content=(secs); }
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="light dark";
             title { (title) " · Periscope" }
@@ -26,7 +27,7 @@ pub(crate) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body { (body) }
         }
     }
@@ -39,10 +40,22 @@ pub(crate) fn page(
     crumbs: &[(&str, String)],
     body: Markup,
 ) -> Markup {
+    page_with_refresh(title, viewer, crumbs, None, body)
+}
+
+/// [`page`] that reloads itself every `refresh` seconds (a page waiting for
+/// something, without script).
+pub(crate) fn page_with_refresh(
+    title: &str,
+    viewer: &Viewer,
+    crumbs: &[(&str, String)],
+    refresh: Option<u32>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, refresh))
             body {
                 header.top {
                     a.brand href="/" { img src=(assets::url("icon.svg")) alt="" width="20" height="20"; " Periscope" }

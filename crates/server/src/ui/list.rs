@@ -68,6 +68,7 @@ pub(crate) async fn page(
     let here = list_url(project_id, &status, &search);
     let body = html! {
         h1 { (project.name) }
+        (super::settings::project_tabs(project_id, "issues", viewer.user.is_admin()))
         nav.tabs {
             @for (tab, label) in TABS {
                 a class=(if *tab == status { "active" } else { "" }) href=(list_url(project_id, tab, &search)) { (label) }

@@ -31,6 +31,8 @@ mod issue;
 mod layout;
 mod list;
 mod projects;
+mod settings;
+mod setup;
 mod users;
 
 use axum::Router;
@@ -56,6 +58,15 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(projects::home))
         .route("/signin", get(auth::sign_in_page).post(auth::sign_in))
         .route("/signout", post(auth::sign_out))
+        .route("/projects", post(setup::create_project))
+        .route("/projects/new", get(setup::new_project))
+        .route("/projects/{id}/setup", get(setup::setup))
+        .route("/projects/{id}/test-event", post(setup::test_event))
+        .route(
+            "/projects/{id}/settings",
+            get(settings::page).post(settings::save),
+        )
+        .route("/projects/{id}/delete", post(settings::delete))
         .route("/projects/{id}/issues", get(list::page))
         .route("/projects/{id}/issues/bulk", post(list::bulk))
         .route("/issues/{id}", get(issue::page))
@@ -113,7 +124,9 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
 /// The error page for a service error.
 fn service_error(e: ServiceError) -> Response {
     match e {
-        ServiceError::Invalid(m) => error_page(StatusCode::BAD_REQUEST, &m),
+        ServiceError::Invalid(m) | ServiceError::InvalidField { message: m, .. } => {
+            error_page(StatusCode::BAD_REQUEST, &m)
+        }
         ServiceError::NotFound(m) => error_page(StatusCode::NOT_FOUND, &m),
         ServiceError::Conflict(m) => error_page(StatusCode::CONFLICT, &m),
         ServiceError::Denied(m) => error_page(StatusCode::FORBIDDEN, &m),

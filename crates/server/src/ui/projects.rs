@@ -17,11 +17,13 @@ pub(crate) async fn home(State(state): State<AppState>, viewer: Viewer) -> Respo
     };
     let body = html! {
         h1 { "Projects" }
+        @if viewer.user.is_admin() {
+            p { a.button href="/projects/new" { "New project" } }
+        }
         @if summaries.is_empty() {
             section.notice {
-                p { "No project yet. Create one on the command line:" }
-                pre.command { code { "periscope project create my-app" } }
-                p { "It prints the DSN to give your SDK." }
+                p { "No project yet." @if !viewer.user.is_admin() { " An admin creates them." } }
+                p.muted { "On the command line: " code { "periscope project create my-app" } " (prints the DSN)." }
             }
         } @else {
             table.projects {
