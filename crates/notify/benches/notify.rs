@@ -4,14 +4,16 @@
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use periscope_notify::{Alert, AlertKind, RateCap, RateCapState, RetryPolicy, format};
+use periscope_notify::{
+    Alert, AlertKind, AlertSubject, RateCap, RateCapState, RetryPolicy, format,
+};
 
 fn alert() -> Alert {
     Alert {
         kind: AlertKind::NewIssue,
         project_id: 7,
         project_name: "shop".into(),
-        issue_id: 42,
+        subject: Some(AlertSubject::Issue(42)),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use periscope_notify::{
-    Alert, AlertKind, Destination, Dispatcher, DispatcherConfig, RetryPolicy, deliver_with_retries,
+    Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, RetryPolicy,
+    deliver_with_retries,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -63,7 +64,7 @@ async fn main() -> ExitCode {
         kind: AlertKind::NewIssue,
         project_id: 1,
         project_name: "example".into(),
-        issue_id: 1,
+        subject: Some(AlertSubject::Issue(1)),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::alert::{Alert, AlertKind};
+use crate::alert::{Alert, AlertKind, AlertSubject};
 use crate::destination::truncate;
 
 /// The `version` field of the generic webhook body. It changes only when a
@@ -24,7 +24,9 @@ pub const TIMESTAMP_HEADER: &str = "X-Periscope-Timestamp";
 
 /// The generic webhook body:
 /// `{"version": 1, "sent_at": "<RFC 3339>", "alert": {...}}` where `alert` is
-/// the serialized [`Alert`].
+/// the serialized [`Alert`]: its `subject` (`{"type": "issue", "id": 42}`, or
+/// `null` for a held-back summary) and, for receivers written before
+/// `subject`, the deprecated `issue_id` (the subject's issue, or 0).
 pub fn webhook_body(alert: &Alert, sent_at: DateTime<Utc>) -> Value {
     json!({
         "version": WEBHOOK_BODY_VERSION,
@@ -77,14 +79,28 @@ fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// The `(label, value)` facts shown by every channel.
+/// The subject as a fact: `("Issue", "42")`; subjects of later versions of
+/// the types crate as `("Subject", <their display form>)`.
+fn subject_fact(subject: AlertSubject) -> (&'static str, String) {
+    match subject {
+        AlertSubject::Issue(id) => ("Issue", id.to_string()),
+        // `AlertSubject` is non-exhaustive: later versions add subjects.
+        other => ("Subject", one_line(&other.to_string())),
+    }
+}
+
+/// The `(label, value)` facts shown by every channel: what the alert is
+/// about, then the level, counts, times, environment and release.
 fn facts(alert: &Alert) -> Vec<(&'static str, String)> {
-    let mut out = Vec::with_capacity(7);
+    let mut out = Vec::with_capacity(8);
     if alert.kind == AlertKind::HeldBack {
         out.push(("Held back", alert.event_count.to_string()));
         out.push(("First held back", time(alert.first_seen)));
         out.push(("Last held back", time(alert.last_seen)));
         return out;
+    }
+    if let Some(subject) = alert.subject {
+        out.push(subject_fact(subject));
     }
     out.push(("Level", one_line(&alert.level)));
     out.push(("Events", alert.event_count.to_string()));
@@ -300,7 +316,7 @@ mod tests {
             kind: AlertKind::NewIssue,
             project_id: 7,
             project_name: "shop".into(),
-            issue_id: 42,
+            subject: Some(AlertSubject::Issue(42)),
             title: "ValueError: <!channel> & @everyone\nsecond line".into(),
             culprit: Some("app.views.pay".into()),
             level: "error".into(),
@@ -320,6 +336,7 @@ mod tests {
         assert_eq!(body["version"], 1);
         assert_eq!(body["sent_at"], "2026-01-02T05:00:00Z");
         assert_eq!(body["alert"]["kind"], "new_issue");
+        assert_eq!(body["alert"]["subject"], json!({"type": "issue", "id": 42}));
         assert_eq!(body["alert"]["issue_id"], 42);
         assert_eq!(body["alert"]["first_seen"], "2026-01-02T03:04:05Z");
     }
@@ -371,6 +388,32 @@ mod tests {
         );
         assert_eq!(discord["embeds"][0]["color"], 0xe03e2f);
         assert_eq!(discord["embeds"][0]["description"], "`app.views.pay`");
+    }
+
+    #[test]
+    fn every_channel_names_the_subject() {
+        let a = alert();
+        assert!(email_text(&a).contains("\nIssue:          42\n"));
+        assert!(email_html(&a).contains(">Issue</td><td>42</td>"));
+        assert_eq!(
+            slack_body(&a)["blocks"][2]["fields"][0]["text"],
+            "*Issue*\n42"
+        );
+        assert_eq!(
+            discord_body(&a)["embeds"][0]["fields"][0],
+            json!({"name": "Issue", "value": "42", "inline": true})
+        );
+        // A summary is about no subject, and says so by omission.
+        let summary = crate::HeldBack {
+            count: 3,
+            first_held_at: a.first_seen,
+            last_held_at: a.last_seen,
+        }
+        .to_alert(7, "shop", "https://periscope.example/");
+        assert_eq!(summary.subject, None);
+        let labels: Vec<&str> = facts(&summary).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(labels, ["Held back", "First held back", "Last held back"]);
+        assert_eq!(webhook_body(&summary, a.last_seen)["alert"]["issue_id"], 0);
     }
 
     #[test]

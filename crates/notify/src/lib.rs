@@ -12,8 +12,10 @@
 //!
 //! # The main types
 //!
-//! - [`Alert`] — what happened (kind, project, issue, title, culprit, level,
-//!   counts, first/last seen, link). Plain serializable data.
+//! - [`Alert`] — what happened: why ([`AlertKind`]), in which project, about
+//!   what ([`AlertSubject`]: an issue today), and what a message shows of it
+//!   (title, culprit, level, counts, first/last seen, link). Plain
+//!   serializable data.
 //! - [`Destination`] — where it goes: `email`, `generic_webhook`,
 //!   `slack_webhook`, `discord_webhook` or `internal_logger`, as a
 //!   `{"type": ...}` JSON object an admin API can accept and store.
@@ -65,8 +67,8 @@
 //! use std::collections::BTreeMap;
 //! use chrono::Utc;
 //! use periscope_notify::{
-//!     Alert, AlertKind, Destination, Dispatcher, DispatcherConfig, Notifier, RetryDecision,
-//!     RetryPolicy, random_jitter,
+//!     Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, Notifier,
+//!     RetryDecision, RetryPolicy, random_jitter,
 //! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,7 +82,7 @@
 //!     kind: AlertKind::NewIssue,
 //!     project_id: 1,
 //!     project_name: "shop".into(),
-//!     issue_id: 42,
+//!     subject: Some(AlertSubject::Issue(42)),
 //!     title: "ZeroDivisionError: division by zero".into(),
 //!     culprit: Some("app.views.divide".into()),
 //!     level: "error".into(),
@@ -116,7 +118,7 @@ mod ratecap;
 mod ssrf;
 mod webhook;
 
-pub use alert::{Alert, AlertKind};
+pub use alert::{Alert, AlertKind, AlertSubject};
 pub use destination::{
     Destination, MAX_CUSTOM_HEADERS, MAX_EMAIL_RECIPIENTS, MAX_URL_LEN, RESERVED_HEADERS,
     SmtpConfig, SmtpTls, display_target,

@@ -7,7 +7,9 @@ use crate::error::{Channel, DeliveryError};
 
 /// Delivers [`Destination::InternalLogger`] alerts as one structured
 /// `tracing` event at WARN level, target `periscope_notify`, with one field
-/// per alert field. Never fails. Text fields are escaped (`\n` becomes the two
+/// per alert field: `subject` as text (`issue 42`, or `none` for a held-back
+/// summary) and, as in the webhook body, `issue_id` (the subject's issue, or
+/// 0). Never fails. Text fields are escaped (`\n` becomes the two
 /// characters `\` `n`), so a title cannot start a forged log line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogNotifier;
@@ -24,7 +26,11 @@ impl Notifier for LogNotifier {
             kind = %alert.kind,
             project_id = alert.project_id,
             project = %alert.project_name.escape_debug(),
-            issue_id = alert.issue_id,
+            subject = %alert
+                .subject
+                .map_or_else(|| "none".to_owned(), |s| s.to_string())
+                .escape_debug(),
+            issue_id = alert.issue_id().unwrap_or(0),
             title = %alert.title.escape_debug(),
             culprit = %alert.culprit.as_deref().unwrap_or("").escape_debug(),
             level = %alert.level.escape_debug(),
@@ -42,7 +48,7 @@ impl Notifier for LogNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::AlertKind;
+    use crate::alert::{AlertKind, AlertSubject};
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -71,7 +77,7 @@ mod tests {
             kind: AlertKind::NewIssue,
             project_id: 1,
             project_name: "p\nINFO fake".into(),
-            issue_id: 2,
+            subject: Some(AlertSubject::Issue(2)),
             title: "boom\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[31m".into(),
             culprit: Some("x\ny".into()),
             level: "error".into(),
@@ -92,6 +98,7 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "one line: {text:?}");
         assert!(text.contains("forged line"));
+        assert!(text.contains("subject=issue 2 issue_id=2"), "{text}");
         assert!(!text.contains('\u{1b}'));
     }
 }

@@ -67,7 +67,8 @@ pub struct HeldBack {
 impl HeldBack {
     /// The summary as an [`Alert`] of kind [`AlertKind::HeldBack`], ready for
     /// any channel: title "N alerts were held back", `event_count = N`,
-    /// `first_seen`/`last_seen` = first/last held, `issue_id = 0`, level `info`;
+    /// `first_seen`/`last_seen` = first/last held, no subject (`issue_id` 0 in
+    /// the webhook body), level `info`;
     /// `url` should point at the project's issue list.
     pub fn to_alert(&self, project_id: i64, project_name: &str, url: &str) -> Alert {
         let title = if self.count == 1 {
@@ -79,7 +80,7 @@ impl HeldBack {
             kind: AlertKind::HeldBack,
             project_id,
             project_name: project_name.to_owned(),
-            issue_id: 0,
+            subject: None,
             title,
             culprit: Some("this destination's hourly alert cap was reached".to_owned()),
             level: "info".to_owned(),

@@ -80,7 +80,15 @@ async fn generic_webhook_sends_versioned_signed_json_with_custom_headers() {
     assert_eq!(body["version"], 1);
     assert_eq!(body["alert"]["kind"], "new_issue");
     assert_eq!(body["alert"]["project_id"], 7);
+    assert_eq!(
+        body["alert"]["subject"],
+        serde_json::json!({"type": "issue", "id": 42})
+    );
+    // Deprecated, still written for receivers of earlier versions.
     assert_eq!(body["alert"]["issue_id"], 42);
+    // A receiver using this crate reads the body back to the alert sent.
+    let received: periscope_notify::Alert = serde_json::from_value(body["alert"].clone()).unwrap();
+    assert_eq!(received, alert());
     assert_eq!(
         body["alert"]["title"],
         "ZeroDivisionError: division by zero"
@@ -422,4 +430,6 @@ async fn rate_cap_holds_back_and_sends_one_summary() {
     assert_eq!(body["alert"]["kind"], "held_back");
     assert_eq!(body["alert"]["title"], "3 alerts were held back");
     assert_eq!(body["alert"]["event_count"], 3);
+    assert_eq!(body["alert"]["subject"], serde_json::Value::Null);
+    assert_eq!(body["alert"]["issue_id"], 0);
 }

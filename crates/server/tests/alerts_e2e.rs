@@ -282,8 +282,14 @@ fn webhook_scenario(s: &Server) {
         assert_eq!(body["alert"]["project_name"], "webhook-shop");
         let title = body["alert"]["title"].as_str().unwrap();
         assert!(title.contains("payment declined with code 51"), "{title}");
+        // The alert is about the issue: its subject, the deprecated `issue_id`
+        // beside it, and the link agree.
+        let subject = &body["alert"]["subject"];
+        assert_eq!(subject["type"], "issue", "{body}");
+        let issue_id = subject["id"].as_i64().expect("an issue id");
+        assert_eq!(body["alert"]["issue_id"], issue_id, "{body}");
         let url = body["alert"]["url"].as_str().unwrap();
-        assert!(url.contains("/issues/"), "{url}");
+        assert!(url.ends_with(&format!("/issues/{issue_id}")), "{url}");
         // The environment and release of the issue's latest event reach the message.
         assert_eq!(body["alert"]["environment"], "production", "{body}");
         assert_eq!(body["alert"]["release"], "shop@1.0.0", "{body}");
@@ -295,6 +301,11 @@ fn webhook_scenario(s: &Server) {
         );
     }
     assert_eq!(got[1].json()["alert"]["event_count"], 12);
+    // The regression is about the same issue as the first alert.
+    assert_eq!(
+        got[0].json()["alert"]["subject"],
+        got[1].json()["alert"]["subject"]
+    );
 
     // The alert's link is the issue's page in the web UI.
     let url = got[0].json()["alert"]["url"].as_str().unwrap().to_owned();

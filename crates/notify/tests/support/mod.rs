@@ -10,7 +10,7 @@
 )]
 
 use chrono::{TimeZone, Utc};
-use periscope_notify::{Alert, AlertKind};
+use periscope_notify::{Alert, AlertKind, AlertSubject};
 
 pub use periscope_test_support::http::{HttpRecorder, Reply};
 pub use periscope_test_support::net::RefusingPort;
@@ -22,7 +22,7 @@ pub fn alert() -> Alert {
         kind: AlertKind::NewIssue,
         project_id: 7,
         project_name: "shop".into(),
-        issue_id: 42,
+        subject: Some(AlertSubject::Issue(42)),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

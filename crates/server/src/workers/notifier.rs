@@ -33,8 +33,9 @@ pub(crate) fn issue_url(base_url: &str, issue_id: i64) -> String {
     format!("{}/issues/{issue_id}", base_url.trim_end_matches('/'))
 }
 
-/// The message of a claimed delivery; the environment and release are those of
-/// the issue's latest event (`latest`), when it is known.
+/// The message of a claimed delivery: about the alert record's subject (an
+/// issue, whose row the claim carries); the environment and release are those
+/// of the issue's latest event (`latest`), when it is known.
 fn to_notify_alert(
     base_url: &str,
     d: &ClaimedDelivery,
@@ -44,7 +45,7 @@ fn to_notify_alert(
         kind: d.alert.kind.clone(),
         project_id: d.alert.project_id,
         project_name: d.project_name.clone(),
-        issue_id: d.issue.id,
+        subject: Some(d.alert.subject),
         title: d.issue.title.clone(),
         culprit: d.issue.culprit.clone(),
         level: d.issue.level.clone(),
