@@ -308,6 +308,26 @@ fn the_ui_in_chromium() {
         // 9. Hostile event data: shown literally, nothing runs, nothing is fetched.
         xss(&c, &server, project, &key).await;
 
+        // 10. A project made in the browser; its setup page gives the DSN, and
+        // shows the first event the Python SDK sends with it.
+        c.goto(&format!("{base}/")).await.unwrap();
+        c.find(Locator::Css("a[href='/projects/new']")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("input[name=name]")).await.unwrap().send_keys("checkout").await.unwrap();
+        c.find(Locator::Css("form[action='/projects'] button")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("#waiting")).await.unwrap();
+        let new_dsn = text_of(&c, "#dsn-value").await;
+        assert!(new_dsn.starts_with("http://") && new_dsn.ends_with(&format!("/{}", project + 1)), "step 10: {new_dsn}");
+        shot(&c, "onboarding-waiting.png").await;
+        let sent = blocking(|| send_python_error(&python, &new_dsn));
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("#arrived"))
+            .await
+            .expect("step 10: the setup page shows the first event");
+        assert!(text_of(&c, "#arrived").await.contains("ValueError"), "step 10");
+        shot(&c, "onboarding-arrived.png").await;
+        blocking(|| wait_for_event(&server, project + 1, &sent));
+
         c.close().await.unwrap();
     });
     drop(driver);

@@ -1,0 +1,257 @@
+//! The web UI's admin pages over HTTP: a new project and its setup page (test
+//! event, first event), project settings with errors next to their field,
+//! deletion with a typed confirmation, and members kept out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use common::ui::{Ui, create_user};
+
+fn started() -> Server {
+    let mut server = Server::sqlite();
+    server.start();
+    server
+}
+
+fn admin(server: &Server) -> Ui {
+    let password = create_user(server, "ada@example.com", true);
+    Ui::sign_in(server, "ada@example.com", &password)
+}
+
+fn project_json(server: &Server, id: i64) -> serde_json::Value {
+    let out = server.cli(&["project", "list", "--json"]);
+    let all: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_new_project_leads_to_its_setup_page_and_a_test_event_arrives() {
+    let server = started();
+    let mut ui = admin(&server);
+    let csrf = ui.get("/projects/new").csrf();
+    let created = ui.post("/projects", &[("_csrf", &csrf), ("name", "  web shop  ")]);
+    assert_eq!(created.status, 303, "{}", created.body);
+    let setup = created.header("location");
+    assert!(setup.ends_with("/setup"), "{setup}");
+    let id: i64 = setup.split('/').nth(2).unwrap().parse().unwrap();
+    assert_eq!(project_json(&server, id)["name"], "web shop");
+    let page = ui.get(&setup);
+    assert_eq!(page.status, 200);
+    let dsn = project_json(&server, id)["dsn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(page.body.contains(&dsn), "the DSN is shown");
+    for platform in [
+        "Python",
+        "JavaScript (browser)",
+        "Node.js",
+        "Rust",
+        "Go",
+        "Java",
+        ".NET",
+        "PHP",
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("<summary>{platform}</summary>")),
+            "{platform}"
+        );
+    }
+    assert!(page.body.contains("id=\"waiting\""));
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "the page waits without script"
+    );
+    // The test event goes through the protocol to the server's own listener.
+    let csrf = page.csrf();
+    let sent = ui.post(&format!("/projects/{id}/test-event"), &[("_csrf", &csrf)]);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert!(
+        sent.header("location").contains("sent="),
+        "{}",
+        sent.header("location")
+    );
+    periscope_test_support::wait::until_true(
+        "the test event's issue",
+        Duration::from_secs(20),
+        || !server.issues(id).is_empty(),
+    );
+    let page = ui.get(&setup);
+    assert!(page.body.contains("id=\"arrived\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains("This is a test event sent from Periscope")
+    );
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+}
+
+#[test]
+fn settings_errors_are_shown_next_to_their_field() {
+    let server = started();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let path = format!("/projects/{id}/settings");
+    let csrf = ui.get(&path).csrf();
+    let long = "x".repeat(201);
+    let cases: &[(&str, &str, &str)] = &[
+        ("name", "   ", "name must not be empty"),
+        ("name", &long, "name must be at most 200 characters"),
+        ("quota_per_minute", "-5", "must be at least 1"),
+        ("quota_per_hour", "lots", "must be a whole number"),
+        ("quota_per_day", "99999999999999999999999", "far too large"),
+        ("max_events", "1000000000001", "max_events must be at most"),
+        ("max_age_days", "0", "max_age_days must be at least 1"),
+        (
+            "max_age_days",
+            "36501",
+            "max_age_days must be at most 36500",
+        ),
+    ];
+    for (field, value, message) in cases {
+        let mut form = vec![("_csrf", csrf.as_str()), ("name", "shop")];
+        form.retain(|(k, _)| k != field);
+        form.push((field, value));
+        let p = ui.post(&path, &form);
+        assert_eq!(p.status, 400, "{field}={value}");
+        // The message sits inside the field's own label.
+        let at = p.body.find(&format!("name=\"{field}\"")).unwrap();
+        let label_end = p.body[at..].find("</label>").unwrap() + at;
+        let label = &p.body[at..label_end];
+        assert!(
+            label.contains("field-error") && label.contains(message),
+            "{field}={value}: {label}"
+        );
+    }
+    assert_eq!(project_json(&server, id)["name"], "shop", "nothing saved");
+    // A valid form saves; empty fields mean no limit.
+    let p = ui.post(
+        &path,
+        &[
+            ("_csrf", &csrf),
+            ("name", "shop 2"),
+            ("quota_per_minute", "3"),
+            ("quota_per_hour", ""),
+            ("quota_per_day", ""),
+            ("max_events", "5000"),
+            ("max_age_days", "30"),
+        ],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    let v = project_json(&server, id);
+    assert_eq!(v["name"], "shop 2");
+    assert_eq!(v["settings"]["quota_per_minute"], 3);
+    assert_eq!(v["settings"]["max_events"], 5000);
+    assert_eq!(v["settings"]["max_age_days"], 30);
+    assert!(v["settings"]["quota_per_hour"].is_null());
+}
+
+#[test]
+fn a_quota_set_in_the_browser_limits_the_sdk() {
+    let server = started();
+    let (id, _dsn, key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let path = format!("/projects/{id}/settings");
+    let csrf = ui.get(&path).csrf();
+    let p = ui.post(
+        &path,
+        &[
+            ("_csrf", &csrf),
+            ("name", "shop"),
+            ("quota_per_minute", "2"),
+        ],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    let mut limited = None;
+    for _ in 0..6 {
+        let (_, body) = common::small_event("quota");
+        let r = common::post(
+            &common::http(),
+            &server.store_url(id),
+            &[(
+                "x-sentry-auth",
+                &format!("Sentry sentry_key={key}, sentry_version=7"),
+            )],
+            body,
+        );
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = limited.expect("a 429 past the quota");
+    assert!(!r.header("x-sentry-rate-limits").is_empty());
+    assert!(!r.header("retry-after").is_empty());
+}
+
+#[test]
+fn deleting_needs_the_name_typed() {
+    let server = started();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let csrf = ui.get(&format!("/projects/{id}/settings")).csrf();
+    let p = ui.post(
+        &format!("/projects/{id}/delete"),
+        &[("_csrf", &csrf), ("confirm", "shoP")],
+    );
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("does not match"));
+    assert!(!project_json(&server, id).is_null());
+    let p = ui.post(
+        &format!("/projects/{id}/delete"),
+        &[("_csrf", &csrf), ("confirm", "shop")],
+    );
+    assert_eq!(p.status, 303);
+    assert!(project_json(&server, id).is_null());
+}
+
+#[test]
+fn members_cannot_open_settings_or_create_projects() {
+    let server = started();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let password = create_user(&server, "mo@example.com", false);
+    let mut m = Ui::sign_in(&server, "mo@example.com", &password);
+    for path in [
+        "/projects/new".to_owned(),
+        format!("/projects/{id}/settings"),
+    ] {
+        assert_eq!(m.get(&path).status, 403, "{path}");
+    }
+    let csrf = m.get(&format!("/projects/{id}/setup")).csrf();
+    for (path, form) in [
+        (
+            "/projects".to_owned(),
+            vec![("_csrf", csrf.as_str()), ("name", "x")],
+        ),
+        (
+            format!("/projects/{id}/settings"),
+            vec![("_csrf", csrf.as_str()), ("name", "x")],
+        ),
+        (
+            format!("/projects/{id}/delete"),
+            vec![("_csrf", csrf.as_str()), ("confirm", "shop")],
+        ),
+        (
+            format!("/projects/{id}/test-event"),
+            vec![("_csrf", csrf.as_str())],
+        ),
+    ] {
+        let p = m.post(&path, &form);
+        assert_eq!(p.status, 403, "{path}");
+    }
+    assert_eq!(project_json(&server, id)["name"], "shop");
+    // Members still read the setup page (the DSN is not a secret).
+    let page = m.get(&format!("/projects/{id}/setup"));
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Send a test event"));
+}
