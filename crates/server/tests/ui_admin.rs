@@ -255,3 +255,141 @@ fn members_cannot_open_settings_or_create_projects() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("Send a test event"));
 }
+
+#[test]
+fn destinations_are_added_and_removed_and_alerts_are_logged() {
+    let server = started();
+    let (id, _dsn, key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let path = format!("/projects/{id}/destinations");
+    let page = ui.get(&path);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"no-destinations\""));
+    let csrf = page.csrf();
+    // Bad input is refused with the reason, and the form keeps what was typed.
+    for (kind, url, headers, per_hour, message) in [
+        (
+            "generic_webhook",
+            "not a url",
+            "",
+            "",
+            "invalid destination",
+        ),
+        (
+            "slack_webhook",
+            "ftp://hooks.example.com/x",
+            "",
+            "",
+            "invalid destination",
+        ),
+        (
+            "generic_webhook",
+            "https://hooks.example.com/x",
+            "no colon here",
+            "",
+            "is not `Name: value`",
+        ),
+        (
+            "generic_webhook",
+            "https://hooks.example.com/x",
+            "",
+            "-3",
+            "max_per_hour must be a whole number",
+        ),
+        (
+            "generic_webhook",
+            "https://hooks.example.com/x",
+            "",
+            "100001",
+            "max_per_hour must be a whole number",
+        ),
+    ] {
+        let p = ui.post(
+            &path,
+            &[
+                ("_csrf", &csrf),
+                ("type", kind),
+                ("url", url),
+                ("headers", headers),
+                ("max_per_hour", per_hour),
+            ],
+        );
+        assert_eq!(
+            p.status, 400,
+            "{kind} {url} {headers} {per_hour}: {}",
+            p.body
+        );
+        assert!(p.body.contains(message), "{message}: {}", p.body);
+        assert!(
+            p.body
+                .contains(&format!("value=\"{}\"", url.replace('&', "&amp;"))),
+            "the URL is kept"
+        );
+    }
+    let p = ui.post(
+        &path,
+        &[
+            ("_csrf", &csrf),
+            ("type", "generic_webhook"),
+            ("url", "https://hooks.example.com/periscope?team=web"),
+            ("secret", "s3cret-value"),
+            ("headers", "X-Team: web"),
+            ("max_per_hour", "10"),
+        ],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = ui.get(&path);
+    assert!(page.body.contains("hooks.example.com"));
+    assert!(
+        !page.body.contains("s3cret-value"),
+        "secrets are never shown"
+    );
+    let destination = page
+        .body
+        .split("data-destination=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(str::to_owned)
+        .expect("a destination row");
+
+    // An event raises a new-issue alert; the log shows it with its delivery.
+    let (_, body) = common::small_event("logged");
+    let r = common::post(
+        &common::http(),
+        &server.store_url(id),
+        &[(
+            "x-sentry-auth",
+            &format!("Sentry sentry_key={key}, sentry_version=7"),
+        )],
+        body,
+    );
+    assert_eq!(r.status, 200);
+    periscope_test_support::wait::until_true("the alert", Duration::from_secs(20), || {
+        let body = ui.get(&format!("/projects/{id}/alerts")).body;
+        body.contains("new_issue") && body.contains("generic_webhook #")
+    });
+    let log = ui.get(&format!("/projects/{id}/alerts"));
+    assert!(log.body.contains("generic_webhook #"), "{}", log.body);
+    let delivered = ui.get(&format!("/projects/{id}/alerts?state=delivered"));
+    assert!(
+        delivered.body.contains("id=\"no-alerts\""),
+        "nothing reaches hooks.example.com here"
+    );
+
+    // Members read the log but cannot open destinations.
+    let password = create_user(&server, "mo@example.com", false);
+    let mut m = Ui::sign_in(&server, "mo@example.com", &password);
+    assert_eq!(m.get(&format!("/projects/{id}/alerts")).status, 200);
+    assert_eq!(m.get(&path).status, 403);
+    let member_csrf = m.get("/").csrf();
+    let p = m.post(
+        &format!("{path}/{destination}/delete"),
+        &[("_csrf", &member_csrf)],
+    );
+    assert_eq!(p.status, 403);
+
+    // The admin deletes it.
+    let p = ui.post(&format!("{path}/{destination}/delete"), &[("_csrf", &csrf)]);
+    assert_eq!(p.status, 303);
+    assert!(ui.get(&path).body.contains("id=\"no-destinations\""));
+}

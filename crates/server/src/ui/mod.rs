@@ -24,6 +24,7 @@
 // so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod alerts;
 mod assets;
 mod auth;
 mod form;
@@ -67,6 +68,15 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             get(settings::page).post(settings::save),
         )
         .route("/projects/{id}/delete", post(settings::delete))
+        .route("/projects/{id}/alerts", get(alerts::log))
+        .route(
+            "/projects/{id}/destinations",
+            get(alerts::destinations).post(alerts::add_destination),
+        )
+        .route(
+            "/projects/{id}/destinations/{destination_id}/delete",
+            post(alerts::delete_destination),
+        )
         .route("/projects/{id}/issues", get(list::page))
         .route("/projects/{id}/issues/bulk", post(list::bulk))
         .route("/issues/{id}", get(issue::page))

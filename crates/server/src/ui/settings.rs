@@ -22,8 +22,12 @@ pub(crate) fn project_tabs(project: i64, active: &str, admin: bool) -> Markup {
     html! {
         nav.tabs.project-tabs {
             (tab("issues", "Issues", format!("/projects/{project}/issues")))
+            (tab("alerts", "Alerts", format!("/projects/{project}/alerts")))
             (tab("setup", "Setup", format!("/projects/{project}/setup")))
-            @if admin { (tab("settings", "Settings", format!("/projects/{project}/settings"))) }
+            @if admin {
+                (tab("destinations", "Destinations", format!("/projects/{project}/destinations")))
+                (tab("settings", "Settings", format!("/projects/{project}/settings")))
+            }
         }
     }
 }

@@ -1,0 +1,345 @@
+//! A project's alert destinations (admins) and its alerts log (everyone).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde_json::{Map, Value, json};
+
+use super::auth::Viewer;
+use super::form::{FormData, QueryData, id};
+use super::settings::project_tabs;
+use super::{call, layout, see_other};
+use crate::service::views::{AlertView, DestinationView, ProjectView};
+use crate::service::{NewDestination, ServiceError};
+use crate::state::AppState;
+
+/// Delivery states a reader filters the log by.
+const STATES: &[&str] = &["pending", "delivered", "failed"];
+
+/// The destination types the form offers: (type, label).
+const KINDS: &[(&str, &str)] = &[
+    ("generic_webhook", "Webhook"),
+    ("slack_webhook", "Slack"),
+    ("discord_webhook", "Discord"),
+    ("email", "Email"),
+    ("internal_logger", "Server log"),
+];
+
+/// `GET /projects/{id}/alerts?state=`: every alert with its deliveries.
+pub(crate) async fn log(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    QueryData(q): QueryData,
+) -> Response {
+    let project_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let filter = q
+        .text("state")
+        .filter(|s| STATES.contains(s))
+        .map(str::to_owned);
+    let loaded = call(&state, move |s| {
+        Ok((
+            s.project(project_id)?,
+            s.list_alerts(project_id, Some(200))?,
+        ))
+    })
+    .await;
+    let (project, alerts) = match loaded {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let shown: Vec<&AlertView> = alerts
+        .iter()
+        .filter(|a| {
+            filter
+                .as_deref()
+                .is_none_or(|f| a.deliveries.iter().any(|d| d.state == f))
+        })
+        .collect();
+    let body = html! {
+        h1 { (project.name) }
+        (project_tabs(project.id, "alerts", viewer.user.is_admin()))
+        nav.tabs {
+            a class=(if filter.is_none() { "active" } else { "" }) href={ "/projects/" (project.id) "/alerts" } { "All" }
+            @for s in STATES {
+                a class=(if filter.as_deref() == Some(*s) { "active" } else { "" }) href={ "/projects/" (project.id) "/alerts?state=" (s) } { (s) }
+            }
+        }
+        @if shown.is_empty() {
+            p.muted #no-alerts { "No alerts" @if let Some(f) = &filter { " with a " (f) " delivery" } ". Alerts are raised for new issues, regressions and unmuted issues." }
+        } @else {
+            table.alerts {
+                thead { tr { th { "Raised" } th { "Kind" } th { "Issue" } th { "Deliveries" } } }
+                tbody {
+                    @for a in shown {
+                        tr {
+                            td { (a.created_at) }
+                            td { strong { (a.kind) } }
+                            td { @if let Some(i) = a.issue_id { a href={ "/issues/" (i) } { (a.issue_title) } } @else { (a.issue_title) } }
+                            td {
+                                @if a.deliveries.is_empty() { span.muted { "no destination" } }
+                                @for d in &a.deliveries {
+                                    div.delivery data-state=(d.state) {
+                                        (d.destination_type) " #" (d.destination_id) ": " strong { (d.state) }
+                                        " · " (d.attempts) " attempt" @if d.attempts != 1 { "s" }
+                                        @if let Some(t) = &d.delivered_at { " · delivered " (t) }
+                                        @if let Some(t) = &d.next_attempt_at { @if d.state == "pending" { " · next " (t) } }
+                                        @if let Some(e) = &d.last_error { div.error.mono { (e) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let crumbs = [
+        (
+            project.name.as_str(),
+            format!("/projects/{project_id}/issues"),
+        ),
+        ("Alerts", format!("/projects/{project_id}/alerts")),
+    ];
+    layout::page(&format!("{} alerts", project.name), &viewer, &crumbs, body).into_response()
+}
+
+/// What the add form shows again after an error.
+#[derive(Default)]
+struct Draft {
+    kind: String,
+    url: String,
+    to: String,
+    headers: String,
+    max_per_hour: String,
+}
+
+fn destinations_page(
+    viewer: &Viewer,
+    project: &ProjectView,
+    destinations: &[DestinationView],
+    draft: &Draft,
+    error: Option<&str>,
+) -> Markup {
+    let crumbs = [
+        (
+            project.name.as_str(),
+            format!("/projects/{}/issues", project.id),
+        ),
+        (
+            "Destinations",
+            format!("/projects/{}/destinations", project.id),
+        ),
+    ];
+    layout::page(
+        &format!("{} destinations", project.name),
+        viewer,
+        &crumbs,
+        html! {
+            h1 { (project.name) }
+            (project_tabs(project.id, "destinations", true))
+            h2 { "Where alerts go" }
+            @if destinations.is_empty() {
+                p.muted #no-destinations { "No destination yet: alerts are recorded in the log but sent nowhere." }
+            } @else {
+                table.destinations {
+                    thead { tr { th { "Type" } th { "Target" } th { "Per hour" } th {} } }
+                    tbody {
+                        @for d in destinations {
+                            tr data-destination=(d.id) {
+                                td { (d.kind) }
+                                td.mono { (target(&d.config)) }
+                                td { (d.config.get("max_per_hour").and_then(Value::as_u64).map_or_else(|| "60".to_owned(), |n| n.to_string())) }
+                                td {
+                                    form.inline method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/delete" } {
+                                        input type="hidden" name="_csrf" value=(viewer.csrf);
+                                        button type="submit" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Add a destination" }
+            @if let Some(e) = error { p.error role="alert" #destination-error { (e) } }
+            form.settings method="post" action={ "/projects/" (project.id) "/destinations" } {
+                input type="hidden" name="_csrf" value=(viewer.csrf);
+                label { "Type"
+                    select name="type" {
+                        @for (k, label) in KINDS { option value=(k) selected[draft.kind == *k] { (label) } }
+                    }
+                }
+                label { "URL (webhook, Slack, Discord)" input type="url" name="url" value=(draft.url) maxlength="2048"; }
+                label { "Signing secret (webhook; HMAC-SHA256 in X-Periscope-Signature; write-only)" input type="password" name="secret" autocomplete="off"; }
+                label { "Extra headers (webhook; one `Name: value` per line)" textarea name="headers" rows="2" { (draft.headers) } }
+                label { "Recipients (email; comma-separated)" input type="text" name="to" value=(draft.to); }
+                label { "Alerts per hour before a summary (empty: 60)" input type="text" inputmode="numeric" name="max_per_hour" value=(draft.max_per_hour); }
+                button.primary type="submit" { "Add destination" }
+            }
+        },
+    )
+}
+
+/// What a destination sends to, as the redacted configuration shows it.
+fn target(config: &Value) -> String {
+    if let Some(url) = config.get("url").and_then(Value::as_str) {
+        return url.to_owned();
+    }
+    if let Some(to) = config.get("to").and_then(Value::as_array) {
+        return to
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    "the server's log".to_owned()
+}
+
+/// The admin API's JSON body from the form.
+fn body_from(form: &FormData) -> Result<Value, String> {
+    let kind = form.text("type").unwrap_or_default();
+    let mut body = Map::new();
+    body.insert("type".into(), json!(kind));
+    match kind {
+        "generic_webhook" | "slack_webhook" | "discord_webhook" => {
+            body.insert("url".into(), json!(form.text("url").unwrap_or_default()));
+        }
+        "email" => {
+            let to: Vec<&str> = form
+                .get("to")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            body.insert("to".into(), json!(to));
+        }
+        _ => {}
+    }
+    if kind == "generic_webhook" {
+        if let Some(secret) = form.text("secret") {
+            body.insert("secret".into(), json!(secret));
+        }
+        let mut headers = Map::new();
+        for line in form.get("headers").unwrap_or_default().lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                return Err(format!("header line {line:?} is not `Name: value`"));
+            };
+            headers.insert(name.trim().to_owned(), json!(value.trim()));
+        }
+        if !headers.is_empty() {
+            body.insert("headers".into(), Value::Object(headers));
+        }
+    }
+    if let Some(n) = form.text("max_per_hour") {
+        let n: u64 = n
+            .parse()
+            .map_err(|_| "max_per_hour must be a whole number between 1 and 100000".to_owned())?;
+        body.insert("max_per_hour".into(), json!(n));
+    }
+    Ok(Value::Object(body))
+}
+
+/// `GET /projects/{id}/destinations` (admins).
+pub(crate) async fn destinations(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+) -> Response {
+    if let Err(r) = viewer.require_admin() {
+        return r;
+    }
+    let project_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match call(&state, move |s| {
+        Ok((s.project(project_id)?, s.list_destinations(project_id)?))
+    })
+    .await
+    {
+        Ok((p, d)) => destinations_page(&viewer, &p, &d, &Draft::default(), None).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `POST /projects/{id}/destinations` (admins).
+pub(crate) async fn add_destination(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let project_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body = body_from(&form);
+    let outcome = call(&state, move |s| {
+        let created = match body {
+            Ok(b) => s.create_destination(project_id, NewDestination(b)),
+            Err(m) => Err(ServiceError::Invalid(m)),
+        };
+        Ok((
+            s.project(project_id)?,
+            s.list_destinations(project_id)?,
+            created,
+        ))
+    })
+    .await;
+    match outcome {
+        Err(r) => r,
+        Ok((_, _, Ok(_))) => see_other(&format!("/projects/{project_id}/destinations")),
+        Ok((p, list, Err(e @ (ServiceError::Invalid(_) | ServiceError::InvalidField { .. })))) => {
+            let draft = Draft {
+                kind: form.get("type").unwrap_or_default().to_owned(),
+                url: form.get("url").unwrap_or_default().to_owned(),
+                to: form.get("to").unwrap_or_default().to_owned(),
+                headers: form.get("headers").unwrap_or_default().to_owned(),
+                max_per_hour: form.get("max_per_hour").unwrap_or_default().to_owned(),
+            };
+            (
+                StatusCode::BAD_REQUEST,
+                destinations_page(&viewer, &p, &list, &draft, Some(&e.to_string())),
+            )
+                .into_response()
+        }
+        Ok((_, _, Err(e))) => super::service_error(e),
+    }
+}
+
+/// `POST /projects/{id}/destinations/{destination_id}/delete` (admins).
+pub(crate) async fn delete_destination(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, raw_destination)): Path<(String, String)>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match call(&state, move |s| {
+        s.delete_destination(project_id, destination_id)
+    })
+    .await
+    {
+        Ok(()) => see_other(&format!("/projects/{project_id}/destinations")),
+        Err(r) => r,
+    }
+}
