@@ -151,6 +151,7 @@ async fn main() {
                 query: String::new(),
                 cursor: None,
                 limit: 1,
+                ..Default::default()
             },
         )
         .unwrap()

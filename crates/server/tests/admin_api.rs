@@ -348,6 +348,8 @@ fn documented_routes(doc: &Value) -> Vec<(String, String)> {
 
 fn fill(path: &str) -> String {
     path.replace("{event_id}", "0123456789abcdef0123456789abcdef")
+        .replace("{public_key}", "fedcba9876543210fedcba9876543210")
+        .replace("{delivery_id}", "987654")
         .replace("{dest_id}", "987654")
         .replace("{id}", "987654")
 }
@@ -1064,6 +1066,15 @@ fn cli_issue_destination_and_group_commands() {
     let out = s.cli(&["issue", "list", "--project", &a.to_string()]);
     assert!(out.contains("ZeroDivisionError: division by zero"), "{out}");
     assert!(out.contains("KeyError"), "{out}");
+    // --sort: the KeyError was first seen last; both have one event (ties by
+    // id, newest first).
+    for sort in ["first_seen", "count"] {
+        let out = s.cli(&["issue", "list", "--project", &a.to_string(), "--sort", sort]);
+        let first = out.lines().next().unwrap_or_default();
+        assert!(first.contains("KeyError"), "{sort}: {out}");
+    }
+    let (ok, _, err) = s.cli_raw(&["issue", "list", "--project", &a.to_string(), "--sort", "x"]);
+    assert!(!ok && err.contains("last_seen, first_seen, count"), "{err}");
     let json_lines = s.cli(&["issue", "list", "--project", &a.to_string(), "--json"]);
     let zid = json_lines
         .lines()
@@ -1287,6 +1298,51 @@ fn search_and_pagination_on(s: &Server) {
         .map(|i| i["last_seen"].as_str().unwrap())
         .collect();
     assert!(seen.windows(2).all(|w| w[0] >= w[1]), "pages are ordered");
+    // The other sorts: every issue once, in the sort's order (ties by id,
+    // newest first), across pages of 37.
+    for sort in ["first_seen", "count"] {
+        let mut got: Vec<(Value, i64)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("limit=37&sort={sort}");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={}", urlencode(c)));
+            }
+            let (status, v) = call(
+                s,
+                "GET",
+                &format!("/api/admin/projects/{p}/issues?{q}"),
+                None,
+            );
+            assert_eq!(status, 200, "{v}");
+            got.extend(
+                v["issues"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| (i[sort].clone(), i["id"].as_i64().unwrap())),
+            );
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), ISSUES, "{sort}");
+        let unique: HashSet<i64> = got.iter().map(|g| g.1).collect();
+        assert_eq!(unique.len(), ISSUES, "{sort}: no duplicates");
+        let ordered = got.windows(2).all(|w| {
+            let (a, b) = (&w[0], &w[1]);
+            let key = match (a.0.as_u64(), b.0.as_u64()) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => a.0.as_str().unwrap().cmp(b.0.as_str().unwrap()),
+            };
+            key.then(a.1.cmp(&b.1)) == std::cmp::Ordering::Greater
+        });
+        assert!(ordered, "{sort}: pages are ordered");
+        if sort == "count" {
+            assert_eq!(got[0].0, BIG as u64, "the biggest issue first");
+        }
+    }
     let by_number: BTreeMap<usize, i64> = all
         .iter()
         .map(|i| {

@@ -17,6 +17,11 @@ const KEY: &str = "router-admin-key-0123456789abcdefghij";
 
 /// The router on a fresh SQLite database in `dir`, with the admin key set.
 fn app(dir: &tempfile::TempDir) -> axum::Router {
+    app_and_store(dir).0
+}
+
+/// The router and the store under it (to put records in directly).
+fn app_and_store(dir: &tempfile::TempDir) -> (axum::Router, periscope_store::Store) {
     let db = dir.path().join("periscope.db");
     let lookup = |name: &str| match name {
         "SQLITE_PATH" => Some(db.to_str().unwrap().to_owned()),
@@ -25,8 +30,8 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
     };
     let config = Config::from_lookup(&lookup).unwrap();
     let store = periscope_store::Store::open_url(&format!("sqlite://{}", db.display())).unwrap();
-    let (state, _writer) = build_state(config, std::sync::Arc::new(store)).unwrap();
-    router(state)
+    let (state, _writer) = build_state(config, std::sync::Arc::new(store.clone())).unwrap();
+    (router(state), store)
 }
 
 /// One request: (status, JSON body or Null).
@@ -100,4 +105,134 @@ async fn the_admin_api_needs_the_key() {
     let (status, v) = call(&app, "GET", "/api/admin/projects", Some(KEY), "").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["projects"], json!([]));
+}
+
+/// An event of issue `key` at `secs` after 2026-01-01, straight into the store.
+fn event(project: i64, key: &str, secs: i64) -> periscope_store::NewEvent {
+    let t = chrono::DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap();
+    periscope_store::NewEvent {
+        project_id: project,
+        event_id: format!("{:032x}", rand_id()),
+        grouping_key: key.to_owned(),
+        title: format!("Error: {key}"),
+        culprit: None,
+        level: "error".to_owned(),
+        timestamp: t,
+        received_at: t,
+        release: None,
+        environment: None,
+        tags: Vec::new(),
+        payload: b"{}".to_vec(),
+        grouping_explanation: None,
+        user: None,
+    }
+}
+
+fn rand_id() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    u128::from(N.fetch_add(1, Ordering::Relaxed))
+}
+
+#[tokio::test]
+async fn issues_are_listed_in_each_sort_with_cursors_of_that_sort() {
+    use periscope_store::{IngestStore, ProjectStore};
+    let dir = tempfile::tempdir().unwrap();
+    let (app, store) = app_and_store(&dir);
+    let p = store
+        .create_project(
+            "sorts",
+            "0123456789abcdef0123456789abcdef",
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .id;
+    // old: first seen first, 3 events; new: first seen last, 1 event; mid: seen
+    // last, 2 events.
+    let events = [
+        event(p, "old", 0),
+        event(p, "old", 10),
+        event(p, "old", 20),
+        event(p, "mid", 5),
+        event(p, "mid", 60),
+        event(p, "new", 30),
+    ];
+    store.ingest_batch(&events, chrono::Utc::now()).unwrap();
+    let titles = |v: &Value| -> Vec<String> {
+        v["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                i["title"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("Error: ")
+                    .to_owned()
+            })
+            .collect()
+    };
+    for (sort, want) in [
+        ("", ["mid", "new", "old"]),
+        ("&sort=last_seen", ["mid", "new", "old"]),
+        ("&sort=first_seen", ["new", "mid", "old"]),
+        ("&sort=count", ["old", "mid", "new"]),
+    ] {
+        // Whole, then one per page through the cursors.
+        let path = format!("/api/admin/projects/{p}/issues?status=all{sort}");
+        let (status, v) = call(&app, "GET", &path, Some(KEY), "").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(titles(&v), want, "{sort}");
+        let mut got = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, v) = call(
+                &app,
+                "GET",
+                &format!("{path}&limit=1&cursor={cursor}"),
+                Some(KEY),
+                "",
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            got.extend(titles(&v));
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "{sort} page by page");
+    }
+    // An unknown sort names the known ones.
+    let got = call(
+        &app,
+        "GET",
+        &format!("/api/admin/projects/{p}/issues?sort=priority"),
+        Some(KEY),
+        "",
+    )
+    .await;
+    assert_error(got.clone(), 400, "last_seen, first_seen, count");
+    assert_error(got, 400, "priority");
+    // A cursor of one sort is refused by another.
+    let (_, v) = call(
+        &app,
+        "GET",
+        &format!("/api/admin/projects/{p}/issues?status=all&sort=count&limit=1"),
+        Some(KEY),
+        "",
+    )
+    .await;
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    for other in ["last_seen", "first_seen"] {
+        let got = call(
+            &app,
+            "GET",
+            &format!("/api/admin/projects/{p}/issues?status=all&sort={other}&cursor={cursor}"),
+            Some(KEY),
+            "",
+        )
+        .await;
+        assert_error(got, 400, "cursor");
+    }
 }

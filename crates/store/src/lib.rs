@@ -212,9 +212,9 @@ pub use error::{ErrorClass, Result, StoreError};
 pub use model::{
     Activity, ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery,
     CountBucket, Delivery, DeliveryState, Destination, EventPosition, EventSummary, EvictionReport,
-    IngestOutcome, Issue, IssueAction, IssueFilter, IssueStatus, NewEvent, Page, Project,
-    ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits, RetentionReport, Role, Session,
-    StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
+    IngestOutcome, Issue, IssueAction, IssueFilter, IssueSort, IssueStatus, NewEvent, Page,
+    Project, ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits, RetentionReport, Role,
+    Session, StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
 };
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};

@@ -246,11 +246,29 @@ pub enum StatusFilter {
     All,
 }
 
+/// The order of an issue listing: each newest (or largest) first, ties broken
+/// by id, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueSort {
+    /// Most recently seen first ([`Issue::last_seen`]; the default).
+    #[default]
+    LastSeen,
+    /// Most recently first seen first ([`Issue::first_seen`]): the newest issues.
+    FirstSeen,
+    /// Most events first ([`Issue::count`]).
+    EventCount,
+}
+
 /// A query over a project's issues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueFilter {
     /// Status to show.
     pub status: StatusFilter,
+    /// The order. A [`Page::next_cursor`] holds its sort's key: it is only
+    /// valid with the same sort (another sort's cursor is
+    /// [`StoreError::InvalidCursor`](crate::StoreError::InvalidCursor)).
+    pub sort: IssueSort,
     /// Search text: `key:value` terms match the level, `release`, `environment` or a
     /// tag of any event of the issue (exact value; quote with `key:"a b"`); other
     /// words must all appear in the title or the culprit (case-insensitive).
@@ -265,6 +283,7 @@ impl Default for IssueFilter {
     fn default() -> Self {
         IssueFilter {
             status: StatusFilter::Unresolved,
+            sort: IssueSort::LastSeen,
             query: String::new(),
             cursor: None,
             limit: 50,

@@ -9,8 +9,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use crate::error::{Result, StoreError};
 use crate::model::{
     ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery, Delivery,
-    DeliveryState, Destination, EventSummary, Issue, IssueAction, IssueFilter, IssueStatus, Page,
-    Project, ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter, UsageDelta,
+    DeliveryState, Destination, EventSummary, Issue, IssueAction, IssueFilter, IssueSort,
+    IssueStatus, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate, StatusFilter,
+    UsageDelta,
 };
 use crate::sql::{Exec, Q};
 
@@ -349,7 +350,8 @@ pub(crate) fn get_issue<C: Exec>(c: &mut C, id: i64) -> Result<Option<Issue>> {
     Ok(row.map(Issue::from))
 }
 
-/// Encodes a `(time, id)` position as an opaque cursor.
+/// Encodes a `(sort key, id)` position as an opaque cursor (the sort key is a
+/// time in milliseconds or a count; the prefix names what it is).
 pub(crate) fn encode_cursor(prefix: char, t: i64, id: i64) -> String {
     format!("{prefix}{t}_{id}")
 }
@@ -422,14 +424,29 @@ fn like_pattern(word: &str) -> String {
     p
 }
 
-pub(crate) fn list_issues<C: Exec>(
-    c: &mut C,
+/// The column an issue listing is ordered by, and the prefix of its cursors
+/// (`i` for `last_seen`, as before sorts existed, so older cursors stay valid).
+fn sort_key(sort: IssueSort) -> (&'static str, char) {
+    match sort {
+        IssueSort::LastSeen => ("last_seen", 'i'),
+        IssueSort::FirstSeen => ("first_seen", 'f'),
+        IssueSort::EventCount => ("event_count", 'c'),
+    }
+}
+
+/// The SQL of one page of [`list_issues`] and its bound values (the limit is
+/// the last one: `limit + 1`, to know whether a next page exists). Every sort
+/// and status has an index that gives the order (`issues_list`,
+/// `issues_status_list` and the `issues_*_first_seen` / `issues_*_count` ones),
+/// so a page reads about `limit` index entries and never sorts.
+pub(crate) fn issue_list_query(
     project_id: i64,
     filter: &IssueFilter,
-) -> Result<Page<Issue>> {
+) -> Result<(String, Vec<crate::sql::Val<'static>>)> {
     let limit = clamp_limit(filter.limit);
+    let (column, prefix) = sort_key(filter.sort);
     let mut sql = format!("SELECT {ISSUE_COLS} FROM issues i WHERE i.project_id = ?");
-    let mut binds: Vec<crate::sql::Val<'_>> = vec![project_id.into()];
+    let mut binds: Vec<crate::sql::Val<'static>> = vec![project_id.into()];
     let status = match filter.status {
         StatusFilter::Unresolved => Some("unresolved"),
         StatusFilter::Resolved => Some("resolved"),
@@ -455,14 +472,26 @@ pub(crate) fn list_issues<C: Exec>(
         }
     }
     if let Some(cur) = &filter.cursor {
-        let (t, id) = decode_cursor('i', cur)?;
-        sql.push_str(" AND (i.last_seen < ? OR (i.last_seen = ? AND i.id < ?))");
-        binds.push(t.into());
-        binds.push(t.into());
+        let (key, id) = decode_cursor(prefix, cur)?;
+        sql.push_str(&format!(
+            " AND (i.{column} < ? OR (i.{column} = ? AND i.id < ?))"
+        ));
+        binds.push(key.into());
+        binds.push(key.into());
         binds.push(id.into());
     }
-    sql.push_str(" ORDER BY i.last_seen DESC, i.id DESC LIMIT ?");
+    sql.push_str(&format!(" ORDER BY i.{column} DESC, i.id DESC LIMIT ?"));
     binds.push((limit + 1).into());
+    Ok((sql, binds))
+}
+
+pub(crate) fn list_issues<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    filter: &IssueFilter,
+) -> Result<Page<Issue>> {
+    let limit = clamp_limit(filter.limit);
+    let (sql, binds) = issue_list_query(project_id, filter)?;
     let mut q = Q::dynamic(sql);
     for b in binds {
         q.push(b);
@@ -471,9 +500,15 @@ pub(crate) fn list_issues<C: Exec>(
     let mut items: Vec<Issue> = rows.into_iter().map(Issue::from).collect();
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        items
-            .last()
-            .map(|i| encode_cursor('i', ms(i.last_seen), i.id))
+        let (_, prefix) = sort_key(filter.sort);
+        items.last().map(|i| {
+            let key = match filter.sort {
+                IssueSort::LastSeen => ms(i.last_seen),
+                IssueSort::FirstSeen => ms(i.first_seen),
+                IssueSort::EventCount => to_i64(i.count),
+            };
+            encode_cursor(prefix, key, i.id)
+        })
     } else {
         None
     };
@@ -1280,6 +1315,11 @@ mod tests {
         assert!(decode_cursor('e', &c).is_err());
         assert!(decode_cursor('i', "i12").is_err());
         assert!(decode_cursor('i', "ix_1").is_err());
+        // Each sort has its own prefix: a cursor of another sort is refused.
+        let f = encode_cursor('f', 7, 3);
+        assert_eq!(decode_cursor('f', &f).unwrap(), (7, 3));
+        assert!(decode_cursor('c', &f).is_err());
+        assert!(decode_cursor('i', &f).is_err());
     }
 
     #[test]

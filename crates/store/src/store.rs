@@ -904,8 +904,9 @@ mod tests {
     }
 
     /// The UI migration on a database written before it: reverted (its down
-    /// migration runs), the data kept in the old columns, migrated again (its
-    /// up migration fills the new columns from what is there).
+    /// migration runs, after those of the later migrations), the data kept in
+    /// the old columns, migrated again (its up migration fills the new columns
+    /// from what is there).
     fn ui_migration_fills_existing_rows(store: &super::Store) {
         use super::*;
         use crate::model::NewEvent;
@@ -940,14 +941,21 @@ mod tests {
             e(3, 5, "3.0", "chrome"),
         ];
         let id = store.ingest_batch(&batch, t(20)).unwrap()[0].issue_id;
-        match &store.pools {
-            Pools::Sqlite(pool) => {
-                let mut c = pool.get().unwrap();
-                c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
-            }
-            Pools::Postgres(pool) => {
-                let mut c = pool.get().unwrap();
-                c.revert_last_migration(POSTGRES_MIGRATIONS).unwrap();
+        // Revert every migration down to the UI one (later ones first).
+        const UI_VERSION: &str = "20261203000000";
+        loop {
+            let reverted = match &store.pools {
+                Pools::Sqlite(pool) => {
+                    let mut c = pool.get().unwrap();
+                    c.revert_last_migration(SQLITE_MIGRATIONS).unwrap()
+                }
+                Pools::Postgres(pool) => {
+                    let mut c = pool.get().unwrap();
+                    c.revert_last_migration(POSTGRES_MIGRATIONS).unwrap()
+                }
+            };
+            if reverted.to_string() == UI_VERSION {
+                break;
             }
         }
         store.migrate().unwrap();
@@ -994,6 +1002,83 @@ mod tests {
         };
         let store = super::Store::open_url(db.url()).unwrap();
         ui_migration_fills_existing_rows(&store);
+    }
+
+    /// Every sort of the issue list, with and without a status and a cursor,
+    /// reads its order from an index on SQLite: no sort step, the index meant
+    /// for it.
+    #[test]
+    fn issue_lists_are_read_in_index_order() {
+        use super::*;
+        use crate::model::{IssueFilter, IssueSort, StatusFilter};
+        #[derive(diesel::QueryableByName)]
+        struct PlanRow {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open_url(&format!("sqlite://{}", dir.path().join("p.db").display())).unwrap();
+        let Pools::Sqlite(pool) = &store.pools else {
+            panic!("sqlite")
+        };
+        let mut c = pool.get().unwrap();
+        let c: &mut SqliteConnection = &mut c;
+        for (sort, prefix, all, by_status) in [
+            (
+                IssueSort::LastSeen,
+                'i',
+                "issues_list",
+                "issues_status_list",
+            ),
+            (
+                IssueSort::FirstSeen,
+                'f',
+                "issues_first_seen",
+                "issues_status_first_seen",
+            ),
+            (
+                IssueSort::EventCount,
+                'c',
+                "issues_count",
+                "issues_status_count",
+            ),
+        ] {
+            for (status, index) in [
+                (StatusFilter::All, all),
+                (StatusFilter::Unresolved, by_status),
+            ] {
+                for cursor in [None, Some(ops::encode_cursor(prefix, 5, 5))] {
+                    for query in ["", "boom level:error"] {
+                        let filter = IssueFilter {
+                            status,
+                            sort,
+                            query: query.to_owned(),
+                            cursor: cursor.clone(),
+                            limit: 50,
+                        };
+                        let (sql, binds) = ops::issue_list_query(1, &filter).unwrap();
+                        let mut q = Q::dynamic(format!("EXPLAIN QUERY PLAN {sql}"));
+                        for b in binds {
+                            q.push(b);
+                        }
+                        let plan: Vec<PlanRow> = c.rows(q).unwrap();
+                        let plan: Vec<&str> = plan.iter().map(|r| r.detail.as_str()).collect();
+                        let text = plan.join("; ");
+                        assert!(
+                            plan.iter().any(|d| d.starts_with("SCAN i USING INDEX")
+                                || d.starts_with("SEARCH i USING INDEX")),
+                            "{filter:?}: {text}"
+                        );
+                        assert!(
+                            text.contains(&format!("USING INDEX {index} ")),
+                            "{filter:?}: {text}"
+                        );
+                        assert!(!text.contains("TEMP B-TREE"), "{filter:?}: {text}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub trait IngestStore {
 
 /// Issue and event queries and updates.
 pub trait IssueStore {
-    /// A page of a project's issues, newest `last_seen` first.
+    /// A page of a project's issues in the filter's sort (newest `last_seen`
+    /// first by default; see [`IssueSort`](crate::IssueSort)), ties by id.
     fn list_issues(&self, project_id: i64, filter: &IssueFilter) -> Result<Page<Issue>>;
     /// One issue.
     fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>>;

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 
 use common::{all_issues, at, backend_test, event, t0, with_release};
 use periscope_store::{
-    AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueStatus,
-    IssueStore, MaintenanceStore, ProjectSettings, ProjectStore, ProjectUpdate, StatusFilter,
-    Store, StoreError, UsageDelta, UsageStore,
+    AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueSort,
+    IssueStatus, IssueStore, MaintenanceStore, ProjectSettings, ProjectStore, ProjectUpdate,
+    StatusFilter, Store, StoreError, UsageDelta, UsageStore,
 };
 
 fn project(store: &Store, name: &str) -> i64 {
@@ -554,6 +554,7 @@ backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
                     query: String::new(),
                     cursor: cursor.clone(),
                     limit: 7,
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -598,6 +599,117 @@ backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
     );
     assert!(matches!(bad, Err(StoreError::InvalidCursor(_))));
     assert!(store.list_events(id, Some("i1_2"), 10, None).is_err());
+});
+
+/// Every page of a sorted listing, from the first: the issues in order.
+fn pages(store: &Store, p: i64, filter: &IssueFilter) -> Vec<periscope_store::Issue> {
+    let mut out = Vec::new();
+    let mut filter = filter.clone();
+    loop {
+        let page = store.list_issues(p, &filter).unwrap();
+        assert!(page.items.len() <= filter.limit);
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) => filter.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+backend_test!(issue_sorts_paginate_with_ties, |_, store| {
+    let p = project(store, "sorts");
+    // 30 issues with many equal first_seen, last_seen and counts: issue n has
+    // 1 + n % 4 events, the first at n % 5 s, the others 10 s apart (so the
+    // last at n % 5 + 10 × (n % 4) s).
+    let mut events = Vec::new();
+    for n in 0..30_i64 {
+        for k in 0..=(n % 4) {
+            events.push(event(p, &format!("sort-{n}"), n % 5 + 10 * k));
+        }
+    }
+    store.ingest_batch(&events, at(100)).unwrap();
+    // Some resolved, to page through a status too.
+    let all = all_issues(store, p);
+    assert_eq!(all.len(), 30);
+    for i in all.iter().filter(|i| i.id % 3 == 0) {
+        store
+            .update_issue(i.id, &IssueAction::Resolve, None, at(101))
+            .unwrap();
+    }
+    let all = all_issues(store, p);
+    for sort in [
+        IssueSort::LastSeen,
+        IssueSort::FirstSeen,
+        IssueSort::EventCount,
+    ] {
+        let key = |i: &periscope_store::Issue| match sort {
+            IssueSort::LastSeen => i.last_seen.timestamp_millis(),
+            IssueSort::FirstSeen => i.first_seen.timestamp_millis(),
+            IssueSort::EventCount => i.count as i64,
+        };
+        for status in [StatusFilter::All, StatusFilter::Unresolved] {
+            let mut want: Vec<_> = all
+                .iter()
+                .filter(|i| status == StatusFilter::All || i.status == IssueStatus::Unresolved)
+                .map(|i| (key(i), i.id))
+                .collect();
+            want.sort_by(|a, b| b.cmp(a));
+            for limit in [1, 4, 7, 1000] {
+                let filter = IssueFilter {
+                    status,
+                    sort,
+                    limit,
+                    ..Default::default()
+                };
+                let got: Vec<_> = pages(store, p, &filter)
+                    .iter()
+                    .map(|i| (key(i), i.id))
+                    .collect();
+                assert_eq!(got, want, "{sort:?} {status:?} limit {limit}");
+            }
+        }
+        // The sort's own key decides: the order differs from last_seen's.
+        if sort != IssueSort::LastSeen {
+            let ids = |sort| -> Vec<i64> {
+                let filter = IssueFilter {
+                    status: StatusFilter::All,
+                    sort,
+                    limit: 1000,
+                    ..Default::default()
+                };
+                pages(store, p, &filter).iter().map(|i| i.id).collect()
+            };
+            assert_ne!(ids(sort), ids(IssueSort::LastSeen), "{sort:?}");
+        }
+    }
+    // A cursor is only valid with its own sort.
+    let first = store
+        .list_issues(
+            p,
+            &IssueFilter {
+                status: StatusFilter::All,
+                sort: IssueSort::FirstSeen,
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    for other in [IssueSort::LastSeen, IssueSort::EventCount] {
+        let got = store.list_issues(
+            p,
+            &IssueFilter {
+                status: StatusFilter::All,
+                sort: other,
+                cursor: Some(cursor.clone()),
+                ..Default::default()
+            },
+        );
+        assert!(
+            matches!(got, Err(StoreError::InvalidCursor(_))),
+            "{other:?}: {got:?}"
+        );
+    }
 });
 
 backend_test!(search_by_text_and_tags, |_, store| {

@@ -46,7 +46,7 @@ proptest! {
             .unwrap();
         let r = store.list_issues(
             p.id,
-            &IssueFilter { status: StatusFilter::All, query, cursor, limit: 10 },
+            &IssueFilter { status: StatusFilter::All, query, cursor, limit: 10, ..Default::default() },
         );
         match r {
             Ok(page) => prop_assert!(page.items.is_empty()),

@@ -165,6 +165,7 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
         IssueCommand::List {
             project,
             status,
+            sort,
             query,
             limit,
             json,
@@ -175,6 +176,7 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
                     IssueQuery {
                         status: Some(status.clone()),
                         query,
+                        sort: Some(sort),
                         cursor: None,
                         limit: Some(limit),
                     },

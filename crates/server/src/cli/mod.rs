@@ -80,7 +80,7 @@ pub enum ProjectCommand {
 /// `periscope issue ...`
 #[derive(Debug, Subcommand)]
 pub enum IssueCommand {
-    /// List a project's issues, most recently seen first.
+    /// List a project's issues, most recently seen first (or as --sort says).
     List {
         /// The project id.
         #[arg(long)]
@@ -88,6 +88,9 @@ pub enum IssueCommand {
         /// unresolved, resolved, muted or all.
         #[arg(long, default_value = "unresolved")]
         status: String,
+        /// The order, newest or largest first: last_seen, first_seen or count.
+        #[arg(long, default_value = "last_seen")]
+        sort: String,
         /// Free text and key:value terms (level:, release:, environment:, tag keys).
         #[arg(long)]
         query: Option<String>,

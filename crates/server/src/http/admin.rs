@@ -427,7 +427,9 @@ async fn delete_project(
 // ---------------------------------------------------------------------------
 // Issues and events
 
-/// A page of a project's issues, most recently seen first.
+/// A page of a project's issues, most recently seen first, or first seen
+/// (`sort=first_seen`), or most events (`sort=count`). A `next_cursor` is
+/// valid only with the same `sort`.
 #[utoipa::path(get, path = "/api/admin/projects/{id}/issues", tag = "issues",
     params(("id" = i64, Path, description = "The project id."), IssueQuery),
     responses((status = 200, body = IssuesAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
-use periscope_store::{IssueAction, IssueFilter, StatusFilter, StoredEvent};
+use periscope_store::{IssueAction, IssueFilter, IssueSort, StatusFilter, StoredEvent};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,8 +28,12 @@ pub struct IssueQuery {
     /// keys); at most 1000 characters.
     #[param(max_length = 1000)]
     pub query: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(pattern = "^(i-?[0-9]{1,18}_-?[0-9]{1,18})?$")]
+    /// The order, newest or largest first: `last_seen` (default), `first_seen`
+    /// or `count` (events).
+    #[param(pattern = "^(last_seen|first_seen|count)$")]
+    pub sort: Option<String>,
+    /// The `next_cursor` of the previous page (of the same sort).
+    #[param(pattern = "^([icf]-?[0-9]{1,18}_-?[0-9]{1,18})?$")]
     pub cursor: Option<String>,
     /// Issues per page, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
@@ -45,6 +49,40 @@ pub(super) fn status_filter(s: Option<&str>) -> Result<StatusFilter> {
         other => Err(ServiceError::invalid(format!(
             "unknown status {other:?} (use unresolved, resolved, muted or all)"
         ))),
+    }
+}
+
+/// The sorts of an issue listing, as every door names them.
+pub const ISSUE_SORTS: [&str; 3] = ["last_seen", "first_seen", "count"];
+
+/// The sort named `s` (none: `last_seen`).
+pub(super) fn issue_sort(s: Option<&str>) -> Result<IssueSort> {
+    match s.unwrap_or("last_seen") {
+        "last_seen" => Ok(IssueSort::LastSeen),
+        "first_seen" => Ok(IssueSort::FirstSeen),
+        "count" => Ok(IssueSort::EventCount),
+        other => Err(ServiceError::field(
+            "sort",
+            format!(
+                "unknown sort {:?} (use {})",
+                crate::text::shorten(other, 64),
+                ISSUE_SORTS.join(", ")
+            ),
+        )),
+    }
+}
+
+impl IssueQuery {
+    /// The store's filter for this query, or why it is refused (status, sort,
+    /// search length, page size).
+    pub(super) fn filter(self) -> Result<IssueFilter> {
+        Ok(IssueFilter {
+            status: status_filter(self.status.as_deref())?,
+            sort: issue_sort(self.sort.as_deref())?,
+            query: checked_query(self.query)?,
+            cursor: self.cursor.filter(|c| !c.is_empty()),
+            limit: page_limit(self.limit, 50)?,
+        })
     }
 }
 
@@ -252,12 +290,7 @@ pub(super) fn normalize_event_id(raw: &str) -> Result<String> {
 impl Service {
     /// A page of a project's issues.
     pub fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<PageView<IssueView>> {
-        let filter = IssueFilter {
-            status: status_filter(q.status.as_deref())?,
-            query: checked_query(q.query)?,
-            cursor: q.cursor.filter(|c| !c.is_empty()),
-            limit: page_limit(q.limit, 50)?,
-        };
+        let filter = q.filter()?;
         self.require_project(project_id)?;
         let page = self.db.list_issues(project_id, &filter)?;
         Ok(PageView {
@@ -415,6 +448,33 @@ mod tests {
             action(serde_json::json!({"status": "unresolved", "mute_until_count": 1})).is_err()
         );
         assert!(action(serde_json::json!({"status": "gone"})).is_err());
+    }
+
+    #[test]
+    fn sorts_are_named_and_checked() {
+        let filter = |sort: Option<&str>| {
+            IssueQuery {
+                sort: sort.map(str::to_owned),
+                ..IssueQuery::default()
+            }
+            .filter()
+        };
+        assert_eq!(filter(None).unwrap().sort, IssueSort::LastSeen);
+        assert_eq!(filter(Some("last_seen")).unwrap().sort, IssueSort::LastSeen);
+        assert_eq!(
+            filter(Some("first_seen")).unwrap().sort,
+            IssueSort::FirstSeen
+        );
+        assert_eq!(filter(Some("count")).unwrap().sort, IssueSort::EventCount);
+        for bad in ["", "Count", "event_count", "priority"] {
+            let e = filter(Some(bad)).unwrap_err();
+            assert_eq!(e.field_name(), Some("sort"), "{bad:?}");
+            let m = e.to_string();
+            assert!(
+                m.contains("last_seen") && m.contains("first_seen") && m.contains("count"),
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub use event::{
     BreadcrumbView, ContextView, EventDetails, ExceptionView, FrameView, MechanismView, Relation,
     RequestView, SourceLine, StacktraceView, ThreadView, event_details, safe_link,
 };
-pub use issues::{IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS};
+pub use issues::{
+    ISSUE_SORTS, IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS,
+};
 pub use projects::{MAX_AGE_DAYS, MAX_LIMIT, MAX_NAME_CHARS, ProjectChange, new_public_key};
 
 use crate::config::Config;

@@ -9,13 +9,12 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_store::{
-    Activity, CountBucket, EventPosition, EventSummary, Issue, IssueFilter, StoredEvent,
-    TagDistribution,
+    Activity, CountBucket, EventPosition, EventSummary, Issue, StoredEvent, TagDistribution,
 };
 
 use super::event::{EventDetails, event_details};
 use super::views::{AlertView, ProjectView};
-use super::{IssueQuery, Result, Service, ServiceError, page_limit};
+use super::{IssueQuery, Result, Service, ServiceError};
 
 /// Days in the sparklines.
 pub const SPARK_DAYS: usize = 14;
@@ -158,12 +157,7 @@ impl Service {
         q: IssueQuery,
         now: DateTime<Utc>,
     ) -> Result<IssueSummaries> {
-        let filter = IssueFilter {
-            status: super::issues::status_filter(q.status.as_deref())?,
-            query: super::issues::checked_query(q.query)?,
-            cursor: q.cursor.filter(|c| !c.is_empty()),
-            limit: page_limit(q.limit, 50)?,
-        };
+        let filter = q.filter()?;
         self.require_project(project_id)?;
         let page = self.db.list_issues(project_id, &filter)?;
         let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();

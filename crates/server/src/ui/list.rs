@@ -51,6 +51,7 @@ pub(crate) async fn page(
     let query = IssueQuery {
         status: Some(status.clone()),
         query: Some(search.clone()),
+        sort: None,
         cursor: cursor.clone(),
         limit: Some(50),
     };

@@ -439,6 +439,7 @@ pub fn issues_in(store: &periscope_store::Store, project: i64) -> Vec<periscope_
             query: String::new(),
             cursor: cursor.clone(),
             limit: 1000,
+            ..Default::default()
         };
         let page = store.list_issues(project, &filter).unwrap();
         out.extend(page.items);
