@@ -44,6 +44,11 @@ pub struct DispatcherConfig {
     pub timeout: Duration,
     /// The `User-Agent` of webhook requests.
     pub user_agent: String,
+    /// How a refusal of a non-public target tells the reader to allow such
+    /// targets, in the words of the embedding application (the server says
+    /// `set PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true`); the default names
+    /// [`allow_private_targets`](DispatcherConfig::allow_private_targets).
+    pub allow_private_hint: String,
 }
 
 impl Default for DispatcherConfig {
@@ -53,6 +58,7 @@ impl Default for DispatcherConfig {
             allow_private_targets: false,
             timeout: Duration::from_secs(15),
             user_agent: format!("periscope-notify/{}", env!("CARGO_PKG_VERSION")),
+            allow_private_hint: "set allow_private_targets".to_owned(),
         }
     }
 }

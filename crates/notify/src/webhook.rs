@@ -23,6 +23,7 @@ pub struct WebhookNotifier {
     http: reqwest::Client,
     allow_private: bool,
     timeout: Duration,
+    allow_private_hint: String,
 }
 
 impl WebhookNotifier {
@@ -45,6 +46,7 @@ impl WebhookNotifier {
             http,
             allow_private: config.allow_private_targets,
             timeout: config.timeout,
+            allow_private_hint: config.allow_private_hint.clone(),
         })
     }
 
@@ -81,11 +83,13 @@ impl WebhookNotifier {
                             .is_ok()
                         {
                             format!(
-                                "{ip} is not a public address (set allow_private_targets to allow internal targets)"
+                                "{ip} is not a public address ({} to allow internal targets)",
+                                self.allow_private_hint
                             )
                         } else {
                             format!(
-                                "{host} resolves to the non-public address {ip} (set allow_private_targets to allow internal targets)"
+                                "{host} resolves to the non-public address {ip} ({} to allow internal targets)",
+                                self.allow_private_hint
                             )
                         },
                     });

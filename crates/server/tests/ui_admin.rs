@@ -393,3 +393,103 @@ fn destinations_are_added_and_removed_and_alerts_are_logged() {
     assert_eq!(p.status, 303);
     assert!(ui.get(&path).body.contains("id=\"no-destinations\""));
 }
+
+fn add_webhook(ui: &mut Ui, project: i64, url: &str, secret: &str) -> String {
+    let path = format!("/projects/{project}/destinations");
+    let csrf = ui.get(&path).csrf();
+    let p = ui.post(
+        &path,
+        &[
+            ("_csrf", &csrf),
+            ("type", "generic_webhook"),
+            ("url", url),
+            ("secret", secret),
+        ],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    ui.get(&path)
+        .body
+        .split("data-destination=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(str::to_owned)
+        .expect("a destination row")
+}
+
+#[test]
+fn a_test_alert_arrives_signed_or_says_exactly_why_not() {
+    use periscope_test_support::http::HttpRecorder;
+    let recorder = HttpRecorder::ok();
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    server.start();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let destination = add_webhook(&mut ui, id, &recorder.url("/hook"), "test-secret");
+    let csrf = ui.get(&format!("/projects/{id}/destinations")).csrf();
+    let p = ui.post(
+        &format!("/projects/{id}/destinations/{destination}/test"),
+        &[("_csrf", &csrf)],
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("Test alert delivered"), "{}", p.body);
+    let got = recorder.wait_for(1, Duration::from_secs(10));
+    let body = got[0].json();
+    assert!(
+        body["alert"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Test alert")
+    );
+    let signature = got[0].header("x-periscope-signature").expect("signed");
+    assert!(periscope_notify::format::verify_signature(
+        b"test-secret",
+        &got[0].body,
+        signature
+    ));
+}
+
+#[test]
+fn a_private_target_is_explained_with_the_setting_to_change() {
+    use periscope_test_support::http::HttpRecorder;
+    let recorder = HttpRecorder::ok();
+    let server = started();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let path = format!("/projects/{id}/destinations");
+    let csrf = ui.get(&path).csrf();
+    let p = ui.post(
+        &path,
+        &[
+            ("_csrf", &csrf),
+            ("type", "slack_webhook"),
+            ("url", &recorder.url("/hook")),
+        ],
+    );
+    // Refused at creation (the SSRF guard's rule, with the variable to set) or,
+    // for names that only resolve to a private address, at the test alert.
+    if p.status == 400 {
+        assert!(
+            p.body.contains("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true"),
+            "{}",
+            p.body
+        );
+    } else {
+        assert_eq!(p.status, 303);
+        let row = ui.get(&path).body;
+        let destination = row
+            .split("data-destination=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        let p = ui.post(&format!("{path}/{destination}/test"), &[("_csrf", &csrf)]);
+        assert!(p.body.contains("failed"), "{}", p.body);
+        assert!(
+            p.body.contains("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true"),
+            "{}",
+            p.body
+        );
+    }
+    assert_eq!(recorder.count(), 0);
+}

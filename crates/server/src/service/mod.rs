@@ -10,6 +10,7 @@
 //! a [`ServiceError`], results are plain values. Methods are blocking (the database
 //! is); async doors call them on the blocking pool.
 
+pub mod alerting;
 pub mod db;
 mod destinations;
 pub mod error;

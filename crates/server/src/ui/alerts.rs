@@ -10,6 +10,7 @@ use super::auth::Viewer;
 use super::form::{FormData, QueryData, id};
 use super::settings::project_tabs;
 use super::{call, layout, see_other};
+use crate::service::alerting::TestDelivery;
 use crate::service::views::{AlertView, DestinationView, ProjectView};
 use crate::service::{NewDestination, ServiceError};
 use crate::state::AppState;
@@ -124,6 +125,7 @@ fn destinations_page(
     destinations: &[DestinationView],
     draft: &Draft,
     error: Option<&str>,
+    tested: Option<&TestDelivery>,
 ) -> Markup {
     let crumbs = [
         (
@@ -143,6 +145,13 @@ fn destinations_page(
             h1 { (project.name) }
             (project_tabs(project.id, "destinations", true))
             h2 { "Where alerts go" }
+            @if let Some(t) = tested {
+                @if t.delivered {
+                    p.ok role="status" #test-outcome { "Test alert delivered to destination #" (t.destination_id) "." }
+                } @else {
+                    p.error role="alert" #test-outcome { "Test alert to destination #" (t.destination_id) " failed: " (t.error.as_deref().unwrap_or("unknown error")) }
+                }
+            }
             @if destinations.is_empty() {
                 p.muted #no-destinations { "No destination yet: alerts are recorded in the log but sent nowhere." }
             } @else {
@@ -155,6 +164,11 @@ fn destinations_page(
                                 td.mono { (target(&d.config)) }
                                 td { (d.config.get("max_per_hour").and_then(Value::as_u64).map_or_else(|| "60".to_owned(), |n| n.to_string())) }
                                 td {
+                                    form.inline method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/test" } {
+                                        input type="hidden" name="_csrf" value=(viewer.csrf);
+                                        button type="submit" { "Send a test alert" }
+                                    }
+                                    " "
                                     form.inline method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/delete" } {
                                         input type="hidden" name="_csrf" value=(viewer.csrf);
                                         button type="submit" { "Delete" }
@@ -267,7 +281,9 @@ pub(crate) async fn destinations(
     })
     .await
     {
-        Ok((p, d)) => destinations_page(&viewer, &p, &d, &Draft::default(), None).into_response(),
+        Ok((p, d)) => {
+            destinations_page(&viewer, &p, &d, &Draft::default(), None, None).into_response()
+        }
         Err(r) => r,
     }
 }
@@ -312,7 +328,7 @@ pub(crate) async fn add_destination(
             };
             (
                 StatusCode::BAD_REQUEST,
-                destinations_page(&viewer, &p, &list, &draft, Some(&e.to_string())),
+                destinations_page(&viewer, &p, &list, &draft, Some(&e.to_string()), None),
             )
                 .into_response()
         }
@@ -340,6 +356,41 @@ pub(crate) async fn delete_destination(
     .await
     {
         Ok(()) => see_other(&format!("/projects/{project_id}/destinations")),
+        Err(r) => r,
+    }
+}
+
+/// `POST /projects/{id}/destinations/{destination_id}/test` (admins): one test
+/// alert through the real path; the page shows the outcome, the exact error
+/// included (admins only reach it).
+pub(crate) async fn test_destination(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, raw_destination)): Path<(String, String)>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let tested = match state
+        .service
+        .test_destination(project_id, destination_id)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return super::service_error(e),
+    };
+    match call(&state, move |s| {
+        Ok((s.project(project_id)?, s.list_destinations(project_id)?))
+    })
+    .await
+    {
+        Ok((p, d)) => destinations_page(&viewer, &p, &d, &Draft::default(), None, Some(&tested))
+            .into_response(),
         Err(r) => r,
     }
 }

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use periscope_notify::{
-    Admission, Destination, Dispatcher, DispatcherConfig, Notifier, RateCap, RateCapState,
-    RetryDecision, RetryPolicy, SmtpConfig,
+    Admission, Destination, Dispatcher, Notifier, RateCap, RateCapState, RetryDecision, RetryPolicy,
 };
 use periscope_store::ClaimedDelivery;
 use tokio::task::JoinSet;
@@ -60,17 +59,7 @@ fn to_notify_alert(
 
 /// Builds the dispatcher from the configuration.
 pub(crate) fn dispatcher(config: &Config) -> Result<Dispatcher, String> {
-    let smtp = match (&config.smtp_url, &config.email_from) {
-        (Some(url), Some(from)) => Some(SmtpConfig::new(url.clone(), from.clone())),
-        _ => None,
-    };
-    Dispatcher::new(DispatcherConfig {
-        smtp,
-        allow_private_targets: config.allow_private_webhooks,
-        timeout: Duration::from_secs(15),
-        ..DispatcherConfig::default()
-    })
-    .map_err(|e| format!("alert delivery: {e}"))
+    crate::service::alerting::dispatcher(config)
 }
 
 /// Delivers alerts until shutdown.
