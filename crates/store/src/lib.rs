@@ -216,6 +216,7 @@ pub use model::{
     Project, ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits, RetentionReport, Role,
     Session, StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
 };
+pub use model::{TokenKind, UserSession, UserToken};
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};
 pub use traits::{

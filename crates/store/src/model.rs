@@ -653,6 +653,81 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+/// One of a user's sessions, as listed (the token's hash, never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSession {
+    /// The hash of the session's token, as given to
+    /// [`UserStore::create_session`](crate::UserStore::create_session).
+    pub token_hash: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a one-time user token (a link sent to a person) is for.
+///
+/// Serialized as its plain stored text (`"invite"`, `"reset"`, or the unknown
+/// text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// An invitation: whoever holds it picks a password and becomes a user
+    /// with the token's email and role.
+    Invite,
+    /// A password reset of an existing user.
+    Reset,
+    /// A value written by a newer version of the store.
+    Unknown(String),
+}
+
+impl TokenKind {
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenKind::Invite => "invite",
+            TokenKind::Reset => "reset",
+            TokenKind::Unknown(s) => s,
+        }
+    }
+
+    /// Parses the stored text (never fails: other text is [`TokenKind::Unknown`]).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "invite" => TokenKind::Invite,
+            "reset" => TokenKind::Reset,
+            other => TokenKind::Unknown(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A one-time user token as stored: an invitation or a password reset. The
+/// token itself never reaches the store, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserToken {
+    /// What it is for.
+    pub kind: TokenKind,
+    /// The invitee's email, or the email of the user to reset (lower-cased).
+    pub email: String,
+    /// The role an invitee gets (for a reset: the user's role when it was made).
+    pub role: Role,
+    /// The user a reset is for (`None` for an invitation).
+    pub user_id: Option<i64>,
+    /// The user who made it, if known (and not deleted since).
+    pub created_by: Option<i64>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was used (it works once).
+    pub used_at: Option<DateTime<Utc>>,
+}
+
 /// What happened to an issue, in its activity log.
 ///
 /// Serialized as its plain stored text (`"resolved_in_release"`, or the unknown
@@ -815,6 +890,7 @@ plain_string_serde!(IssueStatus, "an issue status such as \"unresolved\"");
 plain_string_serde!(DeliveryState, "a delivery state such as \"pending\"");
 plain_string_serde!(Role, "a role such as \"admin\"");
 plain_string_serde!(ActivityKind, "an activity kind such as \"resolved\"");
+plain_string_serde!(TokenKind, "a token kind such as \"invite\"");
 
 #[cfg(test)]
 mod tests {

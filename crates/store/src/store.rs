@@ -22,6 +22,7 @@ use crate::model::{
     Project, ProjectUpdate, RetentionLimits, RetentionReport, Role, Session, StoredEvent,
     TagDistribution, UsageDelta, User,
 };
+use crate::model::{TokenKind, UserSession, UserToken};
 use crate::sql::{Exec, Q};
 use crate::traits::{
     AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore, UserStore,
@@ -708,6 +709,55 @@ impl UserStore for Store {
 
     fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         with_tx!(self, |c| users::prune_sessions(c, now))
+    }
+
+    fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<UserSession>> {
+        with_conn!(self, |c| users::list_sessions(c, user_id, now))
+    }
+
+    fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64> {
+        with_tx!(self, |c| users::end_sessions(c, user_id, keep))
+    }
+
+    fn create_user_token(&self, token_hash: &str, token: &UserToken) -> Result<UserToken> {
+        with_tx!(self, |c| users::create_user_token(c, token_hash, token))
+    }
+
+    fn user_token(
+        &self,
+        kind: &TokenKind,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserToken>> {
+        with_conn!(self, |c| users::user_token(c, kind, token_hash, now))
+    }
+
+    fn redeem_user_token(
+        &self,
+        kind: &TokenKind,
+        token_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        with_tx!(self, |c| users::redeem_user_token(
+            c,
+            kind,
+            token_hash,
+            password_hash,
+            now
+        ))
+    }
+
+    fn pending_invitations(&self, now: DateTime<Utc>) -> Result<Vec<UserToken>> {
+        with_conn!(self, |c| users::pending_invitations(c, now))
+    }
+
+    fn revoke_invitation(&self, email: &str, now: DateTime<Utc>) -> Result<bool> {
+        with_tx!(self, |c| users::revoke_invitation(c, email, now))
+    }
+
+    fn prune_user_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
+        with_tx!(self, |c| users::prune_user_tokens(c, now))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::model::{
     EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, NewEvent, Page,
     Project, ProjectUpdate, Role, Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
+use crate::model::{TokenKind, UserSession, UserToken};
 
 /// Projects and their client keys.
 pub trait ProjectStore {
@@ -154,9 +155,14 @@ pub trait UserStore {
         keep_session: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
-    /// Changes a user's role; returns whether the user exists.
+    /// Changes a user's role; returns whether the user exists. Taking the
+    /// admin role from the last admin gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) (checked in the
+    /// same transaction, so two concurrent demotions cannot leave no admin).
     fn set_role(&self, id: i64, role: &Role) -> Result<bool>;
     /// Deletes a user and their sessions; returns whether the user existed.
+    /// Deleting the last admin gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
     fn delete_user(&self, id: i64) -> Result<bool>;
     /// Stores a session of a user, found later by `token_hash`. An unknown
     /// user gives [`StoreError::NotFound`](crate::StoreError::NotFound), a
@@ -175,6 +181,47 @@ pub trait UserStore {
     fn delete_session(&self, token_hash: &str) -> Result<bool>;
     /// Deletes the sessions expired at `now`; returns how many.
     fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// A user's live sessions (`expires_at > now`), newest first.
+    fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<UserSession>>;
+    /// Ends every session of a user except the one whose token hash is `keep`;
+    /// returns how many ended.
+    fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64>;
+
+    /// Stores a one-time token (`token.used_at` is ignored), found later by
+    /// `token_hash`. There is at most one pending (unused) token per kind and
+    /// email: in the same transaction a new one replaces the earlier ones. An
+    /// invitation for the email of an existing user gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict); a reset needs
+    /// `user_id` (an unknown user gives
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound)).
+    fn create_user_token(&self, token_hash: &str, token: &UserToken) -> Result<UserToken>;
+    /// The usable token of this kind with this hash: unused and not expired
+    /// (`expires_at > now`).
+    fn user_token(
+        &self,
+        kind: &TokenKind,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserToken>>;
+    /// Uses a token, once: in one transaction, marks it used and does what it
+    /// is for. An invitation creates its user with `password_hash` (an email
+    /// taken meanwhile gives [`StoreError::Conflict`](crate::StoreError::Conflict)
+    /// and leaves the token unused); a reset sets the user's password and ends
+    /// all of their sessions. Returns the user, or `None` when there is no
+    /// usable token of this kind with this hash (unknown, used, expired).
+    fn redeem_user_token(
+        &self,
+        kind: &TokenKind,
+        token_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>>;
+    /// The pending invitations (unused, not expired), oldest first.
+    fn pending_invitations(&self, now: DateTime<Utc>) -> Result<Vec<UserToken>>;
+    /// Withdraws the pending invitation of an email; returns whether there was one.
+    fn revoke_invitation(&self, email: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Deletes the tokens expired at `now` (used ones included); returns how many.
+    fn prune_user_tokens(&self, now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// Alert destinations and the alert outbox.
