@@ -386,3 +386,30 @@ fn every_corpus_event_renders_its_issue_page() {
     let list = ui.get(&format!("/projects/{project}/issues?status=all"));
     assert_eq!(list.status, 200);
 }
+
+#[test]
+fn the_list_sorts_by_last_seen_first_seen_and_count() {
+    let server = started();
+    let (project, _dsn, key) = server.create_project("p");
+    let busy = send(&server, project, &key, &error_event("busy"));
+    for _ in 0..2 {
+        send(&server, project, &key, &error_event("busy"));
+    }
+    let recent = send(&server, project, &key, &error_event("recent"));
+    let password = create_user(&server, "ann@example.com", false);
+    let mut ui = Ui::sign_in(&server, "ann@example.com", &password);
+    let order = |ui: &mut Ui, sort: &str| -> Vec<i64> {
+        let page = ui.get(&format!("/projects/{project}/issues?sort={sort}"));
+        assert_eq!(page.status, 200);
+        page.body
+            .split("data-issue=\"")
+            .skip(1)
+            .map(|r| r.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(order(&mut ui, "last_seen"), vec![recent, busy]);
+    assert_eq!(order(&mut ui, "first_seen"), vec![recent, busy]);
+    assert_eq!(order(&mut ui, "count"), vec![busy, recent]);
+    // An unknown sort falls back to the default rather than failing.
+    assert_eq!(order(&mut ui, "nonsense"), vec![recent, busy]);
+}

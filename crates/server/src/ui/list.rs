@@ -20,12 +20,23 @@ const TABS: &[(&str, &str)] = &[
     ("all", "All"),
 ];
 
-/// The list URL for a status and search.
-pub(crate) fn list_url(project: i64, status: &str, query: &str) -> String {
+/// The sorts offered: (name, label).
+const SORTS: &[(&str, &str)] = &[
+    ("last_seen", "Last seen"),
+    ("first_seen", "First seen"),
+    ("count", "Events"),
+];
+
+/// The list URL for a status, search and sort.
+pub(crate) fn list_url(project: i64, status: &str, query: &str, sort: &str) -> String {
     let mut url = format!("/projects/{project}/issues?status={}", encode(status));
     if !query.is_empty() {
         url.push_str("&q=");
         url.push_str(&encode(query));
+    }
+    if sort != "last_seen" {
+        url.push_str("&sort=");
+        url.push_str(&encode(sort));
     }
     url
 }
@@ -47,11 +58,16 @@ pub(crate) async fn page(
         .unwrap_or("unresolved")
         .to_owned();
     let search = q.get("q").unwrap_or_default().trim().to_owned();
+    let sort = q
+        .text("sort")
+        .filter(|s| SORTS.iter().any(|(k, _)| k == s))
+        .unwrap_or("last_seen")
+        .to_owned();
     let cursor = q.text("cursor").map(str::to_owned);
     let query = IssueQuery {
         status: Some(status.clone()),
         query: Some(search.clone()),
-        sort: None,
+        sort: Some(sort.clone()),
         cursor: cursor.clone(),
         limit: Some(50),
     };
@@ -66,20 +82,28 @@ pub(crate) async fn page(
         Err(r) => return r,
     };
     let now = Utc::now();
-    let here = list_url(project_id, &status, &search);
+    let here = list_url(project_id, &status, &search, &sort);
     let body = html! {
         h1 { (project.name) }
         (super::settings::project_tabs(project_id, "issues", viewer.user.is_admin()))
         nav.tabs {
             @for (tab, label) in TABS {
-                a class=(if *tab == status { "active" } else { "" }) href=(list_url(project_id, tab, &search)) { (label) }
+                a class=(if *tab == status { "active" } else { "" }) href=(list_url(project_id, tab, &search, &sort)) { (label) }
             }
         }
         form.toolbar method="get" action={ "/projects/" (project_id) "/issues" } {
             input type="hidden" name="status" value=(status);
+            @if sort != "last_seen" { input type="hidden" name="sort" value=(sort); }
             input type="search" name="q" value=(search) placeholder="Search: words, level:error, release:1.2, environment:prod, any tag key:value" aria-label="Search issues" maxlength="1000";
             button type="submit" { "Search" }
-            @if !search.is_empty() { a href=(list_url(project_id, &status, "")) { "Clear" } }
+            @if !search.is_empty() { a href=(list_url(project_id, &status, "", &sort)) { "Clear" } }
+        }
+        nav.sorts aria-label="Sort" {
+            span.muted { "Sort by " }
+            @for (key, label) in SORTS {
+                @if *key == sort { strong #sort { (label) } } @else { a href=(list_url(project_id, &status, &search, key)) { (label) } }
+                " "
+            }
         }
         @if rows.items.is_empty() {
             p.muted #empty { "No " (if status == "all" { "" } else { status.as_str() }) " issues" @if !search.is_empty() { " match this search" } "." }
