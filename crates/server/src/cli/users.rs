@@ -1,12 +1,17 @@
 //! `periscope user ...`: accounts of the web UI. The first admin is made here
 //! (there is no setup token): `periscope user create you@example.com --admin`.
+//! Others can be invited (`periscope user invite EMAIL [--admin]` prints a
+//! one-time link) and given a password-reset link (`periscope user reset-link
+//! EMAIL`); links start with PERISCOPE_BASE_URL.
 
 use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 
+use chrono::Utc;
+
 use crate::service::Service;
-use crate::service::users::{UserView, generate_password};
+use crate::service::users::{UserView, generate_password, parse_role};
 
 /// `periscope user ...`
 #[derive(Debug, Subcommand)]
@@ -46,13 +51,53 @@ pub enum UserCommand {
         #[arg(long)]
         generate: bool,
     },
-    /// Delete an account (its sessions end).
+    /// Delete an account (its sessions end). The last admin cannot be deleted.
     Delete {
         /// The account's email.
         email: String,
         /// Confirm.
         #[arg(long)]
         yes: bool,
+    },
+    /// Invite someone: prints a link, valid 7 days, with which they pick a
+    /// password and become a user (a new invitation of the email replaces the
+    /// pending one). Links start with PERISCOPE_BASE_URL.
+    Invite {
+        /// The invitee's email.
+        email: String,
+        /// They become an admin; else a member.
+        #[arg(long)]
+        admin: bool,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an account another role. The last admin stays an admin.
+    Role {
+        /// The account's email.
+        email: String,
+        /// admin or member.
+        role: String,
+    },
+    /// Print a password-reset link for an account, valid 24 hours (it
+    /// replaces an earlier one). Using it ends every session of the account.
+    ResetLink {
+        /// The account's email.
+        email: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the pending invitations.
+    Invitations {
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw the pending invitation of an email (its link stops working).
+    Uninvite {
+        /// The invitee's email.
+        email: String,
     },
 }
 
@@ -158,6 +203,87 @@ pub(crate) fn user(service: &Service, cmd: UserCommand) -> Result<(), String> {
             let user = service.delete_user(&email).map_err(err)?;
             println!("deleted {}", user.email);
         }
+        UserCommand::Invite { email, admin, json } => {
+            let role = if admin {
+                periscope_store::Role::Admin
+            } else {
+                periscope_store::Role::Member
+            };
+            let invitation = service
+                .invite_user(&email, role, None, Utc::now())
+                .map_err(err)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&invitation).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "invited {} as {} (the link works once, until {}):",
+                    invitation.email, invitation.role, invitation.expires_at
+                );
+                println!("{}", invitation.link);
+                base_url_note(service);
+            }
+        }
+        UserCommand::Role { email, role } => {
+            let role = parse_role(&role).map_err(err)?;
+            let user = service.set_role(&email, role).map_err(err)?;
+            println!("{} is now {}", user.email, user.role);
+        }
+        UserCommand::ResetLink { email, json } => {
+            let link = service.reset_link(&email, Utc::now()).map_err(err)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&link).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!(
+                    "password reset link for {} (works once, until {}; using it ends every session of the account):",
+                    link.email, link.expires_at
+                );
+                println!("{}", link.link);
+                base_url_note(service);
+            }
+        }
+        UserCommand::Invitations { json } => {
+            let pending = service.list_invitations(Utc::now()).map_err(err)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&pending).map_err(|e| e.to_string())?
+                );
+            } else if pending.is_empty() {
+                println!("no pending invitations");
+            } else {
+                for i in &pending {
+                    println!(
+                        "{}\t{}\tuntil {}\tby {}",
+                        i.email,
+                        i.role,
+                        i.expires_at,
+                        i.invited_by.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        UserCommand::Uninvite { email } => {
+            service.revoke_invitation(&email, Utc::now()).map_err(err)?;
+            println!("withdrew the invitation of {}", email.trim().to_lowercase());
+        }
     }
     Ok(())
+}
+
+/// Links start with the configured base URL; when it was not set, say where
+/// the link points (a command has no request to learn the public address from).
+fn base_url_note(service: &Service) {
+    let config = service.config();
+    if config.base_url_from_listen {
+        eprintln!(
+            "note: PERISCOPE_BASE_URL is not set, so the link starts with {} (from HOST/PORT); set it to the address people open Periscope at",
+            config.base_url
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! The admin API (`/api/admin/*`): projects, issues, events, alerts and alert
-//! destinations, as JSON, behind `Authorization: Bearer $API_SECRET_KEY_ADMIN`.
+//! The admin API (`/api/admin/*`): projects, issues, events, alerts, alert
+//! destinations and users ([`users`]), as JSON, behind `Authorization: Bearer $API_SECRET_KEY_ADMIN`.
 //!
 //! Every answer is JSON; every error is `{"detail": "..."}` ([`ApiError`]) with a
 //! fitting status: 400 for a bad body, query or path, 401 without the right key,
@@ -28,7 +28,7 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,8 @@ use crate::service::{
     IssueChange, IssueQuery, NewDestination, ProjectChange, Service, ServiceError,
 };
 use crate::state::AppState;
+
+mod users;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
 /// else of the request is looked at), and the OpenAPI document (no key).
@@ -70,6 +72,25 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/admin/issues/{id}", get(get_issue).patch(patch_issue))
         .route("/api/admin/issues/{id}/events", get(list_issue_events))
+        .route(
+            "/api/admin/users",
+            get(users::list_users).post(users::create_user),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            get(users::get_user)
+                .patch(users::patch_user)
+                .delete(users::delete_user),
+        )
+        .route("/api/admin/users/{id}/reset-link", post(users::reset_link))
+        .route(
+            "/api/admin/users/invitations",
+            get(users::list_invitations).post(users::create_invitation),
+        )
+        .route(
+            "/api/admin/users/invitations/{email}",
+            delete(users::revoke_invitation),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin));
     Router::new()
         .route("/api/admin/openapi.json", get(openapi))
@@ -590,7 +611,7 @@ async fn delete_destination(
 /// types, so it cannot drift from them.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Periscope admin API", description = "Projects, issues, events, alerts and alert destinations. Every route but this document needs `Authorization: Bearer $API_SECRET_KEY_ADMIN`; every error is `{\"detail\": \"...\"}`."),
+    info(title = "Periscope admin API", description = "Projects, issues, events, alerts, alert destinations and the web UI's users. Every route but this document needs `Authorization: Bearer $API_SECRET_KEY_ADMIN`; every error is `{\"detail\": \"...\"}`."),
     paths(create_project, list_projects, get_project, patch_project, delete_project,
           list_issues, get_issue, patch_issue, list_issue_events, get_event,
           list_alerts, create_destination, list_destinations, delete_destination, openapi),
@@ -623,6 +644,7 @@ impl utoipa::Modify for AdminKey {
 pub(crate) fn document(config: &crate::config::Config) -> Value {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
+    doc.merge(users::UsersDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     if let Some(schemas) = doc
@@ -686,7 +708,12 @@ mod tests {
         let config = crate::config::Config::from_lookup(&|_| None).unwrap();
         let doc = serde_json::to_value(document(&config)).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 10, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(
+            paths.len(),
+            10 + 5,
+            "{:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
         assert!(doc["components"]["schemas"]["ProjectChange"].is_object());
         let shapes = |name: &str| {
             doc["components"]["schemas"][name]["oneOf"]

@@ -50,6 +50,13 @@ pub(crate) async fn maintenance_loop(
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not prune sessions"),
                 _ => {}
             }
+            // Expired invitation and password-reset links.
+            let store = state.store.clone();
+            match tokio::task::spawn_blocking(move || store.prune_user_tokens(Utc::now())).await {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(tokens = n, "expired user links removed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not prune user links"),
+                _ => {}
+            }
         }
         if state.health.ingest().is_err() {
             continue;
