@@ -15,7 +15,8 @@ pub struct Project {
     pub name: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// Its client keys, oldest first.
+    /// Its client keys, oldest first, revoked ones included (see
+    /// [`ProjectKey::revoked_at`]).
     pub keys: Vec<ProjectKey>,
     /// Quotas, retention and grouping settings.
     pub settings: ProjectSettings,
@@ -30,6 +31,18 @@ pub struct ProjectKey {
     pub public_key: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it was revoked (`None`: active). A revoked key authenticates
+    /// nothing ([`ProjectStore::project_by_key`](crate::ProjectStore::project_by_key)
+    /// does not find it) and is kept for the record.
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ProjectKey {
+    /// Whether the key still authenticates (not revoked).
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
 }
 
 /// Per-project settings. `None` means "no limit".

@@ -83,6 +83,8 @@ struct KeyRow {
     public_key: String,
     #[diesel(sql_type = BigInt)]
     created_at: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    revoked_at: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -117,7 +119,7 @@ fn with_keys<C: Exec>(c: &mut C, rows: Vec<ProjectRow>) -> Result<Vec<Project>> 
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let keys: Vec<KeyRow> = c.rows(
-            Q::new("SELECT project_id, public_key, created_at FROM project_keys WHERE project_id = ? ORDER BY id")
+            Q::new("SELECT project_id, public_key, created_at, revoked_at FROM project_keys WHERE project_id = ? ORDER BY id")
                 .bind(row.id),
         )?;
         let keys = keys
@@ -126,6 +128,7 @@ fn with_keys<C: Exec>(c: &mut C, rows: Vec<ProjectRow>) -> Result<Vec<Project>> 
             .map(|k| ProjectKey {
                 public_key: k.public_key,
                 created_at: dt(k.created_at),
+                revoked_at: k.revoked_at.map(dt),
             })
             .collect();
         out.push(project_from(row, keys));
@@ -148,9 +151,14 @@ pub(crate) fn list_projects<C: Exec>(c: &mut C) -> Result<Vec<Project>> {
     with_keys(c, rows)
 }
 
+/// The project of an active key (a revoked key finds nothing).
 pub(crate) fn project_by_key<C: Exec>(c: &mut C, key: &str) -> Result<Option<Project>> {
-    let id: Option<IdRow> =
-        c.row(Q::new("SELECT project_id AS id FROM project_keys WHERE public_key = ?").bind(key))?;
+    let id: Option<IdRow> = c.row(
+        Q::new(
+            "SELECT project_id AS id FROM project_keys WHERE public_key = ? AND revoked_at IS NULL",
+        )
+        .bind(key),
+    )?;
     match id {
         Some(r) => get_project(c, r.id),
         None => Ok(None),
@@ -231,6 +239,72 @@ pub(crate) fn add_project_key<C: Exec>(
     insert_key(c, project_id, public_key, now)?;
     bump_key_version(c)?;
     get_project(c, project_id)
+}
+
+#[derive(QueryableByName)]
+struct RevokedRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    revoked_at: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Revokes a key of a project (see [`ProjectStore::revoke_project_key`]):
+/// `false` if the project has no such key; a key already revoked stays as it
+/// was; the project's last active key is a conflict.
+///
+/// [`ProjectStore::revoke_project_key`]: crate::ProjectStore::revoke_project_key
+pub(crate) fn revoke_project_key<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    public_key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    // Two revocations of two keys of one project must not both see the other
+    // key active: they queue on the project row (PostgreSQL; SQLite writers
+    // already hold the database's write lock from BEGIN IMMEDIATE).
+    if c.is_postgres() {
+        let locked: Option<IdRow> =
+            c.row(Q::new("SELECT id FROM projects WHERE id = ? FOR UPDATE").bind(project_id))?;
+        if locked.is_none() {
+            return Ok(false);
+        }
+    }
+    let key: Option<RevokedRow> = c.row(
+        Q::new("SELECT revoked_at FROM project_keys WHERE project_id = ? AND public_key = ?")
+            .bind(project_id)
+            .bind(public_key),
+    )?;
+    match key {
+        None => return Ok(false),
+        Some(RevokedRow {
+            revoked_at: Some(_),
+        }) => return Ok(true),
+        Some(RevokedRow { revoked_at: None }) => {}
+    }
+    let active: Option<CountRow> = c.row(
+        Q::new(
+            "SELECT COUNT(*) AS n FROM project_keys WHERE project_id = ? AND revoked_at IS NULL",
+        )
+        .bind(project_id),
+    )?;
+    if active.map_or(0, |r| r.n) <= 1 {
+        return Err(StoreError::Conflict(format!(
+            "the key {public_key} is the last active key of project {project_id}: add another key before revoking it"
+        )));
+    }
+    c.exec(
+        Q::new("UPDATE project_keys SET revoked_at = ? WHERE project_id = ? AND public_key = ? AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(project_id)
+            .bind(public_key),
+    )?;
+    bump_key_version(c)?;
+    Ok(true)
 }
 
 pub(crate) fn update_project<C: Exec>(

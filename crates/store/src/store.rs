@@ -241,7 +241,8 @@ impl Store {
     }
 
     /// The key version: a counter raised by every change to a project or its
-    /// keys (creation, new key, settings, deletion), in the same transaction.
+    /// keys (creation, new key, revoked key, settings, deletion), in the same
+    /// transaction.
     /// Poll it to know when cached key lookups may be stale, also changes made
     /// by other processes sharing the database.
     pub fn keys_version(&self) -> Result<i64> {
@@ -537,6 +538,17 @@ impl ProjectStore for Store {
 
     fn project_by_key(&self, public_key: &str) -> Result<Option<Project>> {
         with_conn!(self, |c| ops::project_by_key(c, public_key))
+    }
+
+    fn revoke_project_key(
+        &self,
+        project_id: i64,
+        public_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        with_tx!(self, |c| ops::revoke_project_key(
+            c, project_id, public_key, now
+        ))
     }
 
     fn update_project(&self, id: i64, update: &ProjectUpdate) -> Result<Option<Project>> {

@@ -17,7 +17,9 @@ pub trait ProjectStore {
     /// caller) and default settings. A key already in use gives
     /// [`StoreError::Conflict`](crate::StoreError::Conflict).
     fn create_project(&self, name: &str, public_key: &str, now: DateTime<Utc>) -> Result<Project>;
-    /// Adds another client key to a project (`None` if the project does not exist).
+    /// Adds another client key to a project (`None` if the project does not
+    /// exist). A key already in use (by any project, revoked or not) gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
     fn add_project_key(
         &self,
         project_id: i64,
@@ -28,8 +30,24 @@ pub trait ProjectStore {
     fn list_projects(&self) -> Result<Vec<Project>>;
     /// One project.
     fn get_project(&self, id: i64) -> Result<Option<Project>>;
-    /// The project a client key belongs to (for authentication; cache it).
+    /// The project an active client key belongs to (for authentication; cache
+    /// it, and drop the cache when [`Store::keys_version`](crate::Store::keys_version)
+    /// moves). A revoked key finds nothing.
     fn project_by_key(&self, public_key: &str) -> Result<Option<Project>>;
+    /// Revokes a client key of a project at `now`: it authenticates nothing
+    /// from then on (on every replica within about a second: the key version
+    /// is raised) and stays listed, with its [`revoked_at`](crate::ProjectKey::revoked_at),
+    /// for the record. Returns `false` if the project has no such key;
+    /// revoking a revoked key changes nothing and returns `true`. A project
+    /// keeps at least one active key: revoking its last one gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) (checked in the
+    /// transaction, so two concurrent revocations cannot both pass).
+    fn revoke_project_key(
+        &self,
+        project_id: i64,
+        public_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Changes the name and/or settings; `None` if the project does not exist.
     fn update_project(&self, id: i64, update: &ProjectUpdate) -> Result<Option<Project>>;
     /// Deletes a project and everything of it (keys, issues, events, alerts,

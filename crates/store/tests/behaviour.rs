@@ -162,6 +162,98 @@ backend_test!(
     }
 );
 
+backend_test!(revoked_keys_authenticate_nothing, |_, store| {
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let p = store.create_project("keys", A, t0()).unwrap().id;
+    // The only key cannot go.
+    let last = store.revoke_project_key(p, A, at(1));
+    assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
+    assert!(store.project_by_key(A).unwrap().is_some());
+
+    store.add_project_key(p, B, at(2)).unwrap().unwrap();
+    let before = store.keys_version().unwrap();
+    assert!(store.revoke_project_key(p, A, at(10)).unwrap());
+    let after = store.keys_version().unwrap();
+    assert!(after > before, "the key version moves: {before} → {after}");
+    assert!(store.project_by_key(A).unwrap().is_none(), "revoked");
+    assert_eq!(store.project_by_key(B).unwrap().unwrap().id, p);
+    let keys = store.get_project(p).unwrap().unwrap().keys;
+    assert_eq!(keys.len(), 2, "revoked keys stay listed");
+    assert_eq!(
+        (keys[0].public_key.as_str(), keys[0].revoked_at),
+        (A, Some(at(10)))
+    );
+    assert_eq!((keys[1].public_key.as_str(), keys[1].revoked_at), (B, None));
+    assert!(!keys[0].is_active() && keys[1].is_active());
+
+    // Twice is fine and changes nothing.
+    assert!(store.revoke_project_key(p, A, at(20)).unwrap());
+    assert_eq!(
+        store.get_project(p).unwrap().unwrap().keys[0].revoked_at,
+        Some(at(10))
+    );
+    assert_eq!(store.keys_version().unwrap(), after);
+    // B is now the last active key.
+    let last = store.revoke_project_key(p, B, at(21));
+    assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
+    // No such key: here, in another project, or no such project.
+    let other = store
+        .create_project("other", "cccccccccccccccccccccccccccccccc", t0())
+        .unwrap()
+        .id;
+    assert!(
+        !store
+            .revoke_project_key(p, "dddddddddddddddddddddddddddddddd", at(22))
+            .unwrap()
+    );
+    assert!(!store.revoke_project_key(other, B, at(22)).unwrap());
+    assert!(!store.revoke_project_key(987_654, B, at(22)).unwrap());
+    // A revoked key is not free for reuse.
+    let reuse = store.add_project_key(other, A, at(23));
+    assert!(matches!(reuse, Err(StoreError::Conflict(_))), "{reuse:?}");
+
+    // Two concurrent revocations of the two active keys of a project: one
+    // wins, the other finds the last active key and is refused.
+    for round in 0..5 {
+        let keys = [
+            format!("{round:x}{}", "e".repeat(31)),
+            format!("{round:x}{}", "f".repeat(31)),
+        ];
+        let q = store.create_project("race", &keys[0], t0()).unwrap().id;
+        store.add_project_key(q, &keys[1], t0()).unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.revoke_project_key(q, k, at(30))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won = results.iter().filter(|r| matches!(r, Ok(true))).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count();
+        assert_eq!((won, refused), (1, 1), "{results:?}");
+        let active = store
+            .get_project(q)
+            .unwrap()
+            .unwrap()
+            .keys
+            .iter()
+            .filter(|k| k.is_active())
+            .count();
+        assert_eq!(active, 1);
+    }
+});
+
 backend_test!(ingest_groups_counts_and_keeps_payloads, |_, store| {
     let p = project(store, "ingest");
     let a1 = event(p, "A", 10);

@@ -7,7 +7,9 @@ use periscope_sentry_envelope::Event;
 use crate::service::views::IssueView;
 use crate::service::{IssueChange, IssueQuery, NewDestination, Service};
 
-use crate::cli::{Cli, Command, DestinationCommand, IssueCommand, ProjectCommand, StressArgs};
+use crate::cli::{
+    Cli, Command, DestinationCommand, IssueCommand, KeyCommand, ProjectCommand, StressArgs,
+};
 use crate::config::Config;
 
 /// Runs a parsed command line.
@@ -124,6 +126,54 @@ fn project(cmd: ProjectCommand) -> Result<(), String> {
             }
             let p = service.delete_project(id).map_err(|e| e.to_string())?;
             println!("deleted project {id} ({})", p.name);
+        }
+        ProjectCommand::Key(cmd) => key(&service, cmd)?,
+    }
+    Ok(())
+}
+
+fn key(service: &Service, cmd: KeyCommand) -> Result<(), String> {
+    match cmd {
+        KeyCommand::Add { project, json } => {
+            let k = service.add_key(project).map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", json_line(&k));
+            } else {
+                println!("added key {} to project {project}", k.public_key);
+                println!("DSN: {}", k.dsn);
+            }
+        }
+        KeyCommand::Revoke {
+            project,
+            public_key,
+            json,
+        } => {
+            let k = service
+                .revoke_key(project, &public_key)
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", json_line(&k));
+            } else {
+                println!(
+                    "revoked key {} of project {project} (at {})",
+                    k.public_key,
+                    k.revoked_at.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        KeyCommand::List { project, json } => {
+            let keys = service.keys(project).map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", json_line(&keys));
+            } else {
+                for k in &keys {
+                    let state = match &k.revoked_at {
+                        Some(t) => format!("revoked {t}"),
+                        None => "active".to_owned(),
+                    };
+                    println!("{}  {:<32}  {}", k.public_key, state, k.dsn);
+                }
+            }
         }
     }
     Ok(())

@@ -75,6 +75,41 @@ pub enum ProjectCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Manage a project's client keys (DSNs).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `periscope project key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a new client key to a project and print its DSN.
+    Add {
+        /// The project id.
+        project: i64,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client key: its DSN stops working on every running server
+    /// within about a second. The project's last active key cannot be revoked.
+    Revoke {
+        /// The project id.
+        project: i64,
+        /// The public key (32 hexadecimal digits).
+        public_key: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a project's client keys, revoked ones included.
+    List {
+        /// The project id.
+        project: i64,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `periscope issue ...`

@@ -45,6 +45,7 @@ use crate::service::{
 };
 use crate::state::AppState;
 
+mod keys;
 mod users;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
@@ -58,6 +59,14 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/api/admin/projects/{id}",
             get(get_project).patch(patch_project).delete(delete_project),
+        )
+        .route(
+            "/api/admin/projects/{id}/keys",
+            get(keys::list_keys).post(keys::add_key),
+        )
+        .route(
+            "/api/admin/projects/{id}/keys/{public_key}",
+            delete(keys::revoke_key),
         )
         .route("/api/admin/projects/{id}/issues", get(list_issues))
         .route("/api/admin/projects/{id}/events/{event_id}", get(get_event))
@@ -645,6 +654,7 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
     doc.merge(users::UsersDoc::openapi());
+    doc.merge(keys::KeysDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     if let Some(schemas) = doc
@@ -710,7 +720,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5,
+            10 + 5 + 2,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

@@ -5,7 +5,7 @@ use periscope_store::{ProjectSettings, ProjectUpdate};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::views::ProjectView;
+use super::views::{KeyView, ProjectView};
 use super::{Result, Service, ServiceError};
 
 /// Longest project name, in characters.
@@ -18,6 +18,23 @@ pub const MAX_AGE_DAYS: u32 = 36_500;
 /// A new random public key: 32 lowercase hex characters.
 pub fn new_public_key() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// A public key as stored: 32 hexadecimal digits, lower case (the case of the
+/// input is ignored; nothing else is).
+fn check_public_key(key: &str) -> Result<String> {
+    let k = key.to_ascii_lowercase();
+    if k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(k)
+    } else {
+        Err(ServiceError::field(
+            "public_key",
+            format!(
+                "{:?} is not a public key (32 hexadecimal digits)",
+                crate::text::shorten(key, 64)
+            ),
+        ))
+    }
 }
 
 /// A project name as stored: trimmed, not empty, at most [`MAX_NAME_CHARS`].
@@ -214,6 +231,50 @@ impl Service {
         Ok(ProjectView::of(self.base_url(), &p))
     }
 
+    /// Adds a new random client key to a project; returns it.
+    pub fn add_key(&self, project_id: i64) -> Result<KeyView> {
+        let key = new_public_key();
+        let p = self
+            .db
+            .add_project_key(project_id, &key, Utc::now())?
+            .ok_or_else(|| ServiceError::NotFound(format!("no project {project_id}")))?;
+        (self.keys_changed)();
+        p.keys
+            .iter()
+            .find(|k| k.public_key == key)
+            .map(|k| KeyView::of(self.base_url(), p.id, k))
+            .ok_or_else(|| {
+                ServiceError::Internal(format!("the new key of project {project_id} is not listed"))
+            })
+    }
+
+    /// A project's client keys, oldest first, revoked ones included.
+    pub fn keys(&self, project_id: i64) -> Result<Vec<KeyView>> {
+        Ok(self.project(project_id)?.keys)
+    }
+
+    /// Revokes a client key of a project: from now on it authenticates nothing
+    /// (the ingest key caches of every replica drop it within about a second);
+    /// it stays listed with its `revoked_at`. Revoking a revoked key is fine.
+    /// The project's last active key cannot be revoked (a conflict): add
+    /// another one first. Returns the key as it is now.
+    pub fn revoke_key(&self, project_id: i64, public_key: &str) -> Result<KeyView> {
+        let key = check_public_key(public_key)?;
+        self.require_project(project_id)?;
+        if !self.db.revoke_project_key(project_id, &key, Utc::now())? {
+            return Err(ServiceError::NotFound(format!(
+                "no key {key} in project {project_id}"
+            )));
+        }
+        (self.keys_changed)();
+        let p = self.require_project(project_id)?;
+        p.keys
+            .iter()
+            .find(|k| k.public_key == key)
+            .map(|k| KeyView::of(self.base_url(), p.id, k))
+            .ok_or_else(|| ServiceError::NotFound(format!("no key {key} in project {project_id}")))
+    }
+
     /// Deletes a project with everything of it; returns what it was.
     pub fn delete_project(&self, id: i64) -> Result<ProjectView> {
         let p = self.require_project(id)?;
@@ -242,8 +303,8 @@ pub(crate) fn loopback(listener: std::net::SocketAddr) -> std::net::SocketAddr {
 impl Service {
     /// Sends a test event to the project through the Sentry protocol, to this
     /// server's own listener on loopback (not through the base URL, which may not
-    /// be reachable from inside), with the project's first key; returns its event
-    /// id once the server acknowledged it.
+    /// be reachable from inside), with the project's first active key; returns
+    /// its event id once the server acknowledged it.
     pub async fn send_test_event(
         &self,
         project_id: i64,
@@ -253,9 +314,9 @@ impl Service {
         let project = tokio::task::spawn_blocking(move || service.require_project(project_id))
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))??;
-        let Some(key) = project.keys.first() else {
+        let Some(key) = project.keys.iter().find(|k| k.is_active()) else {
             return Err(ServiceError::invalid(format!(
-                "project {project_id} has no key to send with"
+                "project {project_id} has no active key to send with"
             )));
         };
         let event_id = format!("{:032x}", rand::random::<u128>());
@@ -308,6 +369,85 @@ mod tests {
         serde_json::from_value::<ProjectChange>(v)
             .map_err(|e| ServiceError::invalid(e.to_string()))?
             .apply(ProjectSettings::default())
+    }
+
+    fn memory_service(calls: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Service {
+        let store = periscope_store::Store::open_url("sqlite::memory:").unwrap();
+        let config = crate::config::Config::from_lookup(&|_| None).unwrap();
+        Service::new(std::sync::Arc::new(store), std::sync::Arc::new(config)).on_keys_changed(
+            move || {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
+    }
+
+    #[test]
+    fn public_keys_are_32_hex_digits() {
+        assert_eq!(check_public_key(&"A".repeat(32)).unwrap(), "a".repeat(32));
+        let spaced = format!(" {} ", "a".repeat(32));
+        for bad in [
+            "",
+            "abc",
+            &"g".repeat(32),
+            &"a".repeat(33),
+            "../../x",
+            &spaced,
+        ] {
+            let e = check_public_key(bad).unwrap_err();
+            assert_eq!(e.field_name(), Some("public_key"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_added_and_revoked_but_never_the_last_active_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let s = memory_service(calls.clone());
+        let p = s.create_project("keys").unwrap();
+        let first = p.keys[0].public_key.clone();
+        // The only key: a conflict, nothing changed.
+        let e = s.revoke_key(p.id, &first).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+        assert!(e.to_string().contains("last active key"), "{e}");
+        let added = s.add_key(p.id).unwrap();
+        assert_eq!(added.public_key.len(), 32);
+        assert_eq!(added.revoked_at, None);
+        assert!(added.dsn.contains(&added.public_key));
+        let before = calls.load(Ordering::Relaxed);
+        // Any case of the key is the key.
+        let revoked = s.revoke_key(p.id, &first.to_ascii_uppercase()).unwrap();
+        assert_eq!(revoked.public_key, first);
+        assert!(revoked.revoked_at.is_some());
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            before + 1,
+            "key caches dropped"
+        );
+        // Twice is fine and keeps the first time.
+        assert_eq!(s.revoke_key(p.id, &first).unwrap(), revoked);
+        // Listed for the record; the project's DSN is the active key's.
+        let keys = s.keys(p.id).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], revoked);
+        assert_eq!(s.project(p.id).unwrap().dsn, Some(added.dsn.clone()));
+        // Now the added key is the last active one.
+        let e = s.revoke_key(p.id, &added.public_key).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+        // Unknown keys and projects, malformed keys.
+        let e = s.revoke_key(p.id, &"0".repeat(32)).unwrap_err();
+        assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+        let e = s.revoke_key(987_654, &first).unwrap_err();
+        assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+        assert!(matches!(
+            s.add_key(987_654).unwrap_err(),
+            ServiceError::NotFound(_)
+        ));
+        assert!(matches!(
+            s.keys(987_654).unwrap_err(),
+            ServiceError::NotFound(_)
+        ));
+        let e = s.revoke_key(p.id, "nope").unwrap_err();
+        assert_eq!(e.field_name(), Some("public_key"));
     }
 
     #[test]

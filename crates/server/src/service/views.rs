@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use periscope_store::{
-    AlertWithDeliveries, Destination, EventSummary, Issue, Project, ProjectSettings,
+    AlertWithDeliveries, Destination, EventSummary, Issue, Project, ProjectKey, ProjectSettings,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +37,21 @@ pub struct KeyView {
     pub dsn: String,
     /// When the key was made.
     pub created_at: String,
+    /// When the key was revoked (`null`: active). A revoked key authenticates
+    /// nothing; it is listed for the record.
+    pub revoked_at: Option<String>,
+}
+
+impl KeyView {
+    /// The view of key `k` of project `project_id`, with its DSN under `base_url`.
+    pub fn of(base_url: &str, project_id: i64, k: &ProjectKey) -> Self {
+        Self {
+            public_key: k.public_key.clone(),
+            dsn: dsn_for(base_url, &k.public_key, project_id),
+            created_at: timestamp(k.created_at),
+            revoked_at: timestamp_opt(k.revoked_at),
+        }
+    }
 }
 
 /// A project's settings.
@@ -76,9 +91,9 @@ pub struct ProjectView {
     pub id: i64,
     /// Its name.
     pub name: String,
-    /// The DSN of its first key.
+    /// The DSN of its first active key.
     pub dsn: Option<String>,
-    /// Its client keys.
+    /// Its client keys, oldest first, revoked ones included.
     pub keys: Vec<KeyView>,
     /// When it was made.
     pub created_at: String,
@@ -96,16 +111,13 @@ impl ProjectView {
             name: p.name.clone(),
             dsn: p
                 .keys
-                .first()
+                .iter()
+                .find(|k| k.is_active())
                 .map(|k| dsn_for(base_url, &k.public_key, p.id)),
             keys: p
                 .keys
                 .iter()
-                .map(|k| KeyView {
-                    public_key: k.public_key.clone(),
-                    dsn: dsn_for(base_url, &k.public_key, p.id),
-                    created_at: timestamp(k.created_at),
-                })
+                .map(|k| KeyView::of(base_url, p.id, k))
                 .collect(),
             created_at: timestamp(p.created_at),
             settings: SettingsView::from(&p.settings),
@@ -381,6 +393,39 @@ mod tests {
         let key = crate::service::new_public_key();
         assert_eq!(key.len(), 32);
         assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn the_dsn_is_the_first_active_keys() {
+        let t = DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let key = |k: &str, revoked: bool| ProjectKey {
+            public_key: k.repeat(32),
+            created_at: t,
+            revoked_at: revoked.then_some(t),
+        };
+        let mut p = Project {
+            id: 3,
+            name: "p".into(),
+            created_at: t,
+            keys: vec![key("a", true), key("b", false), key("c", false)],
+            settings: ProjectSettings::default(),
+            stored_events: 0,
+        };
+        let v = ProjectView::of("http://h", &p);
+        assert_eq!(
+            v.dsn.as_deref(),
+            Some(format!("http://{}@h/3", "b".repeat(32)).as_str())
+        );
+        assert_eq!(v.keys.len(), 3, "revoked keys are listed");
+        assert_eq!(
+            v.keys[0].revoked_at.as_deref(),
+            Some("2026-11-30T12:00:00.000Z")
+        );
+        assert_eq!(v.keys[1].revoked_at, None);
+        p.keys.retain(|k| k.revoked_at.is_some());
+        assert_eq!(ProjectView::of("http://h", &p).dsn, None);
     }
 
     #[test]
