@@ -493,3 +493,56 @@ fn a_private_target_is_explained_with_the_setting_to_change() {
     }
     assert_eq!(recorder.count(), 0);
 }
+
+#[test]
+fn a_key_revoked_in_the_browser_stops_working_within_seconds() {
+    let server = started();
+    let (id, _dsn, old_key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let path = format!("/projects/{id}/settings");
+    let csrf = ui.get(&path).csrf();
+    // The only active key cannot be revoked.
+    let p = ui.post(
+        &format!("/projects/{id}/keys/{old_key}/revoke"),
+        &[("_csrf", &csrf)],
+    );
+    assert_eq!(p.status, 409, "{}", p.body);
+    assert!(p.body.contains("id=\"key-error\""));
+    let p = ui.post(&format!("/projects/{id}/keys"), &[("_csrf", &csrf)]);
+    assert_eq!(p.status, 303);
+    let page = ui.get(&path);
+    let keys: Vec<String> = page
+        .body
+        .split("data-key=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    let new_key = keys.iter().find(|k| **k != old_key).unwrap().clone();
+    let send = |key: &str| {
+        let (_, body) = common::small_event("keys");
+        common::post(
+            &common::http(),
+            &server.store_url(id),
+            &[(
+                "x-sentry-auth",
+                &format!("Sentry sentry_key={key}, sentry_version=7"),
+            )],
+            body,
+        )
+        .status
+    };
+    assert_eq!(send(&old_key), 200);
+    let p = ui.post(
+        &format!("/projects/{id}/keys/{old_key}/revoke"),
+        &[("_csrf", &csrf)],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    periscope_test_support::wait::until_true(
+        "the revoked key refused",
+        Duration::from_secs(5),
+        || matches!(send(&old_key), 401 | 403),
+    );
+    assert_eq!(send(&new_key), 200, "the other key still works");
+    assert!(ui.get(&path).body.contains("revoked "));
+}

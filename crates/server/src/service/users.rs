@@ -323,6 +323,29 @@ impl Service {
         }
     }
 
+    /// A user changes their own password: `current` must be right (a wrong one is
+    /// a field error on `current`); every other session of theirs ends, the one
+    /// that asked (`keep`) goes on.
+    pub fn change_own_password(
+        &self,
+        email: &str,
+        current: &str,
+        password: &str,
+        keep: &str,
+    ) -> Result<()> {
+        check_password(password).map_err(|e| ServiceError::field("password", e.to_string()))?;
+        let user = self.user_named(email)?;
+        if current.chars().count() > MAX_PASSWORD_CHARS
+            || !verify_password(current, &user.password_hash)
+        {
+            return Err(ServiceError::field(
+                "current",
+                "the current password is wrong",
+            ));
+        }
+        self.set_password(email, password, Some(keep))
+    }
+
     /// Deletes an account (its sessions end with it). The last admin cannot be
     /// deleted ([`ServiceError::Conflict`]).
     pub fn delete_user(&self, email: &str) -> Result<UserView> {

@@ -205,6 +205,7 @@ struct SignInForm<'a> {
     email: &'a str,
     error: Option<&'a str>,
     no_users: bool,
+    account_ready: bool,
 }
 
 fn sign_in_markup(f: &SignInForm<'_>) -> maud::Markup {
@@ -221,6 +222,7 @@ fn sign_in_markup(f: &SignInForm<'_>) -> maud::Markup {
                         p { "Then sign in here." }
                     }
                 }
+                @if f.account_ready { p.ok role="status" { "Your account is ready: sign in with your new password." } }
                 @if let Some(e) = f.error { p.error role="alert" { (e) } }
                 form method="post" action="/signin" {
                     input type="hidden" name="_csrf" value=(f.csrf);
@@ -251,6 +253,7 @@ pub(crate) async fn sign_in_page(
         email: "",
         error: None,
         no_users,
+        account_ready: q.get("done") == Some("account"),
     })
     .into_response();
     set_cookie(
@@ -297,6 +300,7 @@ pub(crate) async fn sign_in(
                 email: &email,
                 error: Some(error),
                 no_users: false,
+                account_ready: false,
             }),
         )
             .into_response()

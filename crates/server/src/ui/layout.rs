@@ -67,7 +67,7 @@ pub(crate) fn page_with_refresh(
                     }
                     span.spacer {}
                     @if viewer.user.is_admin() { a href="/users" { "Users" } }
-                    span.who title=(viewer.user.role) { (viewer.user.email) }
+                    a.who href="/account" title=(viewer.user.role) { (viewer.user.email) }
                     form.inline method="post" action="/signout" {
                         input type="hidden" name="_csrf" value=(viewer.csrf);
                         button.link type="submit" { "Sign out" }

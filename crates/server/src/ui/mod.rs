@@ -68,6 +68,11 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             get(settings::page).post(settings::save),
         )
         .route("/projects/{id}/delete", post(settings::delete))
+        .route("/projects/{id}/keys", post(settings::add_key))
+        .route(
+            "/projects/{id}/keys/{public_key}/revoke",
+            post(settings::revoke_key),
+        )
         .route("/projects/{id}/alerts", get(alerts::log))
         .route(
             "/projects/{id}/destinations",
@@ -87,6 +92,18 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/issues/{id}/status", post(issue::change_status))
         .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
         .route("/users", get(users::page))
+        .route("/users/{action}", post(users::act))
+        .route("/account", get(users::account))
+        .route("/account/password", post(users::change_password))
+        .route("/account/sessions/{which}", post(users::end_sessions))
+        .route(
+            "/invite/{token}",
+            get(users::invite_page).post(users::redeem_invite),
+        )
+        .route(
+            "/reset/{token}",
+            get(users::reset_page).post(users::redeem_reset),
+        )
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(state, guard))

@@ -172,18 +172,32 @@ fn render(
                 (field(values, error, "max_age_days", "Delete events older than this many days (empty: keep)"))
                 button.primary type="submit" { "Save" }
             }
-            h2 { "Keys" }
+            h2 #keys { "Keys" }
+            p.muted { "Each key's DSN sends to this project. Revoking a key refuses its events on every server within seconds; it stays listed for the record." }
+            @if let Some(e) = error.filter(|e| e.field_name() == Some("key")) { p.error role="alert" #key-error { (e) } }
             table.keys {
-                thead { tr { th { "Public key" } th { "DSN" } th { "Created" } } }
+                thead { tr { th { "DSN" } th { "Created" } th { "State" } th {} } }
                 tbody {
                     @for k in &p.keys {
-                        tr {
-                            td.mono { (k.public_key) }
-                            td.mono { code { (k.dsn) } " " button.copy.hidden type="button" data-copy=(k.dsn) { "Copy" } }
+                        tr data-key=(k.public_key) {
+                            td.mono { code { (k.dsn) } " " @if k.revoked_at.is_none() { button.copy.hidden type="button" data-copy=(k.dsn) { "Copy" } } }
                             td { (k.created_at) }
+                            td { @match &k.revoked_at { Some(t) => { span.muted { "revoked " (t) } }, None => { "active" } } }
+                            td {
+                                @if k.revoked_at.is_none() {
+                                    form.inline method="post" action={ "/projects/" (p.id) "/keys/" (k.public_key) "/revoke" } {
+                                        input type="hidden" name="_csrf" value=(viewer.csrf);
+                                        button type="submit" { "Revoke" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
+            }
+            form method="post" action={ "/projects/" (p.id) "/keys" } {
+                input type="hidden" name="_csrf" value=(viewer.csrf);
+                button type="submit" { "Add a key" }
             }
             h2 { "Grouping" }
             p { "Strategy: " code { (p.settings.grouping_strategy) } ". It is not switched here: switching would start every issue afresh." }
@@ -302,5 +316,62 @@ pub(crate) async fn delete(
             ),
         )
             .into_response(),
+    }
+}
+
+/// `POST /projects/{id}/keys` (admins): a new key.
+pub(crate) async fn add_key(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let project_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match call(&state, move |s| s.add_key(project_id)).await {
+        Ok(_) => see_other(&format!("/projects/{project_id}/settings#keys")),
+        Err(r) => r,
+    }
+}
+
+/// `POST /projects/{id}/keys/{public_key}/revoke` (admins).
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, key)): Path<(String, String)>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let project_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let outcome = call(&state, move |s| {
+        let r = s.revoke_key(project_id, &key);
+        Ok((s.project(project_id)?, r))
+    })
+    .await;
+    match outcome {
+        Err(r) => r,
+        Ok((_, Ok(_))) => see_other(&format!("/projects/{project_id}/settings#keys")),
+        Ok((p, Err(ServiceError::Conflict(m)))) => (
+            StatusCode::CONFLICT,
+            render(
+                &viewer,
+                &p,
+                &Values::of(&p),
+                Some(&ServiceError::field("key", m)),
+                false,
+            ),
+        )
+            .into_response(),
+        Ok((_, Err(e))) => super::service_error(e),
     }
 }
