@@ -185,6 +185,8 @@ fn the_ui_in_chromium() {
     };
     let driver = Driver::start(Path::new(&driver_path));
     let mut server = Server::sqlite();
+    // The test alert goes to a recorder on loopback.
+    server.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true");
     server.start();
     let (project, dsn, key) = server.create_project("shop");
     let password = create_user(&server, "admin@example.com", true);
@@ -327,6 +329,46 @@ fn the_ui_in_chromium() {
         assert!(text_of(&c, "#arrived").await.contains("ValueError"), "step 10");
         shot(&c, "onboarding-arrived.png").await;
         blocking(|| wait_for_event(&server, project + 1, &sent));
+
+        // 11. A webhook destination pointed at a recorder; "send a test alert"
+        // arrives there, signed.
+        let recorder = HttpRecorder::ok();
+        c.goto(&format!("{base}/projects/{project}/destinations")).await.unwrap();
+        c.find(Locator::Css("input[name=url]")).await.unwrap().send_keys(&recorder.url("/hook")).await.unwrap();
+        c.find(Locator::Css("input[name=secret]")).await.unwrap().send_keys("browser-secret").await.unwrap();
+        c.find(Locator::Css("form[action$='/destinations'] button.primary")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("table.destinations")).await.unwrap();
+        c.find(Locator::Css("form[action$='/test'] button")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("#test-outcome")).await.unwrap();
+        assert!(text_of(&c, "#test-outcome").await.contains("delivered"), "step 11");
+        let got = blocking(|| recorder.wait_for(1, Duration::from_secs(10)));
+        let signature = got[0].header("x-periscope-signature").expect("step 11: signed");
+        assert!(periscope_notify::format::verify_signature(b"browser-secret", &got[0].body, signature), "step 11");
+        shot(&c, "destinations.png").await;
+        c.goto(&format!("{base}/projects/{project}/alerts")).await.unwrap();
+        c.wait().for_element(Locator::Css("table.alerts")).await.unwrap();
+        shot(&c, "alerts-log.png").await;
+
+        // 12. An invitation accepted in a second browser session; the new member
+        // cannot open the settings.
+        c.goto(&format!("{base}/users")).await.unwrap();
+        c.find(Locator::Css("form[action='/users/invite'] input[name=email]")).await.unwrap().send_keys("mo@example.com").await.unwrap();
+        c.find(Locator::Css("form[action='/users/invite'] button")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("#link-value")).await.unwrap();
+        let link = text_of(&c, "#link-value").await;
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&link).await.unwrap();
+        c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("mo's password").await.unwrap();
+        c.find(Locator::Css("input[name=again]")).await.unwrap().send_keys("mo's password").await.unwrap();
+        c.find(Locator::Css("form button.primary")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("input[name=email]")).await.unwrap();
+        c.find(Locator::Css("input[name=email]")).await.unwrap().send_keys("mo@example.com").await.unwrap();
+        c.find(Locator::Css("input[name=password]")).await.unwrap().send_keys("mo's password").await.unwrap();
+        c.find(Locator::Css("form[action='/signin'] button")).await.unwrap().click().await.unwrap();
+        c.wait().for_element(Locator::Css("table.projects")).await.unwrap();
+        assert!(c.find(Locator::Css("a[href='/projects/new']")).await.is_err(), "step 12: no admin links");
+        c.goto(&format!("{base}/projects/{project}/settings")).await.unwrap();
+        assert!(text_of(&c, "main").await.contains("Only an admin"), "step 12");
 
         c.close().await.unwrap();
     });
