@@ -1180,6 +1180,66 @@ fn cli_issue_destination_and_group_commands() {
     assert_eq!(line["title"], "ZeroDivisionError: division by zero");
 }
 
+#[test]
+fn cli_alert_list_and_retry() {
+    use periscope_store::{AlertStore, IngestStore};
+    // No server: the CLI works on the database, and no notifier runs to touch
+    // the deliveries.
+    let s = Server::sqlite();
+    let (p, _, _) = s.create_project("alerts");
+    s.cli(&[
+        "destination",
+        "add",
+        "--project",
+        &p.to_string(),
+        "--type",
+        "internal_logger",
+    ]);
+    let store = s.store();
+    let now = chrono::Utc::now();
+    let event = periscope_store::NewEvent {
+        project_id: p,
+        event_id: "0123456789abcdef0123456789abcdef".into(),
+        grouping_key: "k".into(),
+        title: "Error: \u{1b}[31mred".into(),
+        culprit: None,
+        level: "error".into(),
+        timestamp: now,
+        received_at: now,
+        release: None,
+        environment: None,
+        tags: Vec::new(),
+        payload: b"{}".to_vec(),
+        grouping_explanation: None,
+        user: None,
+    };
+    store.ingest_batch(&[event], now).unwrap();
+    let id = store.claim_deliveries(now, 10, now).unwrap()[0].delivery_id;
+    store.fail_delivery(id, now, "HTTP 500", None).unwrap();
+    let project = p.to_string();
+
+    let out = s.cli(&["alert", "list", "--project", &project, "--state", "failed"]);
+    assert!(out.contains(&format!("delivery {id:>6}")), "{out}");
+    assert!(out.contains("failed") && out.contains("HTTP 500"), "{out}");
+    assert!(!out.contains('\u{1b}'), "event data is escaped: {out:?}");
+    let out = s.cli(&["alert", "list", "--project", &project, "--state", "pending"]);
+    assert!(out.contains("no alerts with a pending delivery"), "{out}");
+    let (ok, _, err) = s.cli_raw(&["alert", "list", "--project", &project, "--state", "lost"]);
+    assert!(!ok && err.contains("pending, delivered, failed"), "{err}");
+
+    let out = s.cli(&["alert", "retry", "--project", &project, &id.to_string()]);
+    assert!(
+        out.contains(&format!("delivery {id} is pending again (attempt 2 next)")),
+        "{out}"
+    );
+    let line = s.cli(&["alert", "list", "--project", &project, "--json"]);
+    let alert: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(alert["deliveries"][0]["state"], "pending");
+    assert_eq!(alert["deliveries"][0]["attempts"], 1);
+    let (ok, _, err) = s.cli_raw(&["alert", "retry", "--project", &project, "987654"]);
+    assert!(!ok && err.contains("no delivery 987654"), "{err}");
+}
+
 /// 10,000 events over 500 issues: every page walk is complete and duplicate-free,
 /// and searches return exactly the expected issues.
 #[test]

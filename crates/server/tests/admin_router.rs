@@ -236,3 +236,96 @@ async fn issues_are_listed_in_each_sort_with_cursors_of_that_sort() {
         assert_error(got, 400, "cursor");
     }
 }
+
+#[tokio::test]
+async fn failed_deliveries_are_filtered_and_retried() {
+    use periscope_store::{AlertStore, IngestStore, ProjectStore};
+    let dir = tempfile::tempdir().unwrap();
+    let (app, store) = app_and_store(&dir);
+    let now = chrono::Utc::now();
+    let p = store
+        .create_project("retry", "0123456789abcdef0123456789abcdef", now)
+        .unwrap()
+        .id;
+    let (status, v) = call(
+        &app,
+        "POST",
+        &format!("/api/admin/projects/{p}/alert_notification_destinations"),
+        Some(KEY),
+        &json!({"type": "internal_logger"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    store.ingest_batch(&[event(p, "x", 0)], now).unwrap();
+    let id = store
+        .claim_deliveries(now, 10, now + chrono::Duration::seconds(60))
+        .unwrap()[0]
+        .delivery_id;
+    let retry = format!("/api/admin/projects/{p}/deliveries/{id}/retry");
+    assert_error(
+        call(&app, "POST", &retry, Some(KEY), "").await,
+        409,
+        "attempted now",
+    );
+    store.fail_delivery(id, now, "refused", None).unwrap();
+
+    let alerts = |state: &str| {
+        let app = app.clone();
+        let path = format!("/api/admin/projects/{p}/alerts?state={state}");
+        async move { call(&app, "GET", &path, Some(KEY), "").await }
+    };
+    let (status, v) = alerts("failed").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(v["alerts"][0]["deliveries"][0]["id"], id);
+    assert_eq!(
+        v["alerts"][0]["deliveries"][0]["alert_id"],
+        v["alerts"][0]["id"]
+    );
+    let (_, v) = alerts("pending").await;
+    assert_eq!(v["alerts"], json!([]));
+    assert_error(alerts("lost").await, 400, "pending, delivered, failed");
+
+    let (status, v) = call(&app, "POST", &retry, Some(KEY), "").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["delivery"]["id"], id);
+    assert_eq!(v["delivery"]["state"], "pending");
+    assert_eq!(v["delivery"]["attempts"], 1);
+    assert_eq!(v["delivery"]["last_error"], "refused");
+    assert!(v["delivery"]["next_attempt_at"].is_string());
+    // Pending and not in flight: retrying again is fine.
+    let (status, _) = call(&app, "POST", &retry, Some(KEY), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, v) = alerts("pending").await;
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
+
+    for path in [
+        format!("/api/admin/projects/{p}/deliveries/987654/retry"),
+        format!("/api/admin/projects/987654/deliveries/{id}/retry"),
+    ] {
+        assert_error(call(&app, "POST", &path, Some(KEY), "").await, 404, "no ");
+    }
+    assert_error(
+        call(
+            &app,
+            "POST",
+            &format!("/api/admin/projects/{p}/deliveries/x/retry"),
+            Some(KEY),
+            "",
+        )
+        .await,
+        400,
+        "path",
+    );
+    let claimed = store
+        .claim_deliveries(chrono::Utc::now(), 10, chrono::Utc::now())
+        .unwrap();
+    store
+        .complete_delivery(claimed[0].delivery_id, chrono::Utc::now())
+        .unwrap();
+    assert_error(
+        call(&app, "POST", &retry, Some(KEY), "").await,
+        409,
+        "delivered",
+    );
+}

@@ -504,7 +504,7 @@ fn two_servers_on_one_postgres_make_one_issue_per_error() {
     }
     assert!(issue_of_error.values().all(|s| s.len() == 1));
     // Exactly one new-issue alert per issue.
-    let alerts = store.list_alerts(project, 1000).unwrap();
+    let alerts = store.list_alerts(project, 1000, None).unwrap();
     let new_issue: Vec<i64> = alerts
         .iter()
         .filter(|a| a.alert.kind == AlertKind::NewIssue)

@@ -934,21 +934,50 @@ struct DeliveryRow {
     delivered_at: Option<i64>,
 }
 
+impl From<&DeliveryRow> for Delivery {
+    fn from(d: &DeliveryRow) -> Self {
+        let state = DeliveryState::parse(&d.state);
+        Delivery {
+            id: d.id,
+            alert_id: d.alert_id,
+            destination_id: d.destination_id,
+            destination_kind: d.kind.clone(),
+            next_attempt_at: (state == DeliveryState::Pending).then(|| dt(d.next_attempt_at)),
+            state,
+            attempts: u32::try_from(d.attempts).unwrap_or(u32::MAX),
+            last_error: d.last_error.clone(),
+            last_attempt_at: d.last_attempt_at.map(dt),
+            delivered_at: d.delivered_at.map(dt),
+        }
+    }
+}
+
+const DELIVERY_COLS: &str = "d.id, d.alert_id, d.destination_id, t.kind, d.state, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at";
+
 pub(crate) fn list_alerts<C: Exec>(
     c: &mut C,
     project_id: i64,
     limit: usize,
+    state: Option<&DeliveryState>,
 ) -> Result<Vec<AlertWithDeliveries>> {
-    let alerts: Vec<AlertRow> = c.rows(
-        Q::new("SELECT a.id, a.project_id, a.issue_id, a.kind, a.created_at, i.title FROM alerts a JOIN issues i ON i.id = a.issue_id WHERE a.project_id = ? ORDER BY a.id DESC LIMIT ?")
-            .bind(project_id)
-            .bind(clamp_limit(limit)),
-    )?;
+    let alerts: Vec<AlertRow> = match state {
+        None => c.rows(
+            Q::new("SELECT a.id, a.project_id, a.issue_id, a.kind, a.created_at, i.title FROM alerts a JOIN issues i ON i.id = a.issue_id WHERE a.project_id = ? ORDER BY a.id DESC LIMIT ?")
+                .bind(project_id)
+                .bind(clamp_limit(limit)),
+        )?,
+        Some(state) => c.rows(
+            Q::new("SELECT a.id, a.project_id, a.issue_id, a.kind, a.created_at, i.title FROM alerts a JOIN issues i ON i.id = a.issue_id WHERE a.project_id = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.state = ?) ORDER BY a.id DESC LIMIT ?")
+                .bind(project_id)
+                .bind(state.as_str())
+                .bind(clamp_limit(limit)),
+        )?,
+    };
     if alerts.is_empty() {
         return Ok(Vec::new());
     }
     let mut q = Q::dynamic(format!(
-        "SELECT d.id, d.alert_id, d.destination_id, t.kind, d.state, d.attempts, d.last_error, d.last_attempt_at, d.next_attempt_at, d.delivered_at FROM deliveries d JOIN destinations t ON t.id = d.destination_id WHERE d.alert_id IN ({}) ORDER BY d.id",
+        "SELECT {DELIVERY_COLS} FROM deliveries d JOIN destinations t ON t.id = d.destination_id WHERE d.alert_id IN ({}) ORDER BY d.id",
         placeholders(alerts.len())
     ));
     for a in &alerts {
@@ -961,22 +990,7 @@ pub(crate) fn list_alerts<C: Exec>(
             deliveries: deliveries
                 .iter()
                 .filter(|d| d.alert_id == a.id)
-                .map(|d| {
-                    let state = DeliveryState::parse(&d.state);
-                    Delivery {
-                        id: d.id,
-                        alert_id: d.alert_id,
-                        destination_id: d.destination_id,
-                        destination_kind: d.kind.clone(),
-                        next_attempt_at: (state == DeliveryState::Pending)
-                            .then(|| dt(d.next_attempt_at)),
-                        state,
-                        attempts: u32::try_from(d.attempts).unwrap_or(u32::MAX),
-                        last_error: d.last_error.clone(),
-                        last_attempt_at: d.last_attempt_at.map(dt),
-                        delivered_at: d.delivered_at.map(dt),
-                    }
-                })
+                .map(Delivery::from)
                 .collect(),
             issue_title: a.title,
             alert: Alert {
@@ -1100,6 +1114,78 @@ pub(crate) fn claim_deliveries<C: Exec>(
         });
     }
     Ok(out)
+}
+
+/// One delivery of a project's alert.
+pub(crate) fn get_delivery<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    id: i64,
+) -> Result<Option<Delivery>> {
+    let row: Option<DeliveryRow> = c.row(
+        Q::dynamic(format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries d JOIN destinations t ON t.id = d.destination_id JOIN alerts a ON a.id = d.alert_id WHERE d.id = ? AND a.project_id = ?"
+        ))
+        .cached()
+        .bind(id)
+        .bind(project_id),
+    )?;
+    Ok(row.as_ref().map(Delivery::from))
+}
+
+#[derive(QueryableByName)]
+struct RetryRow {
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    lease_until: Option<i64>,
+}
+
+/// Makes a failed or pending delivery of a project's alert due at `now`
+/// (see [`AlertStore::retry_delivery`](crate::AlertStore::retry_delivery)).
+pub(crate) fn retry_delivery<C: Exec>(
+    c: &mut C,
+    id: i64,
+    project_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let now = ms(now);
+    let row: Option<RetryRow> = c.row(
+        Q::new("SELECT d.state, d.lease_until FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.id = ? AND a.project_id = ?")
+            .bind(id)
+            .bind(project_id),
+    )?;
+    let Some(row) = row else { return Ok(false) };
+    let leased = row.lease_until.is_some_and(|t| t > now);
+    match DeliveryState::parse(&row.state) {
+        DeliveryState::Failed => {}
+        DeliveryState::Pending if !leased => {}
+        DeliveryState::Pending => {
+            return Err(StoreError::Conflict(format!(
+                "delivery {id} is being attempted now; retry it once that attempt is recorded"
+            )));
+        }
+        other => {
+            return Err(StoreError::Conflict(format!(
+                "delivery {id} is {}: only failed or pending deliveries are retried",
+                other.as_str()
+            )));
+        }
+    }
+    // The same conditions again, so that a notifier that leased the delivery
+    // meanwhile (PostgreSQL) keeps it.
+    let n = c.exec(
+        Q::new("UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_until = NULL WHERE id = ? AND (state = 'failed' OR (state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)))")
+            .bind(now)
+            .bind(id)
+            .bind(now),
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "delivery {id} is being attempted now; retry it once that attempt is recorded"
+        )));
+    }
+    Ok(true)
 }
 
 pub(crate) fn complete_delivery<C: Exec>(c: &mut C, id: i64, now: DateTime<Utc>) -> Result<()> {

@@ -17,10 +17,10 @@ use crate::distinct::UserHash;
 use crate::error::{Result, StoreError};
 use crate::ingest::{self, IngestLimits, Prepared};
 use crate::model::{
-    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Destination, EventPosition,
-    EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, NewEvent, Page,
-    Project, ProjectUpdate, RetentionLimits, RetentionReport, Role, Session, StoredEvent,
-    TagDistribution, UsageDelta, User,
+    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
+    Destination, EventPosition, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction,
+    IssueFilter, NewEvent, Page, Project, ProjectUpdate, RetentionLimits, RetentionReport, Role,
+    Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
 use crate::model::{TokenKind, UserSession, UserToken};
 use crate::sql::{Exec, Q};
@@ -798,8 +798,31 @@ impl AlertStore for Store {
         ))
     }
 
-    fn list_alerts(&self, project_id: i64, limit: usize) -> Result<Vec<AlertWithDeliveries>> {
-        with_conn!(self, |c| ops::list_alerts(c, project_id, limit))
+    fn list_alerts(
+        &self,
+        project_id: i64,
+        limit: usize,
+        state: Option<&DeliveryState>,
+    ) -> Result<Vec<AlertWithDeliveries>> {
+        with_conn!(self, |c| ops::list_alerts(c, project_id, limit, state))
+    }
+
+    fn get_delivery(&self, project_id: i64, delivery_id: i64) -> Result<Option<Delivery>> {
+        with_conn!(self, |c| ops::get_delivery(c, project_id, delivery_id))
+    }
+
+    fn retry_delivery(
+        &self,
+        delivery_id: i64,
+        project_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        with_tx!(self, |c| ops::retry_delivery(
+            c,
+            delivery_id,
+            project_id,
+            now
+        ))
     }
 
     fn claim_deliveries(

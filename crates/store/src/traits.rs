@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
-    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Destination, EventPosition,
-    EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction, IssueFilter, NewEvent, Page,
-    Project, ProjectUpdate, Role, Session, StoredEvent, TagDistribution, UsageDelta, User,
+    Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
+    Destination, EventPosition, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction,
+    IssueFilter, NewEvent, Page, Project, ProjectUpdate, Role, Session, StoredEvent,
+    TagDistribution, UsageDelta, User,
 };
 use crate::model::{TokenKind, UserSession, UserToken};
 
@@ -257,8 +258,29 @@ pub trait AlertStore {
     /// Deletes a destination of that project (and its deliveries); returns whether
     /// it existed.
     fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool>;
-    /// The project's latest `limit` alerts, newest first, with each delivery's state.
-    fn list_alerts(&self, project_id: i64, limit: usize) -> Result<Vec<AlertWithDeliveries>>;
+    /// The project's latest `limit` alerts, newest first, with each delivery's
+    /// state. With `state`, only the alerts that have a delivery in that state
+    /// (each still with all its deliveries; an alert not fanned out yet has
+    /// none).
+    fn list_alerts(
+        &self,
+        project_id: i64,
+        limit: usize,
+        state: Option<&DeliveryState>,
+    ) -> Result<Vec<AlertWithDeliveries>>;
+    /// One delivery of an alert of the project (`None` if there is none).
+    fn get_delivery(&self, project_id: i64, delivery_id: i64) -> Result<Option<Delivery>>;
+    /// "Retry now": a delivery of an alert of the project that failed for good
+    /// or is pending becomes pending and due at `now`, its lease cleared. Its
+    /// attempts, last error and last attempt time are kept (the record of
+    /// what happened; the notifier's retry policy counts attempts, so a
+    /// delivery that had used them all gets one more attempt, not a new
+    /// series). Returns `false` if the project has no such delivery. A
+    /// delivered one, or one leased right now (an attempt in flight: clearing
+    /// its lease could send it twice), gives
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
+    fn retry_delivery(&self, delivery_id: i64, project_id: i64, now: DateTime<Utc>)
+    -> Result<bool>;
     /// For the notifier: fans new alerts out to their project's current
     /// destinations (one delivery each), then leases up to `limit` due pending
     /// deliveries until `lease_until` so that other replicas skip them, and returns

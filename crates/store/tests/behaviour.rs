@@ -22,7 +22,7 @@ fn project(store: &Store, name: &str) -> i64 {
 
 fn alerts_of(store: &Store, project_id: i64) -> Vec<(i64, AlertKind)> {
     store
-        .list_alerts(project_id, 1000)
+        .list_alerts(project_id, 1000, None)
         .unwrap()
         .into_iter()
         .map(|a| (a.alert.subject.issue_id().unwrap_or_default(), a.alert.kind))
@@ -920,7 +920,7 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
             .is_empty()
     );
 
-    let alerts = store.list_alerts(p, 50).unwrap();
+    let alerts = store.list_alerts(p, 50, None).unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].issue_title, "Error: boom in A");
     let mut states: Vec<_> = alerts[0]
@@ -961,9 +961,130 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
 
     // Deleting a destination removes its deliveries.
     assert!(store.delete_destination(p, hook.id).unwrap());
-    let alerts = store.list_alerts(p, 50).unwrap();
+    let alerts = store.list_alerts(p, 50, None).unwrap();
     assert!(alerts.iter().all(|a| a.deliveries.len() == 1));
 });
+
+backend_test!(
+    deliveries_are_retried_now_and_filtered_by_state,
+    |_, store| {
+        let p = project(store, "retry");
+        let other = project(store, "other");
+        let hook = store
+            .create_destination(
+                p,
+                "generic_webhook",
+                &serde_json::json!({"url": "https://hooks.example.com/x"}),
+                t0(),
+            )
+            .unwrap();
+        store
+            .create_destination(p, "internal_logger", &serde_json::json!({}), t0())
+            .unwrap();
+        store.ingest_batch(&[event(p, "A", 1)], at(1)).unwrap();
+        let claimed = store.claim_deliveries(at(2), 10, at(62)).unwrap();
+        let to_hook = claimed
+            .iter()
+            .find(|c| c.destination.id == hook.id)
+            .unwrap()
+            .delivery_id;
+        let to_log = claimed
+            .iter()
+            .find(|c| c.destination.id != hook.id)
+            .unwrap()
+            .delivery_id;
+        // Leased (an attempt in flight): not retried, the lease stays.
+        let in_flight = store.retry_delivery(to_hook, p, at(3));
+        assert!(
+            matches!(in_flight, Err(StoreError::Conflict(_))),
+            "{in_flight:?}"
+        );
+        assert!(
+            store
+                .claim_deliveries(at(4), 10, at(64))
+                .unwrap()
+                .is_empty()
+        );
+
+        store.complete_delivery(to_log, at(5)).unwrap();
+        store
+            .fail_delivery(to_hook, at(5), "HTTP 500", None)
+            .unwrap();
+        let state_of = |id: i64| store.get_delivery(p, id).unwrap().unwrap();
+        assert_eq!(state_of(to_hook).state, DeliveryState::Failed);
+        assert_eq!(state_of(to_hook).next_attempt_at, None);
+
+        // Filtered by state: the alert with a failed delivery, with all its
+        // deliveries.
+        let failed = store
+            .list_alerts(p, 50, Some(&DeliveryState::Failed))
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].deliveries.len(), 2);
+        assert_eq!(
+            store
+                .list_alerts(p, 50, Some(&DeliveryState::Delivered))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .list_alerts(p, 50, Some(&DeliveryState::Pending))
+                .unwrap()
+                .is_empty()
+        );
+
+        // Retried now: pending, due now, no lease; attempts and error kept.
+        assert!(store.retry_delivery(to_hook, p, at(1000)).unwrap());
+        let d = state_of(to_hook);
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.next_attempt_at, Some(at(1000)));
+        assert_eq!(d.attempts, 1);
+        assert_eq!(d.last_error.as_deref(), Some("HTTP 500"));
+        assert_eq!(d.last_attempt_at, Some(at(5)));
+        assert_eq!(
+            store
+                .list_alerts(p, 50, Some(&DeliveryState::Pending))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .claim_deliveries(at(999), 10, at(1060))
+                .unwrap()
+                .is_empty()
+        );
+        let again = store.claim_deliveries(at(1000), 10, at(1060)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].delivery_id, again[0].attempt), (to_hook, 2));
+
+        // Pending and waiting for a later attempt: due now instead.
+        store
+            .fail_delivery(to_hook, at(1001), "HTTP 502", Some(at(5000)))
+            .unwrap();
+        assert!(store.retry_delivery(to_hook, p, at(1002)).unwrap());
+        assert_eq!(state_of(to_hook).next_attempt_at, Some(at(1002)));
+        // An expired lease does not hold it either.
+        assert_eq!(
+            store
+                .claim_deliveries(at(1002), 10, at(1010))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.retry_delivery(to_hook, p, at(1010)).unwrap());
+
+        // Delivered: a conflict. Unknown, or another project's: false.
+        let done = store.retry_delivery(to_log, p, at(1011));
+        assert!(matches!(done, Err(StoreError::Conflict(_))), "{done:?}");
+        assert_eq!(state_of(to_log).state, DeliveryState::Delivered);
+        assert!(!store.retry_delivery(to_hook, other, at(1011)).unwrap());
+        assert!(!store.retry_delivery(987_654, p, at(1011)).unwrap());
+        assert!(store.get_delivery(other, to_hook).unwrap().is_none());
+    }
+);
 
 trait Helpers {
     fn resolve_and_regress(&self, p: i64, issue: i64);
@@ -1173,7 +1294,7 @@ backend_test!(
         let unique: HashSet<i64> = claimed.iter().copied().collect();
         assert_eq!(unique.len(), claimed.len(), "a delivery was claimed twice");
         assert_eq!(unique.len(), 24);
-        let alerts = store.list_alerts(p, 100).unwrap();
+        let alerts = store.list_alerts(p, 100, None).unwrap();
         assert_eq!(alerts.len(), 24);
         assert!(
             alerts

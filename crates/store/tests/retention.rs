@@ -266,7 +266,7 @@ backend_test!(
         assert!(out[0].regressed);
         assert_eq!(store.get_issue(a).unwrap().unwrap().count, 2);
         let kinds: Vec<AlertKind> = store
-            .list_alerts(p, 100)
+            .list_alerts(p, 100, None)
             .unwrap()
             .into_iter()
             .filter(|x| x.alert.subject.issue_id() == Some(a))
@@ -317,7 +317,7 @@ backend_test!(idle_issues_and_old_alerts_age_out, |_, store| {
     assert_eq!(left[0].id, b);
     assert_eq!(stored(store, p), 1);
     assert_eq!(
-        store.list_alerts(p, 100).unwrap().len(),
+        store.list_alerts(p, 100, None).unwrap().len(),
         1,
         "A's alert went with it"
     );
@@ -327,7 +327,7 @@ backend_test!(idle_issues_and_old_alerts_age_out, |_, store| {
     // issue stays (idle for 31 days only).
     let reports = drain(store, 331 * DAY, &limits);
     assert_eq!(reports.iter().map(|r| r.alerts).sum::<u64>(), 1);
-    assert!(store.list_alerts(p, 100).unwrap().is_empty());
+    assert!(store.list_alerts(p, 100, None).unwrap().is_empty());
     assert!(store.get_issue(b).unwrap().is_some());
     assert!(store.get_event(p, &b_event.event_id).unwrap().is_some());
 
@@ -343,10 +343,14 @@ backend_test!(idle_issues_and_old_alerts_age_out, |_, store| {
         .claim_deliveries(at(332 * DAY), 10, at(332 * DAY + 60))
         .unwrap();
     drain(store, 332 * DAY + 40 * DAY, &limits);
-    assert_eq!(store.list_alerts(p, 100).unwrap().len(), 1, "pending: kept");
+    assert_eq!(
+        store.list_alerts(p, 100, None).unwrap().len(),
+        1,
+        "pending: kept"
+    );
     drain(store, 332 * DAY + 61 * DAY, &limits);
     assert!(
-        store.list_alerts(p, 100).unwrap().is_empty(),
+        store.list_alerts(p, 100, None).unwrap().is_empty(),
         "stale: pruned"
     );
 });

@@ -8,7 +8,8 @@ use crate::service::views::IssueView;
 use crate::service::{IssueChange, IssueQuery, NewDestination, Service};
 
 use crate::cli::{
-    Cli, Command, DestinationCommand, IssueCommand, KeyCommand, ProjectCommand, StressArgs,
+    AlertCommand, Cli, Command, DestinationCommand, IssueCommand, KeyCommand, ProjectCommand,
+    StressArgs,
 };
 use crate::config::Config;
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Project(cmd) => project(cmd),
         Command::Issue(cmd) => issue(cmd),
         Command::Destination(cmd) => destination(cmd),
+        Command::Alert(cmd) => alert(cmd),
         Command::User(cmd) => super::users::user(&open()?, cmd),
         Command::Group(args) => group(&args.files, &args.strategy),
         Command::SendTestEvent(args) => send_test_event(&args.dsn, &args.message),
@@ -334,6 +336,85 @@ fn destination(cmd: DestinationCommand) -> Result<(), String> {
                 .delete_destination(project, id)
                 .map_err(|e| e.to_string())?;
             println!("removed destination {id}");
+        }
+    }
+    Ok(())
+}
+
+fn alert(cmd: AlertCommand) -> Result<(), String> {
+    let service = open()?;
+    match cmd {
+        AlertCommand::List {
+            project,
+            state,
+            limit,
+            json,
+        } => {
+            let alerts = service
+                .query_alerts(
+                    project,
+                    crate::service::AlertQuery {
+                        limit: Some(limit),
+                        state: state.clone(),
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            if json {
+                for a in &alerts {
+                    println!("{}", json_line(a));
+                }
+            } else if alerts.is_empty() {
+                match &state {
+                    Some(s) => println!("no alerts with a {s} delivery in project {project}"),
+                    None => println!("no alerts in project {project}"),
+                }
+            } else {
+                for a in &alerts {
+                    println!(
+                        "alert {:>6}  {:<10}  {}  issue {}: {}",
+                        a.id,
+                        a.kind,
+                        a.created_at,
+                        a.issue_id.map(|i| i.to_string()).unwrap_or_default(),
+                        crate::cli::show::esc(crate::text::shorten(&a.issue_title, 80))
+                    );
+                    for d in &a.deliveries {
+                        let mut line = format!(
+                            "  delivery {:>6}  {:<16} {:<9}  attempts {}",
+                            d.id, d.destination_type, d.state, d.attempts
+                        );
+                        if let (Some(t), "pending") = (&d.next_attempt_at, d.state.as_str()) {
+                            line.push_str(&format!("  next {t}"));
+                        }
+                        if let Some(e) = &d.last_error {
+                            line.push_str(&format!(
+                                "  last error: {}",
+                                crate::cli::show::esc(crate::text::shorten(e, 120))
+                            ));
+                        }
+                        println!("{line}");
+                    }
+                }
+            }
+        }
+        AlertCommand::Retry {
+            project,
+            delivery_id,
+            json,
+        } => {
+            let d = service
+                .retry_delivery(project, delivery_id)
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", json_line(&d));
+            } else {
+                println!(
+                    "delivery {} is {} again (attempt {} next)",
+                    d.id,
+                    d.state,
+                    d.attempts.saturating_add(1)
+                );
+            }
         }
     }
     Ok(())

@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage alert destinations.
     #[command(subcommand)]
     Destination(DestinationCommand),
+    /// Inspect alerts and retry their deliveries.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Manage the web UI's accounts.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -207,6 +210,38 @@ pub enum DestinationCommand {
         project: i64,
         /// The destination id.
         id: i64,
+    },
+}
+
+/// `periscope alert ...`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// List a project's latest alerts with the state of each delivery.
+    List {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// Only alerts with a delivery in this state: pending, delivered or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retry a delivery now (one that failed for good or waits for its next
+    /// attempt); its attempts and last error are kept.
+    Retry {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// The delivery id (from `periscope alert list`).
+        delivery_id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -41,10 +41,11 @@ use crate::service::views::{
     AlertView, DestinationView, EventView, IssueDetailView, IssueView, ProjectView,
 };
 use crate::service::{
-    IssueChange, IssueQuery, NewDestination, ProjectChange, Service, ServiceError,
+    AlertQuery, IssueChange, IssueQuery, NewDestination, ProjectChange, Service, ServiceError,
 };
 use crate::state::AppState;
 
+mod deliveries;
 mod keys;
 mod users;
 
@@ -71,6 +72,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/api/admin/projects/{id}/issues", get(list_issues))
         .route("/api/admin/projects/{id}/events/{event_id}", get(get_event))
         .route("/api/admin/projects/{id}/alerts", get(list_alerts))
+        .route(
+            "/api/admin/projects/{id}/deliveries/{delivery_id}/retry",
+            post(deliveries::retry_delivery),
+        )
         .route(
             "/api/admin/projects/{id}/alert_notification_destinations",
             get(list_destinations).post(create_destination),
@@ -381,16 +386,6 @@ pub(crate) struct EventsQuery {
     pub(crate) limit: Option<usize>,
 }
 
-/// `GET /api/admin/projects/{id}/alerts`.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct AlertsQuery {
-    /// Alerts returned, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub(crate) limit: Option<usize>,
-}
-
 // ---------------------------------------------------------------------------
 // Projects
 
@@ -555,16 +550,17 @@ async fn get_event(
 // ---------------------------------------------------------------------------
 // Alerts and destinations
 
-/// A project's latest alerts with their delivery state.
+/// A project's latest alerts with their delivery state; `state=` keeps those
+/// with a delivery in that state (each with all its deliveries).
 #[utoipa::path(get, path = "/api/admin/projects/{id}/alerts", tag = "alerts",
-    params(("id" = i64, Path, description = "The project id."), AlertsQuery),
+    params(("id" = i64, Path, description = "The project id."), AlertQuery),
     responses((status = 200, body = AlertsAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 async fn list_alerts(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
-    Params(q): Params<AlertsQuery>,
+    Params(q): Params<AlertQuery>,
 ) -> Result<axum::Json<AlertsAnswer>, ApiError> {
-    let alerts = call(&state, move |s| s.list_alerts(id, q.limit)).await?;
+    let alerts = call(&state, move |s| s.query_alerts(id, q)).await?;
     Ok(axum::Json(AlertsAnswer { alerts }))
 }
 
@@ -655,6 +651,7 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(users::UsersDoc::openapi());
     doc.merge(keys::KeysDoc::openapi());
+    doc.merge(deliveries::DeliveriesDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     if let Some(schemas) = doc
@@ -720,7 +717,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5 + 2,
+            10 + 5 + 2 + 1,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

@@ -5,12 +5,49 @@ use serde_json::Value;
 
 use periscope_notify::Destination;
 
-use super::views::{AlertView, DestinationView};
+use periscope_store::DeliveryState;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::views::{AlertView, DeliveryView, DestinationView};
 use super::{Result, Service, ServiceError, page_limit};
 use crate::config::Config;
 
 /// Most alerts one listing returns.
 pub const MAX_ALERTS: usize = 1000;
+
+/// The delivery states alerts can be filtered by, as every door names them.
+pub const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "failed"];
+
+/// Which alerts to list. The query of `GET /api/admin/projects/{id}/alerts`; the
+/// CLI builds it from its flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// Alerts returned, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Only the alerts with a delivery in this state (`pending`, `delivered` or
+    /// `failed`), each with all its deliveries.
+    #[param(pattern = "^(pending|delivered|failed)$")]
+    pub state: Option<String>,
+}
+
+/// The delivery state named `s`.
+fn delivery_state(s: &str) -> Result<DeliveryState> {
+    match DeliveryState::parse(s) {
+        DeliveryState::Unknown(_) => Err(ServiceError::field(
+            "state",
+            format!(
+                "unknown delivery state {:?} (use {})",
+                crate::text::shorten(s, 64),
+                DELIVERY_STATES.join(", ")
+            ),
+        )),
+        known => Ok(known),
+    }
+}
 
 /// A destination to add: the JSON object the admin API takes (`{"type": ...}`,
 /// see the OpenAPI document), which the CLI builds from its flags.
@@ -328,22 +365,170 @@ impl Service {
         }
     }
 
-    /// A project's latest alerts with their deliveries.
+    /// A project's latest alerts with their deliveries (every state; see
+    /// [`Service::query_alerts`] for a filter).
     pub fn list_alerts(&self, project_id: i64, limit: Option<usize>) -> Result<Vec<AlertView>> {
-        let limit = page_limit(limit, 100)?.min(MAX_ALERTS);
+        self.query_alerts(project_id, AlertQuery { limit, state: None })
+    }
+
+    /// A project's latest alerts with their deliveries, newest first; with a
+    /// state, only those with a delivery in that state.
+    pub fn query_alerts(&self, project_id: i64, q: AlertQuery) -> Result<Vec<AlertView>> {
+        let limit = page_limit(q.limit, 100)?.min(MAX_ALERTS);
+        let state = q.state.as_deref().map(delivery_state).transpose()?;
         self.require_project(project_id)?;
         Ok(self
             .db
-            .list_alerts(project_id, limit)?
+            .list_alerts(project_id, limit, state.as_ref())?
             .iter()
             .map(AlertView::from)
             .collect())
+    }
+
+    /// "Retry now": a delivery that failed for good, or is pending (waiting
+    /// for its next attempt), is attempted again as soon as the notifier next
+    /// looks (within its interval), keeping its attempts and last error. A
+    /// delivered one, or one being attempted right now, is a conflict.
+    /// Returns the delivery as it is now.
+    pub fn retry_delivery(&self, project_id: i64, delivery_id: i64) -> Result<DeliveryView> {
+        self.require_project(project_id)?;
+        let missing =
+            || ServiceError::NotFound(format!("no delivery {delivery_id} in project {project_id}"));
+        if !self
+            .db
+            .retry_delivery(delivery_id, project_id, Utc::now())?
+        {
+            return Err(missing());
+        }
+        self.db
+            .get_delivery(project_id, delivery_id)?
+            .map(|d| DeliveryView::from(&d))
+            .ok_or_else(missing)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service on an in-memory database, and the store under it.
+    fn memory_service() -> (Service, periscope_store::Store) {
+        let store = periscope_store::Store::open_url("sqlite::memory:").unwrap();
+        let config = Config::from_lookup(&|_| None).unwrap();
+        let service = Service::new(
+            std::sync::Arc::new(store.clone()),
+            std::sync::Arc::new(config),
+        );
+        (service, store)
+    }
+
+    #[test]
+    fn delivery_states_are_named_and_checked() {
+        assert_eq!(delivery_state("failed").unwrap(), DeliveryState::Failed);
+        assert_eq!(delivery_state("pending").unwrap(), DeliveryState::Pending);
+        assert_eq!(
+            delivery_state("delivered").unwrap(),
+            DeliveryState::Delivered
+        );
+        for bad in ["", "Failed", "paused"] {
+            let e = delivery_state(bad).unwrap_err();
+            assert_eq!(e.field_name(), Some("state"), "{bad:?}");
+            assert!(e.to_string().contains("pending, delivered, failed"), "{e}");
+        }
+    }
+
+    #[test]
+    fn failed_deliveries_are_listed_and_retried() {
+        use periscope_store::{IngestStore, NewEvent};
+        let (s, store) = memory_service();
+        let p = s.create_project("retry").unwrap().id;
+        let other = s.create_project("other").unwrap().id;
+        s.create_destination(
+            p,
+            NewDestination(serde_json::json!({"type": "internal_logger"})),
+        )
+        .unwrap();
+        let now = Utc::now();
+        let event = NewEvent {
+            project_id: p,
+            event_id: "0123456789abcdef0123456789abcdef".into(),
+            grouping_key: "k".into(),
+            title: "Error: x".into(),
+            culprit: None,
+            level: "error".into(),
+            timestamp: now,
+            received_at: now,
+            release: None,
+            environment: None,
+            tags: Vec::new(),
+            payload: b"{}".to_vec(),
+            grouping_explanation: None,
+            user: None,
+        };
+        store.ingest_batch(&[event], now).unwrap();
+        let claimed = s
+            .db()
+            .claim_deliveries(now, 10, now + chrono::Duration::seconds(60))
+            .unwrap();
+        let id = claimed[0].delivery_id;
+        // Being attempted: a conflict.
+        let e = s.retry_delivery(p, id).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+        s.db().fail_delivery(id, now, "refused", None).unwrap();
+
+        let failed = s
+            .query_alerts(
+                p,
+                AlertQuery {
+                    limit: None,
+                    state: Some("failed".into()),
+                },
+            )
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].deliveries[0].id, id);
+        assert_eq!(failed[0].deliveries[0].alert_id, failed[0].id);
+        let none = s
+            .query_alerts(
+                p,
+                AlertQuery {
+                    limit: None,
+                    state: Some("pending".into()),
+                },
+            )
+            .unwrap();
+        assert!(none.is_empty());
+        let e = s
+            .query_alerts(
+                p,
+                AlertQuery {
+                    limit: None,
+                    state: Some("lost".into()),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.field_name(), Some("state"));
+
+        let d = s.retry_delivery(p, id).unwrap();
+        assert_eq!((d.id, d.state.as_str(), d.attempts), (id, "pending", 1));
+        assert_eq!(d.last_error.as_deref(), Some("refused"));
+        assert!(d.next_attempt_at.is_some());
+        // Unknown here: another project's, no such delivery, no such project.
+        for (project, delivery) in [(other, id), (p, 987_654), (987_654, id)] {
+            let e = s.retry_delivery(project, delivery).unwrap_err();
+            assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+        }
+        // Delivered: a conflict.
+        let claimed = s
+            .db()
+            .claim_deliveries(Utc::now(), 10, Utc::now() + chrono::Duration::seconds(60))
+            .unwrap();
+        assert_eq!(claimed[0].attempt, 2);
+        s.db().complete_delivery(id, Utc::now()).unwrap();
+        let e = s.retry_delivery(p, id).unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+        assert!(e.to_string().contains("delivered"), "{e}");
+    }
 
     #[test]
     fn webhook_urls() {

@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 pub use db::{Database, Db};
 pub use destinations::{
-    MAX_ALERTS, NewDestination, destination_body, destination_schema, redacted_config,
-    validate_destination,
+    AlertQuery, DELIVERY_STATES, MAX_ALERTS, NewDestination, destination_body, destination_schema,
+    redacted_config, validate_destination,
 };
 pub use error::{Result, ServiceError};
 pub use event::{

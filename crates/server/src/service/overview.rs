@@ -266,7 +266,7 @@ impl Service {
         }
         let alerts = self
             .db
-            .list_alerts(issue.project_id, super::MAX_ALERTS)?
+            .list_alerts(issue.project_id, super::MAX_ALERTS, None)?
             .iter()
             .filter(|a| a.alert.subject.issue_id() == Some(id))
             .map(AlertView::from)

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use periscope_store::{
-    AlertWithDeliveries, Destination, EventSummary, Issue, Project, ProjectKey, ProjectSettings,
+    AlertWithDeliveries, Delivery, Destination, EventSummary, Issue, Project, ProjectKey,
+    ProjectSettings,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -298,6 +299,8 @@ impl From<&Destination> for DestinationView {
 pub struct DeliveryView {
     /// Its id.
     pub id: i64,
+    /// The alert it delivers.
+    pub alert_id: i64,
     /// The destination.
     pub destination_id: i64,
     /// The destination's type.
@@ -314,6 +317,23 @@ pub struct DeliveryView {
     pub next_attempt_at: Option<String>,
     /// When it was delivered.
     pub delivered_at: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            id: d.id,
+            alert_id: d.alert_id,
+            destination_id: d.destination_id,
+            destination_type: d.destination_kind.clone(),
+            state: d.state.as_str().to_owned(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+            last_attempt_at: timestamp_opt(d.last_attempt_at),
+            next_attempt_at: timestamp_opt(d.next_attempt_at),
+            delivered_at: timestamp_opt(d.delivered_at),
+        }
+    }
 }
 
 /// An alert with its deliveries.
@@ -348,21 +368,7 @@ impl From<&AlertWithDeliveries> for AlertView {
             issue_title: a.issue_title.clone(),
             kind: a.alert.kind.as_str().to_owned(),
             created_at: timestamp(a.alert.created_at),
-            deliveries: a
-                .deliveries
-                .iter()
-                .map(|d| DeliveryView {
-                    id: d.id,
-                    destination_id: d.destination_id,
-                    destination_type: d.destination_kind.clone(),
-                    state: d.state.as_str().to_owned(),
-                    attempts: d.attempts,
-                    last_error: d.last_error.clone(),
-                    last_attempt_at: timestamp_opt(d.last_attempt_at),
-                    next_attempt_at: timestamp_opt(d.next_attempt_at),
-                    delivered_at: timestamp_opt(d.delivered_at),
-                })
-                .collect(),
+            deliveries: a.deliveries.iter().map(DeliveryView::from).collect(),
         }
     }
 }
