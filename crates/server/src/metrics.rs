@@ -18,9 +18,17 @@
 //! `client_report` never moved (client reports have no category). It is now
 //! labelled `type`, one value per item type; `sum by ()` over the old and new
 //! series is the same total, except that client reports are now counted.
+//!
+//! Installation-wide counters: besides these process counters, the events
+//! accepted and the refusals by reason are added to the database every few
+//! seconds by the maintenance worker ([`Metrics::installation_totals`], under
+//! the names [`ACCEPTED_COUNTER`] and [`Rejection::counter_name`]), so that the
+//! installation status sums every replica's counts over 30 days. The process
+//! counters here are left as they are.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use periscope_sentry_envelope::ItemType;
 
@@ -43,8 +51,12 @@ pub(crate) enum Rejection {
     StoreError,
 }
 
+/// The installation counter of events accepted (`periscope_events_accepted_total`).
+pub(crate) const ACCEPTED_COUNTER: &str = "events_accepted";
+
 impl Rejection {
-    const ALL: [Rejection; 7] = [
+    /// Every reason, in the order of the rendered series.
+    pub(crate) const ALL: [Rejection; 7] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -68,6 +80,19 @@ impl Rejection {
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The name of its installation counter: `rejected_` and its label.
+    pub(crate) fn counter_name(self) -> &'static str {
+        match self {
+            Self::BadRequest => "rejected_bad_request",
+            Self::Unauthorized => "rejected_unauthorized",
+            Self::Forbidden => "rejected_forbidden",
+            Self::TooLarge => "rejected_too_large",
+            Self::RateLimited => "rejected_rate_limited",
+            Self::Overloaded => "rejected_overloaded",
+            Self::StoreError => "rejected_store_error",
+        }
     }
 }
 
@@ -104,6 +129,8 @@ pub(crate) struct Metrics {
     commit_failures: AtomicU64,
     alerts_delivered: AtomicU64,
     alerts_failed: AtomicU64,
+    /// When the process started counting (for its uptime).
+    started: Instant,
 }
 
 impl Default for Metrics {
@@ -121,6 +148,7 @@ impl Default for Metrics {
             commit_failures: AtomicU64::default(),
             alerts_delivered: AtomicU64::default(),
             alerts_failed: AtomicU64::default(),
+            started: Instant::now(),
         }
     }
 }
@@ -182,6 +210,33 @@ impl Metrics {
         } else {
             self.alerts_failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The totals since the start of the counters that are also kept
+    /// installation-wide: events accepted ([`ACCEPTED_COUNTER`]) and refusals
+    /// by reason ([`Rejection::counter_name`]).
+    pub(crate) fn installation_totals(&self) -> [(&'static str, u64); 8] {
+        let mut out = [(
+            ACCEPTED_COUNTER,
+            self.events_accepted.load(Ordering::Relaxed),
+        ); 8];
+        for (slot, r) in out[1..].iter_mut().zip(Rejection::ALL) {
+            *slot = (
+                r.counter_name(),
+                self.rejected[r.index()].load(Ordering::Relaxed),
+            );
+        }
+        out
+    }
+
+    /// Events waiting in the ingest bus now.
+    pub(crate) fn bus_depth(&self) -> u64 {
+        self.bus_depth.load(Ordering::Relaxed)
+    }
+
+    /// How long the process has been counting (since its state was built).
+    pub(crate) fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Renders all metrics in the Prometheus text exposition format, with the
@@ -340,6 +395,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("periscope_digest_batch_events_total 10\n"));
+    }
+
+    #[test]
+    fn installation_totals_follow_the_counters() {
+        let m = Metrics::default();
+        m.event_accepted(false);
+        m.event_accepted(true);
+        m.rejected(Rejection::Forbidden);
+        m.rejected(Rejection::Forbidden);
+        let totals = m.installation_totals();
+        assert_eq!(
+            totals[0],
+            ("events_accepted", 1),
+            "duplicates are not counted"
+        );
+        assert!(totals.contains(&("rejected_forbidden", 2)));
+        assert!(totals.contains(&("rejected_store_error", 0)));
+        // One counter per rendered reason, named after its label.
+        for r in Rejection::ALL {
+            assert_eq!(r.counter_name(), format!("rejected_{}", r.label()));
+        }
     }
 
     #[test]

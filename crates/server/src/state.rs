@@ -63,6 +63,28 @@ impl AppState {
             .map(|(_, g)| g)
             .unwrap_or_else(|| unreachable_grouper())
     }
+
+    /// This process's figures for the installation status
+    /// ([`Service::installation_status`](crate::service::Service::installation_status)):
+    /// its bus, its ingest requests in flight, its uptime and the quota usage
+    /// it counts at `now`.
+    pub(crate) fn live_figures(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::service::status::LiveFigures {
+        let max = self.config.max_inflight_requests;
+        let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        crate::service::status::LiveFigures {
+            process: crate::service::status::ProcessStatus {
+                bus_depth: self.metrics.bus_depth(),
+                bus_capacity: to_u64(self.config.bus_capacity),
+                requests_in_flight: to_u64(max.saturating_sub(self.inflight.available_permits())),
+                max_requests_in_flight: to_u64(max),
+                uptime_seconds: self.metrics.uptime().as_secs(),
+            },
+            quotas: self.quotas.usage(now),
+        }
+    }
 }
 
 fn unreachable_grouper() -> &'static Grouper {

@@ -15,7 +15,9 @@
 //!   position; hourly counts and tag distributions), [`AlertStore`]
 //!   (destinations and the outbox the notifier drains), [`UsageStore`] (quota
 //!   counters that survive restarts), [`UserStore`] (web UI users and their
-//!   sessions) and [`MaintenanceStore`] (health and retention).
+//!   sessions), [`StatsStore`] (installation-wide counters every replica adds
+//!   to, the database's size, deliveries not delivered) and
+//!   [`MaintenanceStore`] (health and retention).
 //! - **[`Store`]** implements all of them. It is opened from a [`StoreConfig`]
 //!   (built from a URL: `sqlite://file.db`, `sqlite::memory:`,
 //!   `postgres://user@host/db`), applies the embedded migrations, and holds an r2d2
@@ -198,6 +200,7 @@ mod config;
 mod distinct;
 mod error;
 mod ingest;
+mod installation;
 mod model;
 mod ops;
 mod release;
@@ -209,6 +212,7 @@ mod users;
 
 pub use config::{Backend, SqliteSynchronous, StoreConfig};
 pub use error::{ErrorClass, Result, StoreError};
+pub use installation::{CounterResolution, DatabaseInfo, DeliveryCounts, InstallationCount};
 pub use model::{
     Activity, ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery,
     CountBucket, Delivery, DeliveryState, Destination, EventPosition, EventSummary, EvictionReport,
@@ -220,5 +224,6 @@ pub use model::{TokenKind, UserSession, UserToken};
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};
 pub use traits::{
-    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore, UserStore,
+    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, StatsStore, UsageStore,
+    UserStore,
 };

@@ -912,6 +912,51 @@ impl MaintenanceStore for Store {
     }
 }
 
+impl crate::traits::StatsStore for Store {
+    fn add_installation_counts(&self, counts: &[(&str, u64)], now: DateTime<Utc>) -> Result<()> {
+        if counts.iter().all(|&(_, n)| n == 0) {
+            return Ok(());
+        }
+        with_tx!(self, |c| crate::installation::add_counts(
+            c,
+            counts,
+            ops::ms(now)
+        ))
+    }
+
+    fn installation_counts(
+        &self,
+        resolution: crate::installation::CounterResolution,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::installation::InstallationCount>> {
+        with_conn!(self, |c| crate::installation::counts_since(
+            c,
+            resolution,
+            ops::ms(since)
+        ))
+    }
+
+    fn prune_installation_counts(
+        &self,
+        hours_before: DateTime<Utc>,
+        minutes_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        with_tx!(self, |c| crate::installation::prune_counts(
+            c,
+            ops::ms(hours_before),
+            ops::ms(minutes_before)
+        ))
+    }
+
+    fn database_info(&self) -> Result<crate::installation::DatabaseInfo> {
+        with_conn!(self, |c| crate::installation::database_info(c))
+    }
+
+    fn delivery_counts(&self) -> Result<crate::installation::DeliveryCounts> {
+        with_conn!(self, |c| crate::installation::delivery_counts(c))
+    }
+}
+
 /// The digest writer's handle: a [`Store`]'s database through a dedicated
 /// connection (see [`Store::ingest_writer`]). Cheap to clone (clones share the
 /// one connection); implements [`IngestStore`].

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
+use crate::installation::{CounterResolution, DatabaseInfo, DeliveryCounts, InstallationCount};
 use crate::model::{
     Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
     Destination, EventPosition, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction,
@@ -329,4 +330,32 @@ pub trait MaintenanceStore {
     /// [`Store::retention_step`](crate::Store::retention_step), which also ages
     /// out idle issues and old alerts and returns after each step.
     fn evict_expired(&self, now: DateTime<Utc>) -> Result<EvictionReport>;
+}
+
+/// Installation-wide figures: counters every replica adds to, the database's
+/// size and the alert deliveries not delivered (for the installation status).
+pub trait StatsStore {
+    /// Adds each `(counter, count)` to that counter's minute and hour holding
+    /// `now` (see [`CounterResolution`]), in one transaction; the sum over
+    /// every writer is kept (replicas sharing one database add up). Zero counts
+    /// are skipped.
+    fn add_installation_counts(&self, counts: &[(&str, u64)], now: DateTime<Utc>) -> Result<()>;
+    /// Every counter's buckets of `resolution` from the one holding `since` on,
+    /// by start then name.
+    fn installation_counts(
+        &self,
+        resolution: CounterResolution,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<InstallationCount>>;
+    /// Deletes the hourly buckets that start before `hours_before` and the
+    /// minute buckets that start before `minutes_before`; returns how many.
+    fn prune_installation_counts(
+        &self,
+        hours_before: DateTime<Utc>,
+        minutes_before: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// The backend and the database's size.
+    fn database_info(&self) -> Result<DatabaseInfo>;
+    /// How many alert deliveries are pending and how many failed for good.
+    fn delivery_counts(&self) -> Result<DeliveryCounts>;
 }

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Destination(cmd) => destination(cmd),
         Command::Alert(cmd) => alert(cmd),
         Command::User(cmd) => super::users::user(&open()?, cmd),
+        Command::Status { json } => super::status::status(&open()?, json),
         Command::Group(args) => group(&args.files, &args.strategy),
         Command::SendTestEvent(args) => send_test_event(&args.dsn, &args.message),
         Command::Stress(args) => stress(args),

@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod show;
+pub mod status;
 pub mod stress;
 pub mod users;
 
@@ -44,6 +45,15 @@ pub enum Command {
     /// Manage the web UI's accounts.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Show the installation status from the database: version, database
+    /// size, events stored, accepted and refused over 24 hours, alert
+    /// deliveries, quotas. Live figures (bus, requests in flight, uptime, quota
+    /// usage) come from a running server: GET /api/admin/status or /metrics.
+    Status {
+        /// Print JSON (the admin API's shape, with "process": null).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the grouping of event JSON files, one JSON line each.
     Group(GroupArgs),
     /// Send a real event through the Sentry protocol (with the Rust Sentry SDK).

@@ -47,6 +47,7 @@ use crate::state::AppState;
 
 mod deliveries;
 mod keys;
+mod status;
 mod users;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
@@ -105,6 +106,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             "/api/admin/users/invitations/{email}",
             delete(users::revoke_invitation),
         )
+        .route("/api/admin/status", get(status::get_status))
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin));
     Router::new()
         .route("/api/admin/openapi.json", get(openapi))
@@ -651,6 +653,7 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(users::UsersDoc::openapi());
     doc.merge(keys::KeysDoc::openapi());
+    doc.merge(status::StatusDoc::openapi());
     doc.merge(deliveries::DeliveriesDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
@@ -717,7 +720,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5 + 2 + 1,
+            10 + 5 + 2 + 1 + 1,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

@@ -8,13 +8,13 @@
 //! one database each enforce their own share of the counts they see; the stored
 //! totals are the sum over replicas, and a restarted replica starts from that sum.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use periscope_quota::{
-    DataCategory, Limiter, Quota, QuotaScope, RateLimits, UnixMillis, UsageBucket,
+    DataCategory, Limiter, Quota, QuotaScope, RateLimits, UnixMillis, UsageBucket, WindowCheck,
 };
 use periscope_store::UsageDelta;
 
@@ -25,6 +25,12 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 const SEP: char = '\u{1f}';
+/// The ids of the project quotas, with their windows.
+const PROJECT_WINDOWS: [(&str, Duration); 3] = [
+    ("project_minute_quota", MINUTE),
+    ("project_hour_quota", HOUR),
+    ("project_day_quota", DAY),
+];
 
 /// The ingest quotas.
 pub(crate) struct Quotas {
@@ -188,6 +194,57 @@ impl Quotas {
         self.limiter.counter().restore(buckets)
     }
 
+    /// What is used now of each quota window this process counts: the
+    /// installation's per-minute quota (when one is set) and each project's
+    /// windows that it holds a counter for (those with a limit; a project or
+    /// window not listed has used nothing). Read-only: this process's counts,
+    /// which include the usage restored from the database at its start (see
+    /// the module docs).
+    pub(crate) fn usage(&self, now: DateTime<Utc>) -> crate::service::status::QuotaUsage {
+        let counter = self.limiter.counter();
+        let at = unix_millis(now);
+        let used = |quota_id: &str, scope_key: &str, window: Duration| {
+            counter.used(
+                &WindowCheck {
+                    quota_id,
+                    scope_key,
+                    window,
+                    limit: None,
+                },
+                at,
+            )
+        };
+        let installation_per_minute = self
+            .installation
+            .as_ref()
+            .map(|q| used(&q.id, "installation", q.window));
+        let scopes: BTreeSet<String> = counter
+            .snapshot()
+            .into_iter()
+            .filter(|b| PROJECT_WINDOWS.iter().any(|(id, _)| b.quota_id == *id))
+            .map(|b| b.scope_key)
+            .collect();
+        let mut projects = BTreeMap::new();
+        for scope in scopes {
+            let Ok(project_id) = scope.parse::<i64>() else {
+                continue;
+            };
+            let [minute, hour, day] = PROJECT_WINDOWS.map(|(id, window)| used(id, &scope, window));
+            projects.insert(
+                project_id,
+                crate::service::status::QuotaUsed {
+                    per_minute: minute,
+                    per_hour: hour,
+                    per_day: day,
+                },
+            );
+        }
+        crate::service::status::QuotaUsage {
+            installation_per_minute,
+            projects,
+        }
+    }
+
     /// The oldest bucket start worth loading at `now` (the longest window we use).
     pub(crate) fn load_since(now: DateTime<Utc>) -> i64 {
         let ms = unix_millis(now)
@@ -229,6 +286,35 @@ mod tests {
         for _ in 0..100 {
             assert!(q.check(&free, now).is_ok());
         }
+    }
+
+    #[test]
+    fn usage_reads_the_windows() {
+        let q = Quotas::new(QuotaDefaults {
+            installation_per_minute: Some(100),
+            project_per_day: Some(50),
+            ..QuotaDefaults::default()
+        });
+        let now = Utc::now();
+        let empty = q.usage(now);
+        assert_eq!(empty.installation_per_minute, Some(0));
+        assert!(empty.projects.is_empty());
+        let p = project(Some(2));
+        for _ in 0..3 {
+            let _ = q.check(&p, now);
+        }
+        let usage = q.usage(now);
+        // The third was refused by the minute quota: counted nowhere.
+        assert_eq!(usage.installation_per_minute, Some(2));
+        let used = usage.projects.get(&7).copied().unwrap_or_default();
+        assert_eq!(
+            (used.per_minute, used.per_hour, used.per_day),
+            (2, 0, 2),
+            "no hourly limit: no hourly counter"
+        );
+        // Without an installation quota, nothing to report for it.
+        let free = Quotas::new(QuotaDefaults::default());
+        assert_eq!(free.usage(now).installation_per_minute, None);
     }
 
     #[test]

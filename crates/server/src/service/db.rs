@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use periscope_store::{
     AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, RetentionLimits,
-    RetentionReport, Store, StoreError, UsageStore, UserStore,
+    RetentionReport, StatsStore, Store, StoreError, UsageStore, UserStore,
 };
 
 /// Everything the server asks of its database.
@@ -17,6 +17,7 @@ pub trait Database:
     + AlertStore
     + UsageStore
     + UserStore
+    + StatsStore
     + MaintenanceStore
     + Send
     + Sync

@@ -18,6 +18,7 @@ pub mod event;
 mod issues;
 pub mod overview;
 mod projects;
+pub mod status;
 pub mod users;
 pub mod views;
 
