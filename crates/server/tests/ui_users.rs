@@ -208,3 +208,30 @@ fn one_changes_ones_own_password_and_ends_other_sessions() {
     assert_eq!(third.get("/").status, 303);
     assert_eq!(here.get("/").status, 200);
 }
+
+#[test]
+fn a_malformed_email_is_refused_next_to_its_field() {
+    let server = started();
+    let password = create_user(&server, "ada@example.com", true);
+    let mut admin = Ui::sign_in(&server, "ada@example.com", &password);
+    let csrf = admin.get("/users").csrf();
+    let long = format!("{}@example.com", "a".repeat(260));
+    for bad in ["not-an-email", "two@at@signs", "", long.as_str()] {
+        let p = admin.post(
+            "/users/invite",
+            &[("_csrf", &csrf), ("email", bad), ("role", "member")],
+        );
+        assert_eq!(p.status, 400, "{bad}");
+        assert!(p.body.contains("id=\"invite-error\""), "{bad}: {}", p.body);
+    }
+    let p = admin.post(
+        "/users/invite",
+        &[
+            ("_csrf", &csrf),
+            ("email", "x@example.com"),
+            ("role", "root"),
+        ],
+    );
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("unknown role"));
+}

@@ -194,13 +194,14 @@ pub fn generate_password() -> String {
 /// admin API's schema says).
 pub fn normalize_email(email: &str) -> Result<String> {
     if email.chars().count() > MAX_EMAIL_CHARS {
-        return Err(ServiceError::invalid(format!(
-            "an email has at most {MAX_EMAIL_CHARS} characters"
-        )));
+        return Err(ServiceError::field(
+            "email",
+            format!("an email has at most {MAX_EMAIL_CHARS} characters"),
+        ));
     }
     let email = email.trim().to_lowercase();
     if email.is_empty() {
-        return Err(ServiceError::invalid("an email is required"));
+        return Err(ServiceError::field("email", "an email is required"));
     }
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -212,9 +213,10 @@ pub fn normalize_email(email: &str) -> Result<String> {
         None => false,
     };
     if !valid {
-        return Err(ServiceError::invalid(format!(
-            "{email:?} is not an email address (name@domain)"
-        )));
+        return Err(ServiceError::field(
+            "email",
+            format!("{email:?} is not an email address (name@domain)"),
+        ));
     }
     Ok(email)
 }

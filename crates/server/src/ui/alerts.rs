@@ -124,9 +124,16 @@ fn destinations_page(
     project: &ProjectView,
     destinations: &[DestinationView],
     draft: &Draft,
-    error: Option<&str>,
+    error: Option<&ServiceError>,
     tested: Option<&TestDelivery>,
 ) -> Markup {
+    let at = |field: &str| error.filter(|e| e.field_name() == Some(field));
+    let general = error.filter(|e| {
+        !matches!(
+            e.field_name(),
+            Some("url" | "to" | "max_per_hour" | "headers")
+        )
+    });
     let crumbs = [
         (
             project.name.as_str(),
@@ -180,7 +187,7 @@ fn destinations_page(
                 }
             }
             h2 { "Add a destination" }
-            @if let Some(e) = error { p.error role="alert" #destination-error { (e) } }
+            @if let Some(e) = general { p.error role="alert" #destination-error { (e) } }
             form.settings method="post" action={ "/projects/" (project.id) "/destinations" } {
                 input type="hidden" name="_csrf" value=(viewer.csrf);
                 label { "Type"
@@ -188,11 +195,15 @@ fn destinations_page(
                         @for (k, label) in KINDS { option value=(k) selected[draft.kind == *k] { (label) } }
                     }
                 }
-                label { "URL (webhook, Slack, Discord)" input type="url" name="url" value=(draft.url) maxlength="2048"; }
+                label { "URL (webhook, Slack, Discord)" input type="url" name="url" value=(draft.url) maxlength="2048";
+                    @if let Some(e) = at("url") { span.field-error role="alert" { (e) } } }
                 label { "Signing secret (webhook; HMAC-SHA256 in X-Periscope-Signature; write-only)" input type="password" name="secret" autocomplete="off"; }
-                label { "Extra headers (webhook; one `Name: value` per line)" textarea name="headers" rows="2" { (draft.headers) } }
-                label { "Recipients (email; comma-separated)" input type="text" name="to" value=(draft.to); }
-                label { "Alerts per hour before a summary (empty: 60)" input type="text" inputmode="numeric" name="max_per_hour" value=(draft.max_per_hour); }
+                label { "Extra headers (webhook; one `Name: value` per line)" textarea name="headers" rows="2" { (draft.headers) }
+                    @if let Some(e) = at("headers") { span.field-error role="alert" { (e) } } }
+                label { "Recipients (email; comma-separated)" input type="text" name="to" value=(draft.to);
+                    @if let Some(e) = at("to") { span.field-error role="alert" { (e) } } }
+                label { "Alerts per hour before a summary (empty: 60)" input type="text" inputmode="numeric" name="max_per_hour" value=(draft.max_per_hour);
+                    @if let Some(e) = at("max_per_hour") { span.field-error role="alert" { (e) } } }
                 button.primary type="submit" { "Add destination" }
             }
         },
@@ -215,7 +226,7 @@ fn target(config: &Value) -> String {
 }
 
 /// The admin API's JSON body from the form.
-fn body_from(form: &FormData) -> Result<Value, String> {
+fn body_from(form: &FormData) -> Result<Value, ServiceError> {
     let kind = form.text("type").unwrap_or_default();
     let mut body = Map::new();
     body.insert("type".into(), json!(kind));
@@ -246,7 +257,10 @@ fn body_from(form: &FormData) -> Result<Value, String> {
                 continue;
             }
             let Some((name, value)) = line.split_once(':') else {
-                return Err(format!("header line {line:?} is not `Name: value`"));
+                return Err(ServiceError::field(
+                    "headers",
+                    format!("header line {line:?} is not `Name: value`"),
+                ));
             };
             headers.insert(name.trim().to_owned(), json!(value.trim()));
         }
@@ -255,9 +269,12 @@ fn body_from(form: &FormData) -> Result<Value, String> {
         }
     }
     if let Some(n) = form.text("max_per_hour") {
-        let n: u64 = n
-            .parse()
-            .map_err(|_| "max_per_hour must be a whole number between 1 and 100000".to_owned())?;
+        let n: u64 = n.parse().map_err(|_| {
+            ServiceError::field(
+                "max_per_hour",
+                "max_per_hour must be a whole number between 1 and 100000",
+            )
+        })?;
         body.insert("max_per_hour".into(), json!(n));
     }
     Ok(Value::Object(body))
@@ -304,10 +321,7 @@ pub(crate) async fn add_destination(
     };
     let body = body_from(&form);
     let outcome = call(&state, move |s| {
-        let created = match body {
-            Ok(b) => s.create_destination(project_id, NewDestination(b)),
-            Err(m) => Err(ServiceError::Invalid(m)),
-        };
+        let created = body.and_then(|b| s.create_destination(project_id, NewDestination(b)));
         Ok((
             s.project(project_id)?,
             s.list_destinations(project_id)?,
@@ -328,7 +342,7 @@ pub(crate) async fn add_destination(
             };
             (
                 StatusCode::BAD_REQUEST,
-                destinations_page(&viewer, &p, &list, &draft, Some(&e.to_string()), None),
+                destinations_page(&viewer, &p, &list, &draft, Some(&e), None),
             )
                 .into_response()
         }

@@ -52,8 +52,15 @@ async fn users_page(
     viewer: &Viewer,
     q: &FormData,
     link: Option<(String, String)>,
-    error: Option<String>,
+    error: Option<ServiceError>,
 ) -> Response {
+    let invite_error = error
+        .as_ref()
+        .filter(|e| e.field_name() == Some("email"))
+        .map(ToString::to_string);
+    let error = error
+        .filter(|e| e.field_name() != Some("email"))
+        .map(|e| e.to_string());
     let loaded = call(state, |s| {
         Ok((s.list_users()?, s.list_invitations(Utc::now())?))
     })
@@ -110,7 +117,8 @@ async fn users_page(
         h2 { "Invite someone" }
         form.settings method="post" action="/users/invite" {
             input type="hidden" name="_csrf" value=(viewer.csrf);
-            label { "Email" input type="email" name="email" required maxlength="254"; }
+            label { "Email" input type="email" name="email" required maxlength="254";
+                @if let Some(e) = &invite_error { span.field-error role="alert" #invite-error { (e) } } }
             label { "Role"
                 select name="role" { option value="member" { "member" } option value="admin" { "admin" } }
             }
@@ -223,14 +231,7 @@ pub(crate) async fn act(
             | ServiceError::Conflict(_)
             | ServiceError::NotFound(_)),
         ) => {
-            let mut r = users_page(
-                &state,
-                &viewer,
-                &FormData::default(),
-                None,
-                Some(e.to_string()),
-            )
-            .await;
+            let mut r = users_page(&state, &viewer, &FormData::default(), None, Some(e)).await;
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r
         }
