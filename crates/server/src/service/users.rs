@@ -899,7 +899,7 @@ mod link_tests {
             let err = s
                 .invite_user("not an email", Role::Member, None, t0())
                 .unwrap_err();
-            assert!(matches!(err, ServiceError::Invalid(_)), "{err:?}");
+            assert_eq!(err.field_name(), Some("email"), "{err:?}");
             let err = s
                 .invite_user("c@example.com", Role::Unknown("owner".into()), None, t0())
                 .unwrap_err();
