@@ -214,7 +214,7 @@ async fn issues_are_listed_in_each_sort_with_cursors_of_that_sort() {
     .await;
     assert_error(got.clone(), 400, "last_seen, first_seen, count");
     assert_error(got, 400, "priority");
-    // A cursor of one sort is refused by another.
+    // A cursor of one sort is refused by another: a conflict naming its sort.
     let (_, v) = call(
         &app,
         "GET",
@@ -233,7 +233,7 @@ async fn issues_are_listed_in_each_sort_with_cursors_of_that_sort() {
             "",
         )
         .await;
-        assert_error(got, 400, "cursor");
+        assert_error(got, 409, "sort=count");
     }
 }
 

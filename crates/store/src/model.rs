@@ -273,6 +273,38 @@ pub enum IssueSort {
     EventCount,
 }
 
+impl IssueSort {
+    /// The first character of this sort's cursors.
+    pub(crate) fn cursor_prefix(self) -> char {
+        match self {
+            // As before sorts existed, so older cursors stay valid.
+            IssueSort::LastSeen => 'i',
+            IssueSort::FirstSeen => 'f',
+            IssueSort::EventCount => 'c',
+        }
+    }
+
+    /// The sort a [`Page::next_cursor`] of an issue listing was made for
+    /// (`None` for text that is not such a cursor, which the listing refuses
+    /// as [`StoreError::InvalidCursor`](crate::StoreError::InvalidCursor)).
+    /// Lets a caller tell "a cursor of another sort" from junk.
+    pub fn of_cursor(cursor: &str) -> Option<IssueSort> {
+        let mut chars = cursor.chars();
+        let prefix = chars.next()?;
+        let (key, id) = chars.as_str().split_once('_')?;
+        if key.parse::<i64>().is_err() || id.parse::<i64>().is_err() {
+            return None;
+        }
+        [
+            IssueSort::LastSeen,
+            IssueSort::FirstSeen,
+            IssueSort::EventCount,
+        ]
+        .into_iter()
+        .find(|s| s.cursor_prefix() == prefix)
+    }
+}
+
 /// A query over a project's issues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueFilter {

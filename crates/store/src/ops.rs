@@ -498,14 +498,14 @@ fn like_pattern(word: &str) -> String {
     p
 }
 
-/// The column an issue listing is ordered by, and the prefix of its cursors
-/// (`i` for `last_seen`, as before sorts existed, so older cursors stay valid).
+/// The column an issue listing is ordered by, and the prefix of its cursors.
 fn sort_key(sort: IssueSort) -> (&'static str, char) {
-    match sort {
-        IssueSort::LastSeen => ("last_seen", 'i'),
-        IssueSort::FirstSeen => ("first_seen", 'f'),
-        IssueSort::EventCount => ("event_count", 'c'),
-    }
+    let column = match sort {
+        IssueSort::LastSeen => "last_seen",
+        IssueSort::FirstSeen => "first_seen",
+        IssueSort::EventCount => "event_count",
+    };
+    (column, sort.cursor_prefix())
 }
 
 /// The SQL of one page of [`list_issues`] and its bound values (the limit is
@@ -1480,6 +1480,19 @@ mod tests {
         assert_eq!(decode_cursor('f', &f).unwrap(), (7, 3));
         assert!(decode_cursor('c', &f).is_err());
         assert!(decode_cursor('i', &f).is_err());
+        // And a cursor says which sort it belongs to.
+        for sort in [
+            IssueSort::LastSeen,
+            IssueSort::FirstSeen,
+            IssueSort::EventCount,
+        ] {
+            let (_, prefix) = sort_key(sort);
+            let c = encode_cursor(prefix, -5, 9);
+            assert_eq!(IssueSort::of_cursor(&c), Some(sort));
+        }
+        for junk in ["", "x1_2", "i1", "i_2", "ia_2", "f1_b", "i1_2_3"] {
+            assert_eq!(IssueSort::of_cursor(junk), None, "{junk:?}");
+        }
     }
 
     #[test]

@@ -456,10 +456,11 @@ async fn delete_project(
 
 /// A page of a project's issues, most recently seen first, or first seen
 /// (`sort=first_seen`), or most events (`sort=count`). A `next_cursor` is
-/// valid only with the same `sort`.
+/// valid only with the same `sort` (409 with another).
 #[utoipa::path(get, path = "/api/admin/projects/{id}/issues", tag = "issues",
     params(("id" = i64, Path, description = "The project id."), IssueQuery),
-    responses((status = 200, body = IssuesAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = IssuesAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+              (status = 409, description = "The cursor was made for another sort.", body = ErrorAnswer)))]
 async fn list_issues(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,

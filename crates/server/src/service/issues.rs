@@ -72,15 +72,36 @@ pub(super) fn issue_sort(s: Option<&str>) -> Result<IssueSort> {
     }
 }
 
+/// The name of a sort, as [`ISSUE_SORTS`] has it.
+fn sort_name(sort: IssueSort) -> &'static str {
+    match sort {
+        IssueSort::LastSeen => "last_seen",
+        IssueSort::FirstSeen => "first_seen",
+        IssueSort::EventCount => "count",
+    }
+}
+
 impl IssueQuery {
     /// The store's filter for this query, or why it is refused (status, sort,
-    /// search length, page size).
+    /// search length, page size; a cursor made for another sort is a
+    /// conflict: it is a well-formed cursor, of another listing).
     pub(super) fn filter(self) -> Result<IssueFilter> {
+        let sort = issue_sort(self.sort.as_deref())?;
+        let cursor = self.cursor.filter(|c| !c.is_empty());
+        if let Some(other) = cursor.as_deref().and_then(IssueSort::of_cursor)
+            && other != sort
+        {
+            return Err(ServiceError::Conflict(format!(
+                "this cursor continues a list sorted by {0}, not {1}: pass sort={0} with it, or start again without a cursor",
+                sort_name(other),
+                sort_name(sort)
+            )));
+        }
         Ok(IssueFilter {
             status: status_filter(self.status.as_deref())?,
-            sort: issue_sort(self.sort.as_deref())?,
+            sort,
             query: checked_query(self.query)?,
-            cursor: self.cursor.filter(|c| !c.is_empty()),
+            cursor,
             limit: page_limit(self.limit, 50)?,
         })
     }
@@ -466,6 +487,22 @@ mod tests {
             IssueSort::FirstSeen
         );
         assert_eq!(filter(Some("count")).unwrap().sort, IssueSort::EventCount);
+        // A cursor of another sort: a conflict naming its sort; junk is left
+        // to the store (an invalid cursor).
+        let with_cursor = |sort: &str, cursor: &str| {
+            IssueQuery {
+                sort: Some(sort.to_owned()),
+                cursor: Some(cursor.to_owned()),
+                ..IssueQuery::default()
+            }
+            .filter()
+        };
+        assert!(with_cursor("count", "c12_3").is_ok());
+        assert!(with_cursor("last_seen", "i12_3").is_ok());
+        assert!(with_cursor("first_seen", "junk").is_ok());
+        let e = with_cursor("first_seen", "c12_3").unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+        assert!(e.to_string().contains("sort=count"), "{e}");
         for bad in ["", "Count", "event_count", "priority"] {
             let e = filter(Some(bad)).unwrap_err();
             assert_eq!(e.field_name(), Some("sort"), "{bad:?}");
