@@ -546,3 +546,77 @@ fn a_key_revoked_in_the_browser_stops_working_within_seconds() {
     assert_eq!(send(&new_key), 200, "the other key still works");
     assert!(ui.get(&path).body.contains("revoked "));
 }
+
+fn metric(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn data_value(body: &str, id: &str) -> Option<u64> {
+    let at = body.find(&format!("id=\"{id}\""))?;
+    let rest = &body[at..];
+    let v = rest.split("data-value=\"").nth(1)?.split('"').next()?;
+    v.parse().ok()
+}
+
+#[test]
+fn the_status_page_agrees_with_metrics() {
+    let server = started();
+    let (id, _dsn, key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    for i in 0..3 {
+        let (_, body) = common::small_event(&format!("status {i}"));
+        let r = common::post(
+            &common::http(),
+            &server.store_url(id),
+            &[(
+                "x-sentry-auth",
+                &format!("Sentry sentry_key={key}, sentry_version=7"),
+            )],
+            body,
+        );
+        assert_eq!(r.status, 200);
+    }
+    let (_, body) = common::small_event("bad key");
+    let r = common::post(
+        &common::http(),
+        &server.store_url(id),
+        &[(
+            "x-sentry-auth",
+            "Sentry sentry_key=00000000000000000000000000000000, sentry_version=7",
+        )],
+        body,
+    );
+    assert!(matches!(r.status, 401 | 403));
+    // The database figures follow the counters within the save interval (5 s).
+    let page = periscope_test_support::wait::until(
+        "the status page to agree with /metrics",
+        Duration::from_secs(20),
+        || {
+            let m = server.metrics();
+            let page = ui.get("/status");
+            assert_eq!(page.status, 200);
+            let accepted = data_value(&page.body, "accepted-24h")?;
+            let refused = data_value(&page.body, "refused-24h")?;
+            let rejected = metric(
+                &m,
+                "periscope_events_rejected_total{reason=\"unauthorized\"}",
+            ) + metric(&m, "periscope_events_rejected_total{reason=\"forbidden\"}");
+            (accepted == metric(&m, "periscope_events_accepted_total")
+                && accepted == 3
+                && refused == rejected
+                && refused == 1)
+                .then_some(page)
+        },
+    );
+    // The live figures are this process's: nothing queued, this request alone.
+    assert_eq!(data_value(&page.body, "bus-depth"), Some(0));
+    assert!(page.body.contains("shop"));
+    // Members cannot open it.
+    let password = create_user(&server, "mo@example.com", false);
+    let mut m = Ui::sign_in(&server, "mo@example.com", &password);
+    assert_eq!(m.get("/status").status, 403);
+}

@@ -348,6 +348,9 @@ fn the_ui_in_chromium() {
         c.goto(&format!("{base}/projects/{project}/alerts")).await.unwrap();
         c.wait().for_element(Locator::Css("table.alerts")).await.unwrap();
         shot(&c, "alerts-log.png").await;
+        c.goto(&format!("{base}/status")).await.unwrap();
+        c.wait().for_element(Locator::Css("#accepted-24h")).await.unwrap();
+        shot(&c, "status.png").await;
 
         // 12. An invitation accepted in a second browser session; the new member
         // cannot open the settings.

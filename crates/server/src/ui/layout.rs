@@ -66,7 +66,7 @@ pub(crate) fn page_with_refresh(
                         }
                     }
                     span.spacer {}
-                    @if viewer.user.is_admin() { a href="/users" { "Users" } }
+                    @if viewer.user.is_admin() { a href="/status" { "Status" } " " a href="/users" { "Users" } }
                     a.who href="/account" title=(viewer.user.role) { (viewer.user.email) }
                     form.inline method="post" action="/signout" {
                         input type="hidden" name="_csrf" value=(viewer.csrf);

@@ -34,6 +34,7 @@ mod list;
 mod projects;
 mod settings;
 mod setup;
+mod status;
 mod users;
 
 use axum::Router;
@@ -91,6 +92,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/issues/{id}", get(issue::page))
         .route("/issues/{id}/status", post(issue::change_status))
         .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
+        .route("/status", get(status::page))
         .route("/users", get(users::page))
         .route("/users/{action}", post(users::act))
         .route("/account", get(users::account))
