@@ -620,3 +620,63 @@ fn the_status_page_agrees_with_metrics() {
     let mut m = Ui::sign_in(&server, "mo@example.com", &password);
     assert_eq!(m.get("/status").status, 403);
 }
+
+#[test]
+fn a_failed_delivery_is_retried_from_the_alerts_log() {
+    use periscope_test_support::http::{HttpRecorder, Reply};
+    // The first delivery is answered 404 (permanent: given up at once), the retry 200.
+    let recorder = HttpRecorder::start(vec![Reply::Status(404, None, "gone")]);
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    server.start();
+    let (id, _dsn, key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    add_webhook(&mut ui, id, &recorder.url("/hook"), "s");
+    let (_, body) = common::small_event("retry");
+    let r = common::post(
+        &common::http(),
+        &server.store_url(id),
+        &[(
+            "x-sentry-auth",
+            &format!("Sentry sentry_key={key}, sentry_version=7"),
+        )],
+        body,
+    );
+    assert_eq!(r.status, 200);
+    let log =
+        periscope_test_support::wait::until("a failed delivery", Duration::from_secs(20), || {
+            let page = ui.get(&format!("/projects/{id}/alerts?state=failed"));
+            page.body.contains("Retry now").then_some(page)
+        });
+    assert!(
+        log.body.contains("404"),
+        "the last error is shown: {}",
+        log.body
+    );
+    let action = log
+        .body
+        .split("action=\"")
+        .find_map(|r| r.split('"').next().filter(|a| a.ends_with("/retry")))
+        .unwrap()
+        .to_owned();
+    // Members read the log but cannot retry.
+    let password = create_user(&server, "mo@example.com", false);
+    let mut m = Ui::sign_in(&server, "mo@example.com", &password);
+    let member_log = m.get(&format!("/projects/{id}/alerts"));
+    assert_eq!(member_log.status, 200);
+    assert!(!member_log.body.contains("Retry now"));
+    let member_csrf = member_log.csrf();
+    assert_eq!(m.post(&action, &[("_csrf", &member_csrf)]).status, 403);
+    let p = ui.post(&action, &[("_csrf", &log.csrf())]);
+    assert_eq!(p.status, 303, "{}", p.body);
+    recorder.wait_for(2, Duration::from_secs(20));
+    periscope_test_support::wait::until_true(
+        "the retry delivered",
+        Duration::from_secs(20),
+        || {
+            ui.get(&format!("/projects/{id}/alerts?state=delivered"))
+                .body
+                .contains("delivered ")
+        },
+    );
+}

@@ -12,7 +12,7 @@ use super::settings::project_tabs;
 use super::{call, layout, see_other};
 use crate::service::alerting::TestDelivery;
 use crate::service::views::{AlertView, DestinationView, ProjectView};
-use crate::service::{NewDestination, ServiceError};
+use crate::service::{AlertQuery, NewDestination, ServiceError};
 use crate::state::AppState;
 
 /// Delivery states a reader filters the log by.
@@ -42,25 +42,20 @@ pub(crate) async fn log(
         .text("state")
         .filter(|s| STATES.contains(s))
         .map(str::to_owned);
+    let query = AlertQuery {
+        limit: Some(200),
+        state: filter.clone(),
+    };
     let loaded = call(&state, move |s| {
-        Ok((
-            s.project(project_id)?,
-            s.list_alerts(project_id, Some(200))?,
-        ))
+        Ok((s.project(project_id)?, s.query_alerts(project_id, query)?))
     })
     .await;
     let (project, alerts) = match loaded {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let shown: Vec<&AlertView> = alerts
-        .iter()
-        .filter(|a| {
-            filter
-                .as_deref()
-                .is_none_or(|f| a.deliveries.iter().any(|d| d.state == f))
-        })
-        .collect();
+    let shown: Vec<&AlertView> = alerts.iter().collect();
+    let admin = viewer.user.is_admin();
     let body = html! {
         h1 { (project.name) }
         (project_tabs(project.id, "alerts", viewer.user.is_admin()))
@@ -89,6 +84,13 @@ pub(crate) async fn log(
                                         " · " (d.attempts) " attempt" @if d.attempts != 1 { "s" }
                                         @if let Some(t) = &d.delivered_at { " · delivered " (t) }
                                         @if let Some(t) = &d.next_attempt_at { @if d.state == "pending" { " · next " (t) } }
+                                        @if admin && d.state != "delivered" {
+                                            " "
+                                            form.inline method="post" action={ "/projects/" (project.id) "/deliveries/" (d.id) "/retry" } {
+                                                input type="hidden" name="_csrf" value=(viewer.csrf);
+                                                button type="submit" { "Retry now" }
+                                            }
+                                        }
                                         @if let Some(e) = &d.last_error { div.error.mono { (e) } }
                                     }
                                 }
@@ -405,6 +407,27 @@ pub(crate) async fn test_destination(
     {
         Ok((p, d)) => destinations_page(&viewer, &p, &d, &Draft::default(), None, Some(&tested))
             .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `POST /projects/{id}/deliveries/{delivery_id}/retry` (admins): the delivery
+/// is tried again at once.
+pub(crate) async fn retry_delivery(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, raw_delivery)): Path<(String, String)>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let (project_id, delivery_id) = match (id(&raw), id(&raw_delivery)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match call(&state, move |s| s.retry_delivery(project_id, delivery_id)).await {
+        Ok(_) => see_other(&format!("/projects/{project_id}/alerts")),
         Err(r) => r,
     }
 }

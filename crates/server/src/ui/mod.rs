@@ -76,6 +76,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/projects/{id}/alerts", get(alerts::log))
         .route(
+            "/projects/{id}/deliveries/{delivery_id}/retry",
+            post(alerts::retry_delivery),
+        )
+        .route(
             "/projects/{id}/destinations",
             get(alerts::destinations).post(alerts::add_destination),
         )
