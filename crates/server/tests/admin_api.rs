@@ -351,6 +351,7 @@ fn fill(path: &str) -> String {
         .replace("{public_key}", "fedcba9876543210fedcba9876543210")
         .replace("{delivery_id}", "987654")
         .replace("{dest_id}", "987654")
+        .replace("{destination_id}", "987654")
         .replace("{id}", "987654")
 }
 

@@ -131,6 +131,9 @@ fn project(cmd: ProjectCommand) -> Result<(), String> {
             println!("deleted project {id} ({})", p.name);
         }
         ProjectCommand::Key(cmd) => key(&service, cmd)?,
+        ProjectCommand::TestEvent { id, json } => {
+            super::test_sends::project_test_event(&service, id, json)?;
+        }
     }
     Ok(())
 }
@@ -331,6 +334,9 @@ fn destination(cmd: DestinationCommand) -> Result<(), String> {
             for d in list {
                 println!("{:>5}  {:<16}  {}", d.id, d.kind, d.config);
             }
+        }
+        DestinationCommand::Test { project, id, json } => {
+            super::test_sends::destination_test(&service, project, id, json)?;
         }
         DestinationCommand::Remove { project, id } => {
             service

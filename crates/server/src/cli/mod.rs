@@ -4,6 +4,7 @@ pub mod commands;
 pub mod show;
 pub mod status;
 pub mod stress;
+pub mod test_sends;
 pub mod users;
 
 use std::path::PathBuf;
@@ -91,6 +92,22 @@ pub enum ProjectCommand {
     /// Manage a project's client keys (DSNs).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Send a test event to a project through a running server and print its
+    /// event id (as the project setup page does).
+    ///
+    /// The server must be running: this command has no listener of its own, so
+    /// the event goes through the Sentry protocol, with the project's first
+    /// active key, to the server of this configuration: HOST:PORT (0.0.0.0 or ::
+    /// meaning this machine's loopback), or, when PORT is 0, the host and port of
+    /// an http:// PERISCOPE_BASE_URL. It is stored, grouped and alerted on like
+    /// any event.
+    TestEvent {
+        /// The project id.
+        id: i64,
+        /// Print JSON: {"event_id": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `periscope project key ...`
@@ -212,6 +229,19 @@ pub enum DestinationCommand {
         /// The project id.
         #[arg(long)]
         project: i64,
+    },
+    /// Deliver a test alert to a destination now, from this process, through
+    /// the same dispatcher as real alerts (one attempt); prints "delivered", or
+    /// the exact error and exits non-zero.
+    Test {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// The destination id.
+        id: i64,
+        /// Print JSON (the admin API's shape: destination_id, delivered, error).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a destination.
     Remove {

@@ -1,5 +1,6 @@
 //! The admin API (`/api/admin/*`): projects, issues, events, alerts, alert
-//! destinations and users ([`users`]), as JSON, behind `Authorization: Bearer $API_SECRET_KEY_ADMIN`.
+//! destinations, users ([`users`]) and the web UI's test sends ([`test_sends`]),
+//! as JSON, behind `Authorization: Bearer $API_SECRET_KEY_ADMIN`.
 //!
 //! Every answer is JSON; every error is `{"detail": "..."}` ([`ApiError`]) with a
 //! fitting status: 400 for a bad body, query or path, 401 without the right key,
@@ -48,6 +49,7 @@ use crate::state::AppState;
 mod deliveries;
 mod keys;
 mod status;
+mod test_sends;
 mod users;
 
 /// The admin routes, behind the admin key (checked by a layer before anything
@@ -107,6 +109,14 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             delete(users::revoke_invitation),
         )
         .route("/api/admin/status", get(status::get_status))
+        .route(
+            "/api/admin/projects/{id}/test-event",
+            post(test_sends::send_test_event),
+        )
+        .route(
+            "/api/admin/projects/{id}/destinations/{destination_id}/test",
+            post(test_sends::test_destination),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin));
     Router::new()
         .route("/api/admin/openapi.json", get(openapi))
@@ -656,6 +666,7 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
     doc.merge(keys::KeysDoc::openapi());
     doc.merge(status::StatusDoc::openapi());
     doc.merge(deliveries::DeliveriesDoc::openapi());
+    doc.merge(test_sends::TestSendsDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     if let Some(schemas) = doc
@@ -721,7 +732,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5 + 2 + 1 + 1,
+            10 + 5 + 2 + 1 + 1 + 2,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

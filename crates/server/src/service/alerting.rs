@@ -9,6 +9,7 @@ use periscope_notify::{
     Alert, AlertKind, Destination, Dispatcher, DispatcherConfig, Notifier, SmtpConfig,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Result, Service, ServiceError};
 use crate::config::Config;
@@ -34,13 +35,14 @@ pub fn dispatcher(config: &Config) -> std::result::Result<Dispatcher, String> {
 }
 
 /// The outcome of a test alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TestDelivery {
     /// The destination.
     pub destination_id: i64,
     /// Whether the destination accepted it.
     pub delivered: bool,
-    /// Why not, exactly (for admins: it may name internal hosts).
+    /// Why not, exactly (for admins: it may name internal hosts); `null` when
+    /// delivered.
     pub error: Option<String>,
 }
 

@@ -37,6 +37,7 @@ pub use event::{
 pub use issues::{
     ISSUE_SORTS, IssueChange, IssueDetail, IssueQuery, MAX_MUTE_SECONDS, MAX_QUERY_CHARS,
 };
+pub(crate) use projects::loopback;
 pub use projects::{MAX_AGE_DAYS, MAX_LIMIT, MAX_NAME_CHARS, ProjectChange, new_public_key};
 
 use crate::config::Config;
