@@ -1241,6 +1241,117 @@ fn cli_alert_list_and_retry() {
     assert!(!ok && err.contains("no delivery 987654"), "{err}");
 }
 
+#[test]
+fn cli_destination_update() {
+    // No server needed: the CLI works on the database.
+    let s = Server::sqlite();
+    let (p, _, _) = s.create_project("dest");
+    let project = p.to_string();
+    s.cli(&[
+        "destination",
+        "add",
+        "--project",
+        &project,
+        "--type",
+        "generic_webhook",
+        "--url",
+        "https://hooks.example.com/a",
+        "--secret",
+        "hush",
+        "--header",
+        "X-Team: web",
+    ]);
+    let (ok, _, err) = s.cli_raw(&[
+        "destination",
+        "add",
+        "--project",
+        &project,
+        "--type",
+        "slack_webhook",
+        "--url",
+        "http://127.0.0.1:9/hook",
+    ]);
+    assert!(
+        !ok && err
+            .contains("127.0.0.1 is a private address; set PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true"),
+        "{err}"
+    );
+    let id = s.store_destinations(p)[0].id.to_string();
+    let out = s.cli(&[
+        "destination",
+        "update",
+        "--project",
+        &project,
+        &id,
+        "--url",
+        "https://hooks.example.com/b",
+        "--header",
+        "X-Team:",
+        "--header",
+        "X-Env: prod",
+        "--max-per-hour",
+        "9",
+    ]);
+    assert!(out.contains(&format!("updated destination {id}")), "{out}");
+    assert!(
+        !out.contains("hush") && !out.contains("prod"),
+        "secrets stay hidden: {out}"
+    );
+    let config = &s.store_destinations(p)[0].config;
+    assert_eq!(config["url"], "https://hooks.example.com/b");
+    assert_eq!(config["secret"], "hush", "kept");
+    assert_eq!(config["headers"], json!({"X-Env": "prod", "X-Team": "web"}));
+    assert_eq!(config["max_per_hour"], 9);
+    s.cli(&[
+        "destination",
+        "update",
+        "--project",
+        &project,
+        &id,
+        "--no-secret",
+        "--default-max-per-hour",
+    ]);
+    let config = &s.store_destinations(p)[0].config;
+    assert!(
+        config.get("secret").is_none() && config.get("max_per_hour").is_none(),
+        "{config}"
+    );
+    let (ok, _, err) = s.cli_raw(&[
+        "destination",
+        "update",
+        "--project",
+        &project,
+        &id,
+        "--to",
+        "a@example.com",
+    ]);
+    assert!(!ok && err.contains("has no to"), "{err}");
+    let (ok, _, err) = s.cli_raw(&[
+        "destination",
+        "update",
+        "--project",
+        &project,
+        &id,
+        "--url",
+        "http://localhost/x",
+    ]);
+    assert!(
+        !ok && err.contains("localhost is a private address"),
+        "{err}"
+    );
+}
+
+trait Destinations {
+    fn store_destinations(&self, project: i64) -> Vec<periscope_store::Destination>;
+}
+
+impl Destinations for Server {
+    fn store_destinations(&self, project: i64) -> Vec<periscope_store::Destination> {
+        use periscope_store::AlertStore;
+        self.store().list_destinations(project).unwrap()
+    }
+}
+
 /// 10,000 events over 500 issues: every page walk is complete and duplicate-free,
 /// and searches return exactly the expected issues.
 #[test]

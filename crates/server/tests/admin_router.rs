@@ -329,3 +329,136 @@ async fn failed_deliveries_are_filtered_and_retried() {
         "delivered",
     );
 }
+
+#[tokio::test]
+async fn destinations_are_changed_with_write_only_secrets_and_private_targets_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/api/admin/projects",
+        Some(KEY),
+        r#"{"name": "p"}"#,
+    )
+    .await;
+    let p = v["project"]["id"].as_i64().unwrap();
+    let list = format!("/api/admin/projects/{p}/alert_notification_destinations");
+
+    // A literal private target is refused at creation, naming the switch.
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/x",
+        "http://10.0.0.8/x",
+    ] {
+        let body = json!({"type": "generic_webhook", "url": url}).to_string();
+        let got = call(&app, "POST", &list, Some(KEY), &body).await;
+        assert_error(
+            got,
+            400,
+            "is a private address; set PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true",
+        );
+    }
+    let body = json!({"type": "generic_webhook", "url": "https://hooks.example.com/a",
+        "secret": "s3cret", "headers": {"X-Team": "web"}})
+    .to_string();
+    let (status, v) = call(&app, "POST", &list, Some(KEY), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["destination"]["id"].as_i64().unwrap();
+    let one = format!("/api/admin/projects/{p}/destinations/{id}");
+
+    // Blank or *** keeps the secret and header values; the answer hides them.
+    let change =
+        json!({"secret": "", "headers": {"X-Team": "***", "X-Env": "prod"}, "max_per_hour": 7});
+    let (status, v) = call(&app, "PATCH", &one, Some(KEY), &change.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let shown = &v["destination"]["config"];
+    assert_eq!(shown["secret"], "***");
+    assert_eq!(shown["headers"], json!({"X-Env": "***", "X-Team": "***"}));
+    assert_eq!(shown["max_per_hour"], 7);
+    assert_eq!(shown["url"], "https://hooks.example.com/…");
+
+    // Refusals: the private rule (400 on url), a field of another type or a
+    // type change (409), malformed (400), unknown (404).
+    assert_error(
+        call(
+            &app,
+            "PATCH",
+            &one,
+            Some(KEY),
+            r#"{"url": "http://192.168.0.1/h"}"#,
+        )
+        .await,
+        400,
+        "192.168.0.1 is a private address",
+    );
+    assert_error(
+        call(
+            &app,
+            "PATCH",
+            &one,
+            Some(KEY),
+            r#"{"to": ["a@example.com"]}"#,
+        )
+        .await,
+        409,
+        "has no to",
+    );
+    assert_error(
+        call(
+            &app,
+            "PATCH",
+            &one,
+            Some(KEY),
+            r#"{"type": "slack_webhook"}"#,
+        )
+        .await,
+        409,
+        "cannot change",
+    );
+    assert_error(
+        call(
+            &app,
+            "PATCH",
+            &one,
+            Some(KEY),
+            r#"{"headers": {"X-Other": ""}}"#,
+        )
+        .await,
+        409,
+        "no stored value",
+    );
+    assert_error(
+        call(&app, "PATCH", &one, Some(KEY), r#"{"colour": 1}"#).await,
+        400,
+        "colour",
+    );
+    assert_error(
+        call(&app, "PATCH", &one, Some(KEY), "[]").await,
+        400,
+        "object",
+    );
+    assert_error(call(&app, "PATCH", &one, Some(KEY), "").await, 400, "json");
+    assert_error(
+        call(
+            &app,
+            "PATCH",
+            &format!("/api/admin/projects/{p}/destinations/987654"),
+            Some(KEY),
+            "{}",
+        )
+        .await,
+        404,
+        "no destination",
+    );
+
+    // The document describes the change exactly.
+    let (_, doc) = call(&app, "GET", "/api/admin/openapi.json", None, "").await;
+    let schema = &doc["components"]["schemas"]["DestinationChangeInput"];
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    assert!(schema["properties"]["secret"].is_object());
+    let op = &doc["paths"]["/api/admin/projects/{id}/destinations/{destination_id}"]["patch"];
+    for status in ["200", "400", "401", "404", "409"] {
+        assert!(op["responses"][status].is_object(), "{status}: {op}");
+    }
+}

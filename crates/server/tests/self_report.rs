@@ -19,6 +19,10 @@ fn server_reports_its_own_errors_to_itself() {
     s.set("PERISCOPE_NOTIFIER_INTERVAL_MS", "100");
     // Private webhook targets are refused (the default): delivery fails for good.
     s.start();
+    // A literal private address is refused at creation too, so this one is
+    // added by a CLI that allows them (as if made while they were allowed):
+    // the running server still refuses it at delivery.
+    s.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true");
     s.cli(&[
         "destination",
         "add",
@@ -29,6 +33,7 @@ fn server_reports_its_own_errors_to_itself() {
         "--url",
         "http://127.0.0.1:9/hook",
     ]);
+    s.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "false");
 
     let body = br#"{"message": "checkout failed", "level": "error"}"#.to_vec();
     let resp = http()

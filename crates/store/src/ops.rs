@@ -886,6 +886,21 @@ pub(crate) fn list_destinations<C: Exec>(c: &mut C, project_id: i64) -> Result<V
     Ok(rows.into_iter().map(Destination::from).collect())
 }
 
+pub(crate) fn update_destination<C: Exec>(
+    c: &mut C,
+    project_id: i64,
+    id: i64,
+    config: &serde_json::Value,
+) -> Result<Option<Destination>> {
+    let row: Option<DestinationRow> = c.row(
+        Q::new("UPDATE destinations SET config = ? WHERE id = ? AND project_id = ? RETURNING id, project_id, kind, config, created_at")
+            .bind(config.to_string())
+            .bind(id)
+            .bind(project_id),
+    )?;
+    Ok(row.map(Destination::from))
+}
+
 pub(crate) fn delete_destination<C: Exec>(c: &mut C, project_id: i64, id: i64) -> Result<bool> {
     Ok(c.exec(
         Q::new("DELETE FROM destinations WHERE id = ? AND project_id = ?")

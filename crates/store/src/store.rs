@@ -790,6 +790,20 @@ impl AlertStore for Store {
         with_conn!(self, |c| ops::list_destinations(c, project_id))
     }
 
+    fn update_destination(
+        &self,
+        project_id: i64,
+        destination_id: i64,
+        config: &serde_json::Value,
+    ) -> Result<Option<Destination>> {
+        with_tx!(self, |c| ops::update_destination(
+            c,
+            project_id,
+            destination_id,
+            config
+        ))
+    }
+
     fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool> {
         with_tx!(self, |c| ops::delete_destination(
             c,

@@ -256,6 +256,16 @@ pub trait AlertStore {
     ) -> Result<Destination>;
     /// A project's destinations, by id.
     fn list_destinations(&self, project_id: i64) -> Result<Vec<Destination>>;
+    /// Replaces the config of a destination of that project (its kind stays);
+    /// returns it as updated (`None` if the project has no such destination).
+    /// Deliveries not yet made use the new config: the notifier reads it when
+    /// it claims them.
+    fn update_destination(
+        &self,
+        project_id: i64,
+        destination_id: i64,
+        config: &serde_json::Value,
+    ) -> Result<Option<Destination>>;
     /// Deletes a destination of that project (and its deliveries); returns whether
     /// it existed.
     fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool>;

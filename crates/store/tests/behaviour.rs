@@ -959,6 +959,39 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
     assert_eq!(c2.len(), 2);
     assert!(c2.iter().all(|c| c.attempt == 2));
 
+    // An updated config is what the next claim sees; the kind stays; another
+    // project's destination is not touched.
+    let new_config = serde_json::json!({"type": "generic_webhook", "url": "https://new.example/h"});
+    assert!(
+        store
+            .update_destination(p + 1, hook.id, &new_config)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .update_destination(p, 987_654, &new_config)
+            .unwrap()
+            .is_none()
+    );
+    let updated = store
+        .update_destination(p, hook.id, &new_config)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (updated.id, updated.kind.as_str(), updated.created_at),
+        (hook.id, "generic_webhook", t0())
+    );
+    assert_eq!(updated.config, new_config);
+    assert_eq!(
+        store.list_destinations(p).unwrap()[0].config["url"],
+        "https://new.example/h"
+    );
+    store.resolve_and_regress(p, issue);
+    let c3 = store.claim_deliveries(at(300), 10, at(400)).unwrap();
+    let to_hook = c3.iter().find(|c| c.destination.id == hook.id).unwrap();
+    assert_eq!(to_hook.destination.config["url"], "https://new.example/h");
+
     // Deleting a destination removes its deliveries.
     assert!(store.delete_destination(p, hook.id).unwrap());
     let alerts = store.list_alerts(p, 50, None).unwrap();

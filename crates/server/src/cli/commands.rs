@@ -338,6 +338,33 @@ fn destination(cmd: DestinationCommand) -> Result<(), String> {
         DestinationCommand::Test { project, id, json } => {
             super::test_sends::destination_test(&service, project, id, json)?;
         }
+        DestinationCommand::Update {
+            project,
+            id,
+            url,
+            to,
+            secret,
+            no_secret,
+            header,
+            no_headers,
+            max_per_hour,
+            default_max_per_hour,
+        } => {
+            let body = crate::service::destination_change_body(crate::service::ChangeFlags {
+                url,
+                to,
+                secret,
+                no_secret,
+                headers: header,
+                no_headers,
+                max_per_hour,
+                default_max_per_hour,
+            })?;
+            let d = service
+                .update_destination(project, id, crate::service::DestinationChange(body))
+                .map_err(|e| e.to_string())?;
+            println!("updated destination {} ({}): {}", d.id, d.kind, d.config);
+        }
         DestinationCommand::Remove { project, id } => {
             service
                 .delete_destination(project, id)

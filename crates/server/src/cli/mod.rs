@@ -243,6 +243,40 @@ pub enum DestinationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a destination: what is not given stays as it is (secrets
+    /// included: they are write-only).
+    Update {
+        /// The project id.
+        #[arg(long)]
+        project: i64,
+        /// The destination id.
+        id: i64,
+        /// A new webhook URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// New recipients (email; repeatable; replaces them all).
+        #[arg(long)]
+        to: Vec<String>,
+        /// A new HMAC secret (generic webhooks).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Remove the HMAC secret.
+        #[arg(long)]
+        no_secret: bool,
+        /// The headers from now on, `Name: value` (repeatable; `Name:` keeps
+        /// that header's stored value; headers not given are removed).
+        #[arg(long)]
+        header: Vec<String>,
+        /// Remove every custom header.
+        #[arg(long)]
+        no_headers: bool,
+        /// Alerts per hour before a summary.
+        #[arg(long)]
+        max_per_hour: Option<u64>,
+        /// Back to the default alerts per hour.
+        #[arg(long)]
+        default_max_per_hour: bool,
+    },
     /// Remove a destination.
     Remove {
         /// The project id.

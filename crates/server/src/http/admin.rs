@@ -29,7 +29,7 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,8 @@ use crate::service::views::{
     AlertView, DestinationView, EventView, IssueDetailView, IssueView, ProjectView,
 };
 use crate::service::{
-    AlertQuery, IssueChange, IssueQuery, NewDestination, ProjectChange, Service, ServiceError,
+    AlertQuery, DestinationChange, IssueChange, IssueQuery, NewDestination, ProjectChange, Service,
+    ServiceError,
 };
 use crate::state::AppState;
 
@@ -86,6 +87,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/api/admin/projects/{id}/alert_notification_destinations/{dest_id}",
             delete(delete_destination),
+        )
+        .route(
+            "/api/admin/projects/{id}/destinations/{destination_id}",
+            patch(patch_destination),
         )
         .route("/api/admin/issues/{id}", get(get_issue).patch(patch_issue))
         .route("/api/admin/issues/{id}/events", get(list_issue_events))
@@ -374,6 +379,21 @@ impl utoipa::PartialSchema for DestinationInput {
 
 impl ToSchema for DestinationInput {}
 
+/// The body of `PATCH /api/admin/projects/{id}/destinations/{destination_id}` (see
+/// [`destination_change_schema`](crate::service::destination_change_schema)).
+pub(crate) struct DestinationChangeInput;
+
+/// A placeholder for the derive: [`document`] puts the real schema in.
+impl utoipa::PartialSchema for DestinationChangeInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(
+            utoipa::openapi::schema::Object::new(),
+        ))
+    }
+}
+
+impl ToSchema for DestinationChangeInput {}
+
 /// The optional `?project=` of issue links: when given, the issue must belong to it.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -610,6 +630,30 @@ async fn list_destinations(
     Ok(axum::Json(DestinationsAnswer { destinations }))
 }
 
+/// Change an alert destination: fields left out keep their stored value, and
+/// so do the write-only ones (the webhook `secret` and header values) when
+/// blank or `***`; `null` removes the secret, the headers or the per-hour cap.
+/// The type cannot change; a field the destination's type does not have, or a
+/// header kept that has no stored value, is a 409. Refused like a new
+/// destination otherwise (400), e.g. a URL naming a private address while
+/// `PERISCOPE_ALLOW_PRIVATE_WEBHOOKS` is off.
+#[utoipa::path(patch, path = "/api/admin/projects/{id}/destinations/{destination_id}", tag = "alerts",
+    params(("id" = i64, Path, description = "The project id."), ("destination_id" = i64, Path, description = "The destination id (as listed by alert_notification_destinations).")),
+    request_body = DestinationChangeInput,
+    responses((status = 200, body = DestinationAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+              (status = 409, description = "The change does not fit the destination (its type, or a header with no stored value).", body = ErrorAnswer)))]
+async fn patch_destination(
+    State(state): State<AppState>,
+    PathParams((id, destination_id)): PathParams<(i64, i64)>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<axum::Json<DestinationAnswer>, ApiError> {
+    let destination = call(&state, move |s| {
+        s.update_destination(id, destination_id, DestinationChange(body))
+    })
+    .await?;
+    Ok(axum::Json(DestinationAnswer { destination }))
+}
+
 /// Remove an alert destination.
 #[utoipa::path(delete, path = "/api/admin/projects/{id}/alert_notification_destinations/{dest_id}", tag = "alerts",
     params(("id" = i64, Path, description = "The project id."), ("dest_id" = i64, Path, description = "The destination id.")),
@@ -632,7 +676,7 @@ async fn delete_destination(
     info(title = "Periscope admin API", description = "Projects, issues, events, alerts, alert destinations and the web UI's users. Every route but this document needs `Authorization: Bearer $API_SECRET_KEY_ADMIN`; every error is `{\"detail\": \"...\"}`."),
     paths(create_project, list_projects, get_project, patch_project, delete_project,
           list_issues, get_issue, patch_issue, list_issue_events, get_event,
-          list_alerts, create_destination, list_destinations, delete_destination, openapi),
+          list_alerts, create_destination, list_destinations, patch_destination, delete_destination, openapi),
     modifiers(&AdminKey),
     security(("adminKey" = []))
 )]
@@ -680,6 +724,10 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
         schemas.insert(
             "DestinationInput".to_owned(),
             crate::service::destination_schema(config.smtp_url.is_some()),
+        );
+        schemas.insert(
+            "DestinationChangeInput".to_owned(),
+            crate::service::destination_change_schema(config.smtp_url.is_some()),
         );
         let mut strategies: Vec<Value> = periscope_grouping::Strategy::ALL
             .iter()
@@ -732,7 +780,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5 + 2 + 1 + 1 + 2,
+            10 + 5 + 2 + 1 + 1 + 2 + 1,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

@@ -159,9 +159,15 @@ fn matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Checks a body against [`destination_schema`]'s rules (the parts a JSON
-/// parser does not check), so that the document and the code agree.
+/// parser does not check), so that the document and the code agree. Each
+/// refusal is a field error on the field at fault.
 fn check_body(body: &Value) -> Result<()> {
-    let bad = |m: String| Err(ServiceError::Invalid(format!("invalid destination: {m}")));
+    let bad = |field: &'static str, m: String| {
+        Err(ServiceError::field(
+            field,
+            format!("invalid destination: {m}"),
+        ))
+    };
     let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
     if let Some(url) = body.get("url") {
         let url = url.as_str().unwrap_or_default();
@@ -174,6 +180,7 @@ fn check_body(body: &Value) -> Result<()> {
                 || !(matches(URL_PATTERN, url) || matches(HOST_URL_PATTERN, url)))
         {
             return bad(
+                "url",
                 "url must be an http or https URL with a host name or IPv4 address (no user info, no fragment)"
                     .into(),
             );
@@ -183,15 +190,21 @@ fn check_body(body: &Value) -> Result<()> {
         && let Some(Value::Array(to)) = body.get("to")
     {
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
-            return bad(format!("email needs 1 to {MAX_RECIPIENTS} recipients"));
+            return bad(
+                "to",
+                format!("email needs 1 to {MAX_RECIPIENTS} recipients"),
+            );
         }
         for address in to {
             let a = address.as_str().unwrap_or_default();
             if a.chars().count() > 254 || !matches(EMAIL_PATTERN, a) {
-                return bad(format!(
-                    "{:?} is not an email address (local@domain.tld or Name <local@domain.tld>)",
-                    crate::text::shorten(a, 100)
-                ));
+                return bad(
+                    "to",
+                    format!(
+                        "{:?} is not an email address (local@domain.tld or Name <local@domain.tld>)",
+                        crate::text::shorten(a, 100)
+                    ),
+                );
             }
         }
     }
@@ -199,29 +212,273 @@ fn check_body(body: &Value) -> Result<()> {
         && let Some(Value::Object(headers)) = body.get("headers")
     {
         if headers.len() > MAX_HEADERS {
-            return bad(format!("at most {MAX_HEADERS} custom headers"));
+            return bad("headers", format!("at most {MAX_HEADERS} custom headers"));
         }
         for (name, value) in headers {
             if !matches(HEADER_NAME_PATTERN, name)
                 || RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
             {
-                return bad(format!(
-                    "header {:?}: letters, digits and dashes, not one Periscope sets itself",
-                    crate::text::shorten(name, 100)
-                ));
+                return bad(
+                    "headers",
+                    format!(
+                        "header {:?}: letters, digits and dashes, not one Periscope sets itself",
+                        crate::text::shorten(name, 100)
+                    ),
+                );
             }
             if !value
                 .as_str()
                 .is_some_and(|v| matches(HEADER_VALUE_PATTERN, v))
             {
-                return bad(format!(
-                    "header {:?}: the value must be printable ASCII of at most 1024 characters",
-                    crate::text::shorten(name, 100)
-                ));
+                return bad(
+                    "headers",
+                    format!(
+                        "header {:?}: the value must be printable ASCII of at most 1024 characters",
+                        crate::text::shorten(name, 100)
+                    ),
+                );
             }
         }
     }
     Ok(())
+}
+
+/// The per-hour cap of a body (`None`: absent or `null`, the notifier's
+/// default).
+fn max_per_hour(body: &Value) -> Result<Option<u64>> {
+    match body.get("max_per_hour") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e6)
+                .map(|f| f as u64)
+        }) {
+            Some(n @ 1..=100_000) => Ok(Some(n)),
+            _ => Err(ServiceError::field(
+                "max_per_hour",
+                "max_per_hour must be a whole number between 1 and 100000",
+            )),
+        },
+    }
+}
+
+/// The host of a webhook URL when it names a private, loopback, link-local or
+/// otherwise non-public address literally (an IP address, `localhost` or a
+/// `*.localhost` name), without resolving anything: names that resolve to
+/// such addresses are refused at delivery time by the notifier's own check.
+pub(crate) fn private_target(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return (!periscope_notify::is_public_ip(ip)).then(|| host.to_owned());
+    }
+    let name = bare.trim_end_matches('.').to_ascii_lowercase();
+    (name == "localhost" || name.ends_with(".localhost")).then(|| host.to_owned())
+}
+
+/// The fields a change may carry.
+const CHANGE_FIELDS: [&str; 6] = ["type", "url", "to", "secret", "headers", "max_per_hour"];
+
+/// The placeholder the views show instead of a secret: sent back in a change,
+/// it keeps the stored value (so a form or a script may send back what it read).
+const REDACTED: &str = "***";
+
+/// Whether a write-only value in a change means "keep what is stored": blank or
+/// the placeholder.
+fn keeps(value: &str) -> bool {
+    value.trim().is_empty() || value == REDACTED
+}
+
+/// A change to a destination: the JSON object `PATCH
+/// /api/admin/projects/{id}/destinations/{destination_id}` takes (see
+/// [`destination_change_schema`]), which the CLI builds from its flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationChange(pub Value);
+
+/// The JSON Schema of a destination change: exactly the shapes
+/// [`Service::update_destination`] accepts (whether a field fits the stored
+/// destination's type is known only then: a 409 when it does not).
+pub fn destination_change_schema(email: bool) -> Value {
+    use serde_json::json;
+    let mut kinds = vec![
+        "generic_webhook",
+        "slack_webhook",
+        "discord_webhook",
+        "internal_logger",
+    ];
+    if email {
+        kinds.insert(0, "email");
+    }
+    let mut properties = json!({
+        "type": {"type": "string", "enum": kinds,
+            "description": "The destination's type, if given: it cannot change (409 if it differs)."},
+        "url": {"type": "string", "maxLength": MAX_URL_CHARS,
+            "anyOf": [{"pattern": URL_PATTERN}, {"pattern": HOST_URL_PATTERN}, {"pattern": "^$"}],
+            "description": "Webhook types: the new URL; empty keeps the stored one."},
+        "secret": {"type": ["string", "null"],
+            "description": "generic_webhook: the new signing secret (write-only); empty, blank or \"***\" keeps the stored one, null removes it."},
+        "headers": {"type": ["object", "null"], "maxProperties": MAX_HEADERS,
+            "propertyNames": {"pattern": HEADER_NAME_PATTERN, "not": {"pattern": reserved_pattern()}},
+            "additionalProperties": {"type": "string", "pattern": HEADER_VALUE_PATTERN},
+            "description": "generic_webhook: the headers from now on (those left out are removed); a value that is blank or \"***\" keeps that header's stored value (write-only; 409 for a header with none). null removes them all."},
+        "max_per_hour": {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000,
+            "description": "Alerts per hour before a summary; null: the default (60)."}
+    });
+    if email && let Some(p) = properties.as_object_mut() {
+        p.insert(
+            "to".into(),
+            json!({"type": "array", "minItems": 1, "maxItems": MAX_RECIPIENTS,
+                "items": {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN},
+                "description": "email: the recipients from now on."}),
+        );
+    }
+    json!({"type": "object", "additionalProperties": false, "properties": properties,
+        "description": "Fields left out keep their stored value. A field the destination's type does not have is a 409."})
+}
+
+/// The body of the destination `stored` after `change` (see
+/// [`destination_change_schema`]): the shapes are checked here (400), whether
+/// the change fits the stored destination too (409); the values are checked
+/// afterwards like a new destination's.
+fn merge_change(
+    stored: &periscope_store::Destination,
+    change: &serde_json::Map<String, Value>,
+) -> Result<Value> {
+    let kind = stored.kind.as_str();
+    let conflict = |m: String| Err(ServiceError::Conflict(m));
+    let shape = |field: &'static str, what: &str| {
+        Err(ServiceError::field(
+            field,
+            format!("invalid change: {field} must be {what}"),
+        ))
+    };
+    // Shapes first, for every field (a malformed change is a 400 whatever it
+    // asks).
+    for (key, value) in change {
+        let ok = match key.as_str() {
+            "type" | "url" => value.is_string(),
+            "to" => value.is_array(),
+            "secret" => value.is_string() || value.is_null(),
+            "headers" => {
+                value.is_null()
+                    || value.as_object().is_some_and(|h| {
+                        h.values()
+                            .all(|v| v.as_str().is_some_and(|v| matches(HEADER_VALUE_PATTERN, v)))
+                    })
+            }
+            "max_per_hour" => value.is_number() || value.is_null(),
+            other => {
+                return Err(ServiceError::invalid(format!(
+                    "invalid change: unknown field {:?} (a change takes {})",
+                    crate::text::shorten(other, 64),
+                    CHANGE_FIELDS.join(", ")
+                )));
+            }
+        };
+        if !ok {
+            let (field, what) = match key.as_str() {
+                "type" => ("type", "a string"),
+                "url" => ("url", "a string"),
+                "to" => ("to", "a list of addresses"),
+                "secret" => ("secret", "a string or null"),
+                "headers" => (
+                    "headers",
+                    "an object of header values (printable ASCII, at most 1024 characters), or null",
+                ),
+                _ => ("max_per_hour", "a whole number or null"),
+            };
+            return shape(field, what);
+        }
+    }
+    let fields: &[&str] = match kind {
+        "email" => &["to"],
+        "generic_webhook" => &["url", "secret", "headers"],
+        "slack_webhook" | "discord_webhook" => &["url"],
+        _ => &[],
+    };
+    let mut out = stored.config.as_object().cloned().unwrap_or_default();
+    out.insert("type".into(), kind.into());
+    for (key, value) in change {
+        match key.as_str() {
+            "type" => {
+                if value.as_str() != Some(kind) {
+                    return conflict(format!(
+                        "destination {} is a {kind}: its type cannot change (add another destination instead)",
+                        stored.id
+                    ));
+                }
+            }
+            "max_per_hour" => {
+                if value.is_null() {
+                    out.remove("max_per_hour");
+                } else {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+            field if !fields.contains(&field) => {
+                return conflict(format!(
+                    "destination {} is a {kind}, which has no {field}",
+                    stored.id
+                ));
+            }
+            "url" => {
+                if let Some(url) = value.as_str()
+                    && !url.is_empty()
+                {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+            "to" => {
+                out.insert(key.clone(), value.clone());
+            }
+            "secret" => match value.as_str() {
+                None => {
+                    out.remove("secret");
+                }
+                Some(s) if keeps(s) => {}
+                Some(_) => {
+                    out.insert(key.clone(), value.clone());
+                }
+            },
+            _ => {
+                // headers
+                let Some(given) = value.as_object() else {
+                    out.remove("headers");
+                    continue;
+                };
+                let before = out.get("headers").and_then(Value::as_object).cloned();
+                let mut headers = serde_json::Map::new();
+                for (name, v) in given {
+                    let v = v.as_str().unwrap_or_default();
+                    if keeps(v) {
+                        let kept = before.as_ref().and_then(|b| {
+                            b.get(name).or_else(|| {
+                                b.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                                    .map(|(_, v)| v)
+                            })
+                        });
+                        match kept {
+                            Some(old) => {
+                                headers.insert(name.clone(), old.clone());
+                            }
+                            None => {
+                                return conflict(format!(
+                                    "header {:?} has no stored value to keep: give its value",
+                                    crate::text::shorten(name, 100)
+                                ));
+                            }
+                        }
+                    } else {
+                        headers.insert(name.clone(), v.into());
+                    }
+                }
+                out.insert("headers".into(), headers.into());
+            }
+        }
+    }
+    Ok(out.into())
 }
 
 /// Builds the JSON body of a destination from command-line flags.
@@ -252,6 +509,79 @@ pub fn destination_body(
             map.insert(k.trim().to_owned(), v.trim().into());
         }
         body.insert("headers".into(), map.into());
+    }
+    Ok(body.into())
+}
+
+/// What the CLI's `destination update` flags ask for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFlags {
+    /// A new webhook URL.
+    pub url: Option<String>,
+    /// New email recipients (replacing them all).
+    pub to: Vec<String>,
+    /// A new webhook secret.
+    pub secret: Option<String>,
+    /// Remove the webhook secret.
+    pub no_secret: bool,
+    /// The headers from now on, `Name: value` (an empty value keeps that
+    /// header's stored value).
+    pub headers: Vec<String>,
+    /// Remove every custom header.
+    pub no_headers: bool,
+    /// A new per-hour cap.
+    pub max_per_hour: Option<u64>,
+    /// Back to the default per-hour cap.
+    pub default_max_per_hour: bool,
+}
+
+/// Builds the JSON body of a destination change from command-line flags.
+pub fn destination_change_body(flags: ChangeFlags) -> Result<serde_json::Value, String> {
+    let mut body = serde_json::Map::new();
+    if let Some(url) = flags.url {
+        body.insert("url".into(), url.into());
+    }
+    if !flags.to.is_empty() {
+        body.insert("to".into(), flags.to.into());
+    }
+    match (flags.secret, flags.no_secret) {
+        (Some(_), true) => return Err("--secret and --no-secret exclude each other".into()),
+        (Some(secret), false) => {
+            body.insert("secret".into(), secret.into());
+        }
+        (None, true) => {
+            body.insert("secret".into(), Value::Null);
+        }
+        (None, false) => {}
+    }
+    match (flags.headers.is_empty(), flags.no_headers) {
+        (false, true) => return Err("--header and --no-headers exclude each other".into()),
+        (true, true) => {
+            body.insert("headers".into(), Value::Null);
+        }
+        (false, false) => {
+            let mut map = serde_json::Map::new();
+            for h in &flags.headers {
+                let (k, v) = h.split_once(':').ok_or_else(|| {
+                    format!("--header {h:?}: expected `Name: value` (or `Name:` to keep its value)")
+                })?;
+                map.insert(k.trim().to_owned(), v.trim().into());
+            }
+            body.insert("headers".into(), map.into());
+        }
+        (true, false) => {}
+    }
+    match (flags.max_per_hour, flags.default_max_per_hour) {
+        (Some(_), true) => {
+            return Err("--max-per-hour and --default-max-per-hour exclude each other".into());
+        }
+        (Some(n), false) => {
+            body.insert("max_per_hour".into(), n.into());
+        }
+        (None, true) => {
+            body.insert("max_per_hour".into(), Value::Null);
+        }
+        (None, false) => {}
     }
     Ok(body.into())
 }
@@ -300,46 +630,109 @@ pub fn redacted_config(config: &serde_json::Value) -> serde_json::Value {
 }
 
 impl Service {
-    /// Adds an alert destination to a project.
-    pub fn create_destination(
-        &self,
-        project_id: i64,
-        body: NewDestination,
-    ) -> Result<DestinationView> {
-        let body = body.0;
+    /// The destination a body describes, checked (shapes, values, and the
+    /// target: a literal private address is refused unless
+    /// `PERISCOPE_ALLOW_PRIVATE_WEBHOOKS` is set): its kind and the config to
+    /// store.
+    fn checked_destination(&self, body: &Value) -> Result<(String, Value)> {
         if !body.is_object() {
             return Err(ServiceError::invalid(
                 "a destination is a JSON object with a \"type\"",
             ));
         }
-        let max_per_hour = match body.get("max_per_hour") {
-            None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64().or_else(|| {
-                v.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e6)
-                    .map(|f| f as u64)
-            }) {
-                Some(n @ 1..=100_000) => Some(n),
-                _ => {
-                    return Err(ServiceError::invalid(
-                        "max_per_hour must be a whole number between 1 and 100000",
-                    ));
-                }
-            },
-        };
-        check_body(&body)?;
-        let dest = validate_destination(&self.config, &body).map_err(ServiceError::Invalid)?;
+        let max_per_hour = max_per_hour(body)?;
+        check_body(body)?;
+        let dest = validate_destination(&self.config, body).map_err(ServiceError::Invalid)?;
+        self.check_target(&dest)?;
         let kind = dest.type_name().to_owned();
         let mut config =
             serde_json::to_value(&dest).map_err(|e| ServiceError::Internal(e.to_string()))?;
         if let (Some(n), Some(obj)) = (max_per_hour, config.as_object_mut()) {
             obj.insert("max_per_hour".into(), n.into());
         }
+        Ok((kind, config))
+    }
+
+    /// Refuses a webhook whose URL names a private address literally (see
+    /// [`private_target`]) unless private targets are allowed. Nothing is
+    /// resolved here: the notifier checks resolved addresses at delivery.
+    fn check_target(&self, dest: &Destination) -> Result<()> {
+        if self.config.allow_private_webhooks {
+            return Ok(());
+        }
+        let url = match dest {
+            Destination::GenericWebhook { url, .. }
+            | Destination::SlackWebhook { url }
+            | Destination::DiscordWebhook { url } => url,
+            _ => return Ok(()),
+        };
+        match private_target(url) {
+            Some(host) => Err(ServiceError::field(
+                "url",
+                format!(
+                    "{host} is a private address; set PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true to allow internal targets"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds an alert destination to a project.
+    pub fn create_destination(
+        &self,
+        project_id: i64,
+        body: NewDestination,
+    ) -> Result<DestinationView> {
+        let (kind, config) = self.checked_destination(&body.0)?;
         self.require_project(project_id)?;
         let stored = self
             .db
             .create_destination(project_id, &kind, &config, Utc::now())?;
         Ok(DestinationView::from(&stored))
+    }
+
+    /// Changes a destination of a project: fields left out keep their stored
+    /// value, and so do the write-only ones (the webhook `secret`, header
+    /// values) when blank or `***`; `null` removes the secret, the headers or
+    /// the per-hour cap; an empty `url` keeps it. Its type cannot change, and
+    /// a field its type does not have is a conflict. The result is checked as
+    /// a new destination is (the private-address rule included). Deliveries
+    /// not yet made use the new settings.
+    pub fn update_destination(
+        &self,
+        project_id: i64,
+        destination_id: i64,
+        change: DestinationChange,
+    ) -> Result<DestinationView> {
+        let Value::Object(change) = change.0 else {
+            return Err(ServiceError::invalid(
+                "a change is a JSON object of the fields to change",
+            ));
+        };
+        self.require_project(project_id)?;
+        let missing = || {
+            ServiceError::NotFound(format!(
+                "no destination {destination_id} in project {project_id}"
+            ))
+        };
+        let stored = self
+            .db
+            .list_destinations(project_id)?
+            .into_iter()
+            .find(|d| d.id == destination_id)
+            .ok_or_else(missing)?;
+        let body = merge_change(&stored, &change)?;
+        if stored.kind == "email" && self.config.smtp_url.is_none() {
+            return Err(ServiceError::Conflict(
+                "email destinations need an SMTP server: set PERISCOPE_SMTP_URL and PERISCOPE_EMAIL_FROM".to_owned(),
+            ));
+        }
+        let (_, config) = self.checked_destination(&body)?;
+        let updated = self
+            .db
+            .update_destination(project_id, destination_id, &config)?
+            .ok_or_else(missing)?;
+        Ok(DestinationView::from(&updated))
     }
 
     /// A project's destinations.
@@ -528,6 +921,302 @@ mod tests {
         let e = s.retry_delivery(p, id).unwrap_err();
         assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
         assert!(e.to_string().contains("delivered"), "{e}");
+    }
+
+    #[test]
+    fn change_bodies_from_flags() {
+        let b = destination_change_body(ChangeFlags {
+            url: Some("https://hooks.example/y".into()),
+            no_secret: true,
+            headers: vec!["X-Team: core".into(), "X-Env:".into()],
+            default_max_per_hour: true,
+            ..ChangeFlags::default()
+        })
+        .unwrap();
+        assert_eq!(
+            b,
+            serde_json::json!({"url": "https://hooks.example/y", "secret": null,
+                "headers": {"X-Team": "core", "X-Env": ""}, "max_per_hour": null})
+        );
+        assert_eq!(
+            destination_change_body(ChangeFlags::default()).unwrap(),
+            serde_json::json!({})
+        );
+        for bad in [
+            ChangeFlags {
+                secret: Some("a".into()),
+                no_secret: true,
+                ..ChangeFlags::default()
+            },
+            ChangeFlags {
+                headers: vec!["X: y".into()],
+                no_headers: true,
+                ..ChangeFlags::default()
+            },
+            ChangeFlags {
+                headers: vec!["nocolon".into()],
+                ..ChangeFlags::default()
+            },
+            ChangeFlags {
+                max_per_hour: Some(3),
+                default_max_per_hour: true,
+                ..ChangeFlags::default()
+            },
+        ] {
+            assert!(destination_change_body(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn literal_private_targets() {
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "http://10.1.2.3/x",
+            "https://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+            "http://api.localhost/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+        ] {
+            assert!(private_target(url).is_some(), "{url}");
+        }
+        assert_eq!(
+            private_target("http://127.0.0.1:9/hook").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            private_target("http://LocalHost/").as_deref(),
+            Some("localhost")
+        );
+        for url in [
+            "https://hooks.slack.com/services/T/B/C",
+            "http://93.184.216.34/",
+            "https://example.com/localhost",
+            "http://localhost.example.com/",
+            "not a url",
+        ] {
+            assert_eq!(private_target(url), None, "{url}");
+        }
+    }
+
+    /// A service whose configuration is `vars` (e.g. the private-webhook switch).
+    fn service_with(vars: &[(&str, &str)]) -> Service {
+        let store = periscope_store::Store::open_url("sqlite::memory:").unwrap();
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config =
+            Config::from_lookup(&|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap();
+        Service::new(std::sync::Arc::new(store), std::sync::Arc::new(config))
+    }
+
+    #[test]
+    fn private_webhook_targets_are_refused_at_creation_unless_allowed() {
+        let s = service_with(&[]);
+        let p = s.create_project("p").unwrap().id;
+        for (kind, url, host) in [
+            ("generic_webhook", "http://127.0.0.1:9/hook", "127.0.0.1"),
+            ("slack_webhook", "http://localhost/hook", "localhost"),
+            (
+                "discord_webhook",
+                "http://169.254.169.254/x",
+                "169.254.169.254",
+            ),
+        ] {
+            let e = s
+                .create_destination(
+                    p,
+                    NewDestination(serde_json::json!({"type": kind, "url": url})),
+                )
+                .unwrap_err();
+            assert_eq!(e.field_name(), Some("url"), "{kind}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{host} is a private address; set PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true to allow internal targets"
+                )
+            );
+        }
+        // Names are not resolved here (the notifier checks them at delivery).
+        assert!(
+            s.create_destination(
+                p,
+                NewDestination(serde_json::json!({"type": "generic_webhook", "url": "https://hooks.example.com/x"}))
+            )
+            .is_ok()
+        );
+        let allowed = service_with(&[("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true")]);
+        let q = allowed.create_project("q").unwrap().id;
+        assert!(
+            allowed
+                .create_destination(
+                    q,
+                    NewDestination(serde_json::json!({"type": "generic_webhook", "url": "http://127.0.0.1:9/hook"}))
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn changes_keep_write_only_values_and_fit_the_type() {
+        let s = service_with(&[]);
+        let p = s.create_project("p").unwrap().id;
+        let other = s.create_project("other").unwrap().id;
+        let hook = s
+            .create_destination(
+                p,
+                NewDestination(serde_json::json!({
+                    "type": "generic_webhook", "url": "https://hooks.example.com/a",
+                    "secret": "s3cret", "headers": {"X-Team": "web", "X-Env": "prod"},
+                    "max_per_hour": 5
+                })),
+            )
+            .unwrap()
+            .id;
+        let stored = |s: &Service| s.db().list_destinations(p).unwrap()[0].config.clone();
+        let change = |v: serde_json::Value| s.update_destination(p, hook, DestinationChange(v));
+
+        // Left out, blank or the placeholder: kept.
+        for keep in [
+            serde_json::json!({}),
+            serde_json::json!({"secret": ""}),
+            serde_json::json!({"secret": "  "}),
+            serde_json::json!({"secret": "***", "url": "", "type": "generic_webhook"}),
+            serde_json::json!({"headers": {"X-Team": "***", "x-env": ""}}),
+        ] {
+            let view = change(keep.clone()).unwrap();
+            assert_eq!(view.config["secret"], "***", "{keep}");
+            let c = stored(&s);
+            assert_eq!(c["secret"], "s3cret", "{keep}");
+            assert_eq!(c["url"], "https://hooks.example.com/a", "{keep}");
+            assert_eq!(c["headers"]["X-Team"], "web", "{keep}");
+            assert_eq!(c["max_per_hour"], 5, "{keep}");
+        }
+        // The header asked as x-env keeps X-Env's value under the name given.
+        assert_eq!(stored(&s)["headers"]["x-env"], "prod");
+
+        // New values; headers left out are removed.
+        change(serde_json::json!({
+            "url": "https://hooks.example.com/b", "secret": "n3w",
+            "headers": {"X-Team": "payments"}, "max_per_hour": null
+        }))
+        .unwrap();
+        let c = stored(&s);
+        assert_eq!(c["url"], "https://hooks.example.com/b");
+        assert_eq!(c["secret"], "n3w");
+        assert_eq!(c["headers"], serde_json::json!({"X-Team": "payments"}));
+        assert!(c.get("max_per_hour").is_none());
+        // null removes the secret and the headers.
+        change(serde_json::json!({"secret": null, "headers": null})).unwrap();
+        let c = stored(&s);
+        assert!(
+            c.get("secret").is_none() && c.get("headers").is_none(),
+            "{c}"
+        );
+
+        // Conflicts with the stored destination: 409.
+        for bad in [
+            serde_json::json!({"type": "slack_webhook"}),
+            serde_json::json!({"to": ["a@example.com"]}),
+            serde_json::json!({"headers": {"X-New": "***"}}),
+        ] {
+            let e = change(bad.clone()).unwrap_err();
+            assert!(matches!(e, ServiceError::Conflict(_)), "{bad}: {e:?}");
+        }
+        // Malformed: 400, on the field when there is one.
+        for (bad, field) in [
+            (serde_json::json!({"colour": "red"}), None),
+            (serde_json::json!({"url": 5}), Some("url")),
+            (serde_json::json!({"url": "ftp://x.example/"}), Some("url")),
+            (
+                serde_json::json!({"headers": {"X-Team": "a\nb"}}),
+                Some("headers"),
+            ),
+            (
+                serde_json::json!({"headers": {"Content-Type": "x"}}),
+                Some("headers"),
+            ),
+            (serde_json::json!({"max_per_hour": 0}), Some("max_per_hour")),
+            (serde_json::json!({"secret": 5}), Some("secret")),
+        ] {
+            let e = change(bad.clone()).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ServiceError::Invalid(_) | ServiceError::InvalidField { .. }
+                ),
+                "{bad}: {e:?}"
+            );
+            assert_eq!(e.field_name(), field, "{bad}");
+        }
+        assert!(matches!(
+            change(serde_json::json!([1])).unwrap_err(),
+            ServiceError::Invalid(_)
+        ));
+        // The private-address rule applies to changes too.
+        let e = change(serde_json::json!({"url": "http://10.0.0.1/hook"})).unwrap_err();
+        assert_eq!(e.field_name(), Some("url"));
+        assert!(
+            e.to_string()
+                .contains("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true"),
+            "{e}"
+        );
+        assert_eq!(
+            stored(&s)["url"],
+            "https://hooks.example.com/b",
+            "unchanged"
+        );
+        // Unknown here.
+        for (project, id) in [(other, hook), (p, 987_654), (987_654, hook)] {
+            let e = s
+                .update_destination(project, id, DestinationChange(serde_json::json!({})))
+                .unwrap_err();
+            assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
+        }
+
+        // Other types: a Slack URL changes, an empty one is kept.
+        let slack = s
+            .create_destination(
+                p,
+                NewDestination(serde_json::json!({"type": "slack_webhook", "url": "https://hooks.slack.com/services/T/B/C"})),
+            )
+            .unwrap()
+            .id;
+        let v = s
+            .update_destination(p, slack, DestinationChange(serde_json::json!({"url": ""})))
+            .unwrap();
+        assert_eq!(v.config["url"], "https://hooks.slack.com/…");
+        let e = s
+            .update_destination(
+                p,
+                slack,
+                DestinationChange(serde_json::json!({"secret": "x"})),
+            )
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_change_schema_has_every_field_the_service_takes() {
+        let schema = destination_change_schema(true);
+        let props = schema["properties"].as_object().unwrap();
+        let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut fields = CHANGE_FIELDS.to_vec();
+        fields.sort_unstable();
+        assert_eq!(names, fields);
+        assert_eq!(schema["additionalProperties"], false);
+        assert!(
+            destination_change_schema(false)["properties"]
+                .get("to")
+                .is_none()
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@ use std::sync::Arc;
 
 pub use db::{Database, Db};
 pub use destinations::{
-    AlertQuery, DELIVERY_STATES, MAX_ALERTS, NewDestination, destination_body, destination_schema,
+    AlertQuery, ChangeFlags, DELIVERY_STATES, DestinationChange, MAX_ALERTS, NewDestination,
+    destination_body, destination_change_body, destination_change_schema, destination_schema,
     redacted_config, validate_destination,
 };
 pub use error::{Result, ServiceError};
