@@ -70,6 +70,40 @@ impl EmailNotifier {
         })
     }
 
+    /// Sends one plain-text message (not an alert: an account invitation, say)
+    /// to one recipient, through the same server and within the same timeout.
+    pub async fn send_text(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), DeliveryError> {
+        let misconfigured = |reason: String| DeliveryError::Misconfigured {
+            channel: Channel::Smtp,
+            reason,
+        };
+        let mailbox = parse_mailbox(to).map_err(|e| misconfigured(e.to_string()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox)
+            .subject(truncate(subject, 200))
+            .body(body.to_owned())
+            .map_err(|e| misconfigured(format!("cannot build the message: {e}")))?;
+        self.transmit(message).await
+    }
+
+    async fn transmit(&self, message: Message) -> Result<(), DeliveryError> {
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Err(_) => Err(DeliveryError::Timeout {
+                channel: Channel::Smtp,
+                target: self.target.clone(),
+                after: self.timeout,
+            }),
+            Ok(Ok(_response)) => Ok(()),
+            Ok(Err(e)) => Err(smtp_error(&e, &self.target, self.timeout)),
+        }
+    }
+
     async fn send(&self, alert: &Alert, to: &[String]) -> Result<(), DeliveryError> {
         let misconfigured = |reason: String| DeliveryError::Misconfigured {
             channel: Channel::Smtp,
@@ -91,15 +125,7 @@ impl EmailNotifier {
                 format::email_html(alert),
             ))
             .map_err(|e| misconfigured(format!("cannot build the message: {e}")))?;
-        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
-            Err(_) => Err(DeliveryError::Timeout {
-                channel: Channel::Smtp,
-                target: self.target.clone(),
-                after: self.timeout,
-            }),
-            Ok(Ok(_response)) => Ok(()),
-            Ok(Err(e)) => Err(smtp_error(&e, &self.target, self.timeout)),
-        }
+        self.transmit(message).await
     }
 }
 

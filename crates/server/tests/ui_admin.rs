@@ -680,3 +680,56 @@ fn a_failed_delivery_is_retried_from_the_alerts_log() {
         },
     );
 }
+
+#[test]
+fn a_destination_is_edited_keeping_its_secret() {
+    use periscope_test_support::http::HttpRecorder;
+    let (first, second) = (HttpRecorder::ok(), HttpRecorder::ok());
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    server.start();
+    let (id, _dsn, _key) = server.create_project("shop");
+    let mut ui = admin(&server);
+    let destination = add_webhook(&mut ui, id, &first.url("/hook"), "kept-secret");
+    let path = format!("/projects/{id}/destinations");
+    let csrf = ui.get(&path).csrf();
+    let edit = format!("{path}/{destination}/edit");
+    // A bad cap is refused, naming the destination and the field.
+    let p = ui.post(&edit, &[("_csrf", &csrf), ("max_per_hour", "lots")]);
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("max_per_hour"), "{}", p.body);
+    // A new URL, the secret left blank: kept.
+    let p = ui.post(
+        &edit,
+        &[
+            ("_csrf", &csrf),
+            ("url", &second.url("/new")),
+            ("secret", ""),
+            ("max_per_hour", "5"),
+        ],
+    );
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = ui.get(&path);
+    assert!(page.body.contains(&format!("{}", second.addr.port())));
+    assert!(!page.body.contains("kept-secret"));
+    assert!(page.body.contains("secret: set"));
+    let p = ui.post(&format!("{path}/{destination}/test"), &[("_csrf", &csrf)]);
+    assert!(p.body.contains("Test alert delivered"), "{}", p.body);
+    let got = second.wait_for(1, Duration::from_secs(10));
+    let signature = got[0]
+        .header("x-periscope-signature")
+        .expect("still signed");
+    assert!(periscope_notify::format::verify_signature(
+        b"kept-secret",
+        &got[0].body,
+        signature
+    ));
+    assert_eq!(first.count(), 0);
+    // The secret removed: no signature any more.
+    let p = ui.post(&edit, &[("_csrf", &csrf), ("remove_secret", "1")]);
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert!(ui.get(&path).body.contains("secret: not set"));
+    ui.post(&format!("{path}/{destination}/test"), &[("_csrf", &csrf)]);
+    let got = second.wait_for(2, Duration::from_secs(10));
+    assert!(got[1].header("x-periscope-signature").is_none());
+}

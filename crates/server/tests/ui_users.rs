@@ -235,3 +235,42 @@ fn a_malformed_email_is_refused_next_to_its_field() {
     assert_eq!(p.status, 400);
     assert!(p.body.contains("unknown role"));
 }
+
+#[test]
+fn an_invitation_is_emailed_when_the_server_can_send_mail() {
+    use periscope_test_support::smtp::SmtpRecorder;
+    let smtp = SmtpRecorder::start();
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_SMTP_URL", &smtp.url());
+    server.set("PERISCOPE_EMAIL_FROM", "periscope@example.com");
+    server.start();
+    let password = create_user(&server, "ada@example.com", true);
+    let mut admin = Ui::sign_in(&server, "ada@example.com", &password);
+    let csrf = admin.get("/users").csrf();
+    let page = admin.post(
+        "/users/invite",
+        &[
+            ("_csrf", &csrf),
+            ("email", "mo@example.com"),
+            ("role", "member"),
+        ],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Invitation emailed to mo@example.com"),
+        "{}",
+        page.body
+    );
+    let link = shown_link(&page.body);
+    let mails = periscope_test_support::wait::until(
+        "the invitation email",
+        std::time::Duration::from_secs(10),
+        || Some(smtp.mails()).filter(|m| !m.is_empty()),
+    );
+    assert!(
+        mails[0].decoded().contains(&link),
+        "the email carries the link"
+    );
+    assert!(mails[0].to.iter().any(|r| r.contains("mo@example.com")));
+    assert_eq!(mails[0].subject(), "Your invitation to Periscope");
+}

@@ -106,3 +106,36 @@ impl Service {
         })
     }
 }
+
+impl Service {
+    /// Emails an invitation's link to the invited address when the server can
+    /// send mail (`PERISCOPE_SMTP_URL` and `PERISCOPE_EMAIL_FROM`): `Ok(false)`
+    /// when it cannot, `Ok(true)` once sent, the SMTP error otherwise.
+    pub async fn email_invitation(
+        &self,
+        invitation: &super::users::Invitation,
+        invited_by: &str,
+    ) -> Result<bool> {
+        let (Some(url), Some(from)) = (&self.config.smtp_url, &self.config.email_from) else {
+            return Ok(false);
+        };
+        let mailer = periscope_notify::EmailNotifier::new(
+            &SmtpConfig::new(url.clone(), from.clone()),
+            Duration::from_secs(15),
+        )
+        .map_err(|e| ServiceError::Internal(format!("email: {e}")))?;
+        let body = format!(
+            "{invited_by} invites you to Periscope, the error tracker, as {role}.\n\n\
+             Choose your password here (the link works once, until {expires}):\n\n{link}\n\n\
+             If you did not expect this, ignore this message.\n",
+            role = invitation.role,
+            expires = invitation.expires_at,
+            link = invitation.link,
+        );
+        mailer
+            .send_text(&invitation.email, "Your invitation to Periscope", &body)
+            .await
+            .map(|()| true)
+            .map_err(|e| ServiceError::Internal(format!("the invitation email failed: {e}")))
+    }
+}

@@ -170,7 +170,18 @@ fn destinations_page(
                         @for d in destinations {
                             tr data-destination=(d.id) {
                                 td { (d.kind) }
-                                td.mono { (target(&d.config)) }
+                                td.mono {
+                                    (target(&d.config))
+                                    @if d.kind == "generic_webhook" {
+                                        br;
+                                        span.muted.secret-state {
+                                            @if d.config.get("secret").is_some_and(|v| !v.is_null()) { "secret: set" } @else { "secret: not set" }
+                                            @if let Some(h) = d.config.get("headers").and_then(Value::as_object) {
+                                                @if !h.is_empty() { " · headers: " (h.keys().cloned().collect::<Vec<_>>().join(", ")) }
+                                            }
+                                        }
+                                    }
+                                }
                                 td { (d.config.get("max_per_hour").and_then(Value::as_u64).map_or_else(|| "60".to_owned(), |n| n.to_string())) }
                                 td {
                                     form.inline method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/test" } {
@@ -181,6 +192,27 @@ fn destinations_page(
                                     form.inline method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/delete" } {
                                         input type="hidden" name="_csrf" value=(viewer.csrf);
                                         button type="submit" { "Delete" }
+                                    }
+                                    details.edit {
+                                        summary { "Edit" }
+                                        form.settings method="post" action={ "/projects/" (project.id) "/destinations/" (d.id) "/edit" } {
+                                            input type="hidden" name="_csrf" value=(viewer.csrf);
+                                            @match d.kind.as_str() {
+                                                "generic_webhook" | "slack_webhook" | "discord_webhook" => {
+                                                    label { "New URL (empty: keep " (target(&d.config)) ")" input type="url" name="url" maxlength="2048"; }
+                                                }
+                                                "email" => {
+                                                    label { "Recipients (empty: keep)" input type="text" name="to"; }
+                                                }
+                                                _ => {}
+                                            }
+                                            @if d.kind == "generic_webhook" {
+                                                label { "New signing secret (empty: keep the stored one)" input type="password" name="secret" autocomplete="off"; }
+                                                label.check { input type="checkbox" name="remove_secret" value="1"; " Remove the secret" }
+                                            }
+                                            label { "Alerts per hour (empty: keep; \"default\": 60)" input type="text" name="max_per_hour" inputmode="numeric"; }
+                                            button type="submit" { "Save" }
+                                        }
                                     }
                                 }
                             }
@@ -429,5 +461,97 @@ pub(crate) async fn retry_delivery(
     match call(&state, move |s| s.retry_delivery(project_id, delivery_id)).await {
         Ok(_) => see_other(&format!("/projects/{project_id}/alerts")),
         Err(r) => r,
+    }
+}
+
+/// The admin API's change body from the edit form: only what was filled in
+/// (a blank field keeps the stored value; secrets are write-only).
+fn change_from(form: &FormData) -> Result<Value, ServiceError> {
+    let mut change = Map::new();
+    if let Some(url) = form.text("url") {
+        change.insert("url".into(), json!(url));
+    }
+    if let Some(to) = form.text("to") {
+        let to: Vec<&str> = to
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        change.insert("to".into(), json!(to));
+    }
+    if form.get("remove_secret") == Some("1") {
+        change.insert("secret".into(), Value::Null);
+    } else if let Some(secret) = form.text("secret") {
+        change.insert("secret".into(), json!(secret));
+    }
+    match form.text("max_per_hour") {
+        None => {}
+        Some("default") => {
+            change.insert("max_per_hour".into(), Value::Null);
+        }
+        Some(n) => {
+            let n: u64 = n.parse().map_err(|_| {
+                ServiceError::field(
+                    "max_per_hour",
+                    "max_per_hour must be a whole number between 1 and 100000 (or \"default\")",
+                )
+            })?;
+            change.insert("max_per_hour".into(), json!(n));
+        }
+    }
+    Ok(Value::Object(change))
+}
+
+/// `POST /projects/{id}/destinations/{destination_id}/edit` (admins).
+pub(crate) async fn edit_destination(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, raw_destination)): Path<(String, String)>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+        return r;
+    }
+    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let change = change_from(&form);
+    let outcome = call(&state, move |s| {
+        let changed = change.and_then(|c| {
+            s.update_destination(
+                project_id,
+                destination_id,
+                crate::service::DestinationChange(c),
+            )
+        });
+        Ok((
+            s.project(project_id)?,
+            s.list_destinations(project_id)?,
+            changed,
+        ))
+    })
+    .await;
+    match outcome {
+        Err(r) => r,
+        Ok((_, _, Ok(_))) => see_other(&format!("/projects/{project_id}/destinations")),
+        Ok((
+            p,
+            list,
+            Err(
+                e @ (ServiceError::Invalid(_)
+                | ServiceError::InvalidField { .. }
+                | ServiceError::Conflict(_)),
+            ),
+        )) => {
+            // The edit form's errors are shown above the table, naming the field.
+            let shown = ServiceError::invalid(format!("destination #{destination_id}: {e}"));
+            (
+                StatusCode::BAD_REQUEST,
+                destinations_page(&viewer, &p, &list, &Draft::default(), Some(&shown), None),
+            )
+                .into_response()
+        }
+        Ok((_, _, Err(e))) => super::service_error(e),
     }
 }

@@ -91,6 +91,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             "/projects/{id}/destinations/{destination_id}/test",
             post(alerts::test_destination),
         )
+        .route(
+            "/projects/{id}/destinations/{destination_id}/edit",
+            post(alerts::edit_destination),
+        )
         .route("/projects/{id}/issues", get(list::page))
         .route("/projects/{id}/issues/bulk", post(list::bulk))
         .route("/issues/{id}", get(issue::page))

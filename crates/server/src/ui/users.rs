@@ -172,7 +172,21 @@ pub(crate) async fn act(
             })
             .await;
             match r {
-                Ok(r) => r.map(|i| Some((format!("Invitation link for {}", i.email), i.link))),
+                Ok(Ok(i)) => {
+                    // Emailed too when the server can send mail; the link is
+                    // shown either way.
+                    let sent = state.service.email_invitation(&i, &viewer.user.email).await;
+                    let what = match sent {
+                        Ok(true) => format!("Invitation emailed to {}; its link", i.email),
+                        Ok(false) => format!("Invitation link for {}", i.email),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "invitation email failed");
+                            format!("The email to {} failed ({e}); the invitation link", i.email)
+                        }
+                    };
+                    Ok(Some((what, i.link)))
+                }
+                Ok(Err(e)) => Err(e),
                 Err(page) => return page,
             }
         }
