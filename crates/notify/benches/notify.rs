@@ -5,15 +5,15 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use periscope_notify::{
-    Alert, AlertKind, AlertSubject, RateCap, RateCapState, RetryPolicy, format,
+    Alert, AlertKind, AlertSubject, IssueId, ProjectId, RateCap, RateCapState, RetryPolicy, format,
 };
 
 fn alert() -> Alert {
     Alert {
         kind: AlertKind::NewIssue,
-        project_id: 7,
+        project_id: ProjectId(7),
         project_name: "shop".into(),
-        subject: Some(AlertSubject::Issue(42)),
+        subject: Some(AlertSubject::Issue(IssueId(42))),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use periscope_notify::{
-    Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, RetryPolicy,
-    deliver_with_retries,
+    Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, IssueId, ProjectId,
+    RetryPolicy, deliver_with_retries,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -62,9 +62,9 @@ async fn main() -> ExitCode {
     let now = Utc::now();
     let alert = Alert {
         kind: AlertKind::NewIssue,
-        project_id: 1,
+        project_id: ProjectId(1),
         project_name: "example".into(),
-        subject: Some(AlertSubject::Issue(1)),
+        subject: Some(AlertSubject::Issue(IssueId(1))),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize, Serializer};
 /// Why an alert was raised, and what it is about: the one definition of each,
 /// shared with the store.
 pub use periscope_types::{AlertKind, AlertSubject};
+/// The ids an alert names, shared with the store.
+pub use periscope_types::{IssueId, ProjectId};
 
 /// One alert, as delivered to every destination of its project.
 ///
@@ -30,7 +32,7 @@ pub struct Alert {
     /// Why the alert was raised.
     pub kind: AlertKind,
     /// Numeric project id.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Project name, for people.
     pub project_name: String,
     /// What the alert is about; `None` for a [`AlertKind::HeldBack`] summary.
@@ -72,7 +74,7 @@ impl Alert {
     }
 
     /// The issue this alert is about, if it is about one.
-    pub fn issue_id(&self) -> Option<i64> {
+    pub fn issue_id(&self) -> Option<IssueId> {
         self.subject.and_then(|s| s.issue_id())
     }
 }
@@ -82,7 +84,7 @@ impl Alert {
 #[derive(Serialize)]
 struct WireAlertOut<'a> {
     kind: &'a AlertKind,
-    project_id: i64,
+    project_id: ProjectId,
     project_name: &'a str,
     subject: Option<AlertSubject>,
     /// Deprecated in favour of `subject`; 0 when the alert is not about an issue.
@@ -108,7 +110,7 @@ impl Serialize for Alert {
             project_id: self.project_id,
             project_name: &self.project_name,
             subject: self.subject,
-            issue_id: self.issue_id().unwrap_or(0),
+            issue_id: self.issue_id().map_or(0, IssueId::get),
             title: &self.title,
             culprit: self.culprit.as_deref(),
             level: &self.level,
@@ -128,7 +130,7 @@ impl Serialize for Alert {
 #[derive(Deserialize)]
 struct WireAlert {
     kind: AlertKind,
-    project_id: i64,
+    project_id: ProjectId,
     project_name: String,
     #[serde(default)]
     subject: Option<AlertSubject>,
@@ -153,7 +155,7 @@ impl From<WireAlert> for Alert {
         // Senders before `subject` wrote only `issue_id` (0 for a summary).
         let subject = w
             .subject
-            .or((w.issue_id > 0).then_some(AlertSubject::Issue(w.issue_id)));
+            .or((w.issue_id > 0).then_some(AlertSubject::Issue(IssueId(w.issue_id))));
         Alert {
             kind: w.kind,
             project_id: w.project_id,
@@ -204,7 +206,7 @@ mod tests {
         assert_eq!(alert.culprit, None);
         assert_eq!(alert.headline(), "Regression in p: t");
         // A body from before `subject`: the issue id names the subject.
-        assert_eq!(alert.subject, Some(AlertSubject::Issue(2)));
+        assert_eq!(alert.subject, Some(AlertSubject::Issue(IssueId(2))));
     }
 
     fn issue_alert() -> Alert {
@@ -213,9 +215,9 @@ mod tests {
             .with_timezone(&Utc);
         Alert {
             kind: AlertKind::NewIssue,
-            project_id: 1,
+            project_id: ProjectId(1),
             project_name: "p".into(),
-            subject: Some(AlertSubject::Issue(42)),
+            subject: Some(AlertSubject::Issue(IssueId(42))),
             title: "t".into(),
             culprit: None,
             level: "error".into(),
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     fn the_subject_is_written_with_the_deprecated_issue_id_beside_it() {
         let alert = issue_alert();
-        assert_eq!(alert.issue_id(), Some(42));
+        assert_eq!(alert.issue_id(), Some(IssueId(42)));
         let v = serde_json::to_value(&alert).unwrap();
         assert_eq!(v["subject"], serde_json::json!({"type": "issue", "id": 42}));
         assert_eq!(v["issue_id"], 42);
@@ -270,7 +272,7 @@ mod tests {
         v["issue_id"] = serde_json::json!(7);
         assert_eq!(
             serde_json::from_value::<Alert>(v.clone()).unwrap().subject,
-            Some(AlertSubject::Issue(42))
+            Some(AlertSubject::Issue(IssueId(42)))
         );
         v.as_object_mut().unwrap().remove("issue_id");
         assert_eq!(serde_json::from_value::<Alert>(v).unwrap(), issue_alert());

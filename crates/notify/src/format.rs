@@ -309,14 +309,15 @@ pub fn discord_body(alert: &Alert) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::{IssueId, ProjectId};
     use chrono::TimeZone;
 
     fn alert() -> Alert {
         Alert {
             kind: AlertKind::NewIssue,
-            project_id: 7,
+            project_id: ProjectId(7),
             project_name: "shop".into(),
-            subject: Some(AlertSubject::Issue(42)),
+            subject: Some(AlertSubject::Issue(IssueId(42))),
             title: "ValueError: <!channel> & @everyone\nsecond line".into(),
             culprit: Some("app.views.pay".into()),
             level: "error".into(),
@@ -409,7 +410,7 @@ mod tests {
             first_held_at: a.first_seen,
             last_held_at: a.last_seen,
         }
-        .to_alert(7, "shop", "https://periscope.example/");
+        .to_alert(ProjectId(7), "shop", "https://periscope.example/");
         assert_eq!(summary.subject, None);
         let labels: Vec<&str> = facts(&summary).into_iter().map(|(l, _)| l).collect();
         assert_eq!(labels, ["Held back", "First held back", "Last held back"]);

@@ -67,8 +67,8 @@
 //! use std::collections::BTreeMap;
 //! use chrono::Utc;
 //! use periscope_notify::{
-//!     Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, Notifier,
-//!     RetryDecision, RetryPolicy, random_jitter,
+//!     Alert, AlertKind, AlertSubject, Destination, Dispatcher, DispatcherConfig, IssueId,
+//!     Notifier, ProjectId, RetryDecision, RetryPolicy, random_jitter,
 //! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,9 +80,9 @@
 //!
 //! let alert = Alert {
 //!     kind: AlertKind::NewIssue,
-//!     project_id: 1,
+//!     project_id: ProjectId(1),
 //!     project_name: "shop".into(),
-//!     subject: Some(AlertSubject::Issue(42)),
+//!     subject: Some(AlertSubject::Issue(IssueId(42))),
 //!     title: "ZeroDivisionError: division by zero".into(),
 //!     culprit: Some("app.views.divide".into()),
 //!     level: "error".into(),
@@ -118,7 +118,7 @@ mod ratecap;
 mod ssrf;
 mod webhook;
 
-pub use alert::{Alert, AlertKind, AlertSubject};
+pub use alert::{Alert, AlertKind, AlertSubject, IssueId, ProjectId};
 pub use destination::{
     Destination, MAX_CUSTOM_HEADERS, MAX_EMAIL_RECIPIENTS, MAX_URL_LEN, RESERVED_HEADERS,
     SmtpConfig, SmtpTls, display_target,

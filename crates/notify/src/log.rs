@@ -1,6 +1,7 @@
 //! The internal logger: [`LogNotifier`].
 
-use crate::alert::Alert;
+use crate::alert::{Alert, IssueId};
+
 use crate::destination::Destination;
 use crate::dispatch::{Notifier, wrong_destination};
 use crate::error::{Channel, DeliveryError};
@@ -24,13 +25,13 @@ impl Notifier for LogNotifier {
         tracing::warn!(
             target: "periscope_notify",
             kind = %alert.kind,
-            project_id = alert.project_id,
+            project_id = alert.project_id.get(),
             project = %alert.project_name.escape_debug(),
             subject = %alert
                 .subject
                 .map_or_else(|| "none".to_owned(), |s| s.to_string())
                 .escape_debug(),
-            issue_id = alert.issue_id().unwrap_or(0),
+            issue_id = alert.issue_id().map_or(0, IssueId::get),
             title = %alert.title.escape_debug(),
             culprit = %alert.culprit.as_deref().unwrap_or("").escape_debug(),
             level = %alert.level.escape_debug(),
@@ -48,7 +49,7 @@ impl Notifier for LogNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertKind, AlertSubject};
+    use crate::alert::{AlertKind, AlertSubject, ProjectId};
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -75,9 +76,9 @@ mod tests {
         let now = chrono::Utc::now();
         let alert = Alert {
             kind: AlertKind::NewIssue,
-            project_id: 1,
+            project_id: ProjectId(1),
             project_name: "p\nINFO fake".into(),
-            subject: Some(AlertSubject::Issue(2)),
+            subject: Some(AlertSubject::Issue(IssueId(2))),
             title: "boom\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[31m".into(),
             culprit: Some("x\ny".into()),
             level: "error".into(),

@@ -70,7 +70,7 @@ impl HeldBack {
     /// `first_seen`/`last_seen` = first/last held, no subject (`issue_id` 0 in
     /// the webhook body), level `info`;
     /// `url` should point at the project's issue list.
-    pub fn to_alert(&self, project_id: i64, project_name: &str, url: &str) -> Alert {
+    pub fn to_alert(&self, project_id: crate::ProjectId, project_name: &str, url: &str) -> Alert {
         let title = if self.count == 1 {
             "1 alert was held back".to_owned()
         } else {
@@ -323,7 +323,11 @@ mod tests {
             first_held_at: t(2),
             last_held_at: t(59),
         };
-        let a = h.to_alert(1, "shop", "https://p.example/projects/1/issues");
+        let a = h.to_alert(
+            crate::ProjectId(1),
+            "shop",
+            "https://p.example/projects/1/issues",
+        );
         assert_eq!(a.kind, AlertKind::HeldBack);
         assert_eq!(a.headline(), "3 alerts were held back in shop");
         assert_eq!(a.event_count, 3);

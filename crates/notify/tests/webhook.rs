@@ -420,7 +420,11 @@ async fn rate_cap_holds_back_and_sends_one_summary() {
     let reopened = state.summary_due_at(cap).unwrap();
     assert_eq!(state.flush(cap, reopened - TimeDelta::seconds(1)), None);
     let summary = state.flush(cap, reopened).unwrap();
-    let summary_alert = summary.to_alert(7, "shop", "http://periscope.test/projects/7/issues");
+    let summary_alert = summary.to_alert(
+        periscope_notify::ProjectId(7),
+        "shop",
+        "http://periscope.test/projects/7/issues",
+    );
     d.deliver(&summary_alert, &destination).await.unwrap();
     assert_eq!(state.flush(cap, reopened + TimeDelta::minutes(5)), None);
 

@@ -57,7 +57,7 @@ fn payload(event_id: &str, issue: usize, n: usize) -> Vec<u8> {
     .unwrap()
 }
 
-fn seed(store: &Store, project: i64, issues: usize, events: usize) {
+fn seed(store: &Store, project: periscope_store::ProjectId, issues: usize, events: usize) {
     let writer = store.ingest_writer().unwrap();
     let started = Instant::now();
     let batch = 1000;

@@ -1199,7 +1199,7 @@ fn cli_alert_list_and_retry() {
     let store = s.store();
     let now = chrono::Utc::now();
     let event = periscope_store::NewEvent {
-        project_id: p,
+        project_id: periscope_store::ProjectId(p),
         event_id: "0123456789abcdef0123456789abcdef".into(),
         grouping_key: "k".into(),
         title: "Error: \u{1b}[31mred".into(),
@@ -1348,7 +1348,9 @@ trait Destinations {
 impl Destinations for Server {
     fn store_destinations(&self, project: i64) -> Vec<periscope_store::Destination> {
         use periscope_store::AlertStore;
-        self.store().list_destinations(project).unwrap()
+        self.store()
+            .list_destinations(periscope_store::ProjectId(project))
+            .unwrap()
     }
 }
 

@@ -108,7 +108,7 @@ async fn the_admin_api_needs_the_key() {
 }
 
 /// An event of issue `key` at `secs` after 2026-01-01, straight into the store.
-fn event(project: i64, key: &str, secs: i64) -> periscope_store::NewEvent {
+fn event(project: periscope_store::ProjectId, key: &str, secs: i64) -> periscope_store::NewEvent {
     let t = chrono::DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap();
     periscope_store::NewEvent {
         project_id: project,
@@ -277,7 +277,7 @@ async fn failed_deliveries_are_filtered_and_retried() {
     let (status, v) = alerts("failed").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
-    assert_eq!(v["alerts"][0]["deliveries"][0]["id"], id);
+    assert_eq!(v["alerts"][0]["deliveries"][0]["id"], id.get());
     assert_eq!(
         v["alerts"][0]["deliveries"][0]["alert_id"],
         v["alerts"][0]["id"]
@@ -288,7 +288,7 @@ async fn failed_deliveries_are_filtered_and_retried() {
 
     let (status, v) = call(&app, "POST", &retry, Some(KEY), "").await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(v["delivery"]["id"], id);
+    assert_eq!(v["delivery"]["id"], id.get());
     assert_eq!(v["delivery"]["state"], "pending");
     assert_eq!(v["delivery"]["attempts"], 1);
     assert_eq!(v["delivery"]["last_error"], "refused");

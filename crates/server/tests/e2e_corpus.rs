@@ -140,7 +140,7 @@ fn corpus_is_stored_and_grouped() {
     for (mode, project, key) in &projects {
         let sent = send_all(&server, *project, key, &files, *mode);
         assert_eq!(sent.len(), 190);
-        let issues: BTreeMap<i64, periscope_store::Issue> = server
+        let issues: BTreeMap<periscope_store::IssueId, periscope_store::Issue> = server
             .issues(*project)
             .into_iter()
             .map(|i| (i.id, i))
@@ -148,9 +148,12 @@ fn corpus_is_stored_and_grouped() {
         let mut expected_count: BTreeMap<String, u64> = BTreeMap::new();
         let mut sentry_groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (path, id, event) in &sent {
-            let stored = store.get_event(*project, id).unwrap().unwrap_or_else(|| {
-                panic!("{mode:?} {}: answered 200 but not stored", path.display())
-            });
+            let stored = store
+                .get_event(periscope_store::ProjectId(*project), id)
+                .unwrap()
+                .unwrap_or_else(|| {
+                    panic!("{mode:?} {}: answered 200 but not stored", path.display())
+                });
             assert_eq!(
                 &stored.payload,
                 event,

@@ -491,10 +491,10 @@ fn two_servers_on_one_postgres_make_one_issue_per_error() {
     for issue in &issues {
         assert_eq!(issue.count, PER_ERROR as u64, "{}", issue.title);
     }
-    let mut issue_of_error: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
+    let mut issue_of_error: BTreeMap<usize, BTreeSet<periscope_store::IssueId>> = BTreeMap::new();
     for (error, id) in &acknowledged {
         let stored = store
-            .get_event(project, id)
+            .get_event(periscope_store::ProjectId(project), id)
             .unwrap()
             .expect("acknowledged but not stored");
         issue_of_error
@@ -504,13 +504,15 @@ fn two_servers_on_one_postgres_make_one_issue_per_error() {
     }
     assert!(issue_of_error.values().all(|s| s.len() == 1));
     // Exactly one new-issue alert per issue.
-    let alerts = store.list_alerts(project, 1000, None).unwrap();
-    let new_issue: Vec<i64> = alerts
+    let alerts = store
+        .list_alerts(periscope_store::ProjectId(project), 1000, None)
+        .unwrap();
+    let new_issue: Vec<periscope_store::IssueId> = alerts
         .iter()
         .filter(|a| a.alert.kind == AlertKind::NewIssue)
         .filter_map(|a| a.alert.subject.issue_id())
         .collect();
-    let distinct: BTreeSet<&i64> = new_issue.iter().collect();
+    let distinct: BTreeSet<&periscope_store::IssueId> = new_issue.iter().collect();
     assert_eq!(new_issue.len(), ERRORS, "{new_issue:?}");
     assert_eq!(distinct.len(), ERRORS);
     a.stop();

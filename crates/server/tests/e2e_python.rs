@@ -58,7 +58,7 @@ fn python_sdk_events_become_issues() {
     }
     let issue_of = |id: &str| -> i64 {
         let e = common::stored_event(&server.store(), project, id).unwrap();
-        e.summary.issue_id
+        e.summary.issue_id.get()
     };
     let issues = cli_issues(&server, project);
     let by_id = |id: i64| issues.iter().find(|i| i["id"] == id).unwrap().clone();

@@ -35,12 +35,12 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 30, 0).unwrap()
 }
 
-fn event(project: i64, n: u32, at: DateTime<Utc>) -> NewEvent {
+fn event(project: periscope_store::ProjectId, n: u32, at: DateTime<Utc>) -> NewEvent {
     NewEvent {
         project_id: project,
         event_id: format!(
             "{:032x}",
-            u128::from(n) + (u128::from(project as u64) << 64)
+            u128::from(n) + (u128::from(project.get() as u64) << 64)
         ),
         grouping_key: format!("key-{}", n % 2),
         title: format!("Error {n}"),
@@ -177,7 +177,10 @@ fn check_seeded(store: Store, backend: &str) {
         .iter()
         .map(|p| (p.id, p.name.as_str(), p.stored_events))
         .collect();
-    assert_eq!(projects, vec![(web.id, "web", 3), (api.id, "api", 2)]);
+    assert_eq!(
+        projects,
+        vec![(web.id.get(), "web", 3), (api.id.get(), "api", 2)]
+    );
     let w = &s.projects[0];
     assert_eq!(
         (w.per_minute.limit, w.per_minute.source),
@@ -206,7 +209,7 @@ fn check_seeded(store: Store, backend: &str) {
         ..Default::default()
     };
     usage.projects.insert(
-        web.id,
+        web.id.get(),
         QuotaUsed {
             per_minute: 7,
             per_hour: 9,

@@ -30,7 +30,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 fn stored_events(s: &Server, project: i64) -> u64 {
     use periscope_store::ProjectStore;
     s.store()
-        .get_project(project)
+        .get_project(periscope_store::ProjectId(project))
         .unwrap()
         .map_or(0, |p| p.stored_events)
 }

@@ -53,7 +53,8 @@ fn app(dir: &tempfile::TempDir, listen: std::net::SocketAddr) -> (axum::Router, 
             chrono::Utc::now(),
         )
         .unwrap()
-        .id;
+        .id
+        .get();
     let (state, _writer) = build_state(config, std::sync::Arc::new(store)).unwrap();
     (router(state), project)
 }

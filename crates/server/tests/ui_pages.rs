@@ -34,6 +34,7 @@ fn send(server: &Server, project: i64, key: &str, event: &serde_json::Value) -> 
     )
     .summary
     .issue_id
+    .get()
 }
 
 fn error_event(message: &str) -> serde_json::Value {
@@ -326,7 +327,7 @@ fn bulk_actions_and_the_raw_json() {
         use periscope_store::IssueStore;
         server
             .store()
-            .list_events(one, None, 1, None)
+            .list_events(periscope_store::IssueId(one), None, 1, None)
             .unwrap()
             .items[0]
             .event_id

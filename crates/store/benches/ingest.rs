@@ -46,7 +46,7 @@ fn payload(event_id: &str, key: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn batch(project_id: i64, size: usize) -> Vec<NewEvent> {
+fn batch(project_id: periscope_store::ProjectId, size: usize) -> Vec<NewEvent> {
     let now = Utc::now();
     (0..size)
         .map(|_| {
@@ -80,7 +80,7 @@ fn batch(project_id: i64, size: usize) -> Vec<NewEvent> {
 struct Target {
     name: &'static str,
     store: Store,
-    project_id: i64,
+    project_id: periscope_store::ProjectId,
     _dir: Option<tempfile::TempDir>,
     pg_drop: Option<(String, String)>,
 }
@@ -151,7 +151,7 @@ fn targets() -> Vec<Target> {
 }
 
 fn bench_ingest(c: &mut Criterion) {
-    let sample = batch(1, 1);
+    let sample = batch(periscope_store::ProjectId(1), 1);
     println!("payload size: {} bytes", sample[0].payload.len());
     for target in targets() {
         let mut group = c.benchmark_group(format!("ingest_batch/{}", target.name));

@@ -11,7 +11,7 @@ use periscope_store::{
     StoreError,
 };
 
-fn event(project_id: i64, n: u32, key: &str, title: &str) -> NewEvent {
+fn event(project_id: periscope_store::ProjectId, n: u32, key: &str, title: &str) -> NewEvent {
     let now = Utc::now();
     let event_id = format!("{:032x}", 0xfeed_0000_u64 + u64::from(n));
     NewEvent {

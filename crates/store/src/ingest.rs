@@ -42,6 +42,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use crate::IssueId;
 use crate::distinct::{EXACT_LIMIT, Sketch, UserHash, bits_of_hex, sketch_count};
 use crate::error::{Result, StoreError};
 use crate::model::{ActivityKind, AlertKind, IngestOutcome, IssueStatus, NewEvent};
@@ -410,7 +411,7 @@ pub(crate) fn ingest_batch<C: Exec>(
     let mut settled = Settled {
         outcomes: vec![
             IngestOutcome {
-                issue_id: 0,
+                issue_id: IssueId(0),
                 created: false,
                 regressed: false,
                 unmuted: false,
@@ -449,7 +450,7 @@ pub(crate) fn ingest_batch<C: Exec>(
 fn check_projects<C: Exec>(c: &mut C, batch: &[Prepared<'_>]) -> Result<()> {
     let projects: Vec<i64> = batch
         .iter()
-        .map(|p| p.event.project_id)
+        .map(|p| p.event.project_id.get())
         .collect::<BTreeSet<i64>>()
         .into_iter()
         .collect();
@@ -483,7 +484,7 @@ fn in_batch_copies(batch: &[Prepared<'_>]) -> Vec<Option<usize>> {
     let mut first_copy: HashMap<(i64, &str), usize> = HashMap::with_capacity(batch.len());
     let mut copy_of: Vec<Option<usize>> = vec![None; batch.len()];
     for (i, p) in batch.iter().enumerate() {
-        let k = (p.event.project_id, p.event.event_id.as_str());
+        let k = (p.event.project_id.get(), p.event.event_id.as_str());
         match first_copy.get(&k) {
             Some(&f) => copy_of[i] = Some(f),
             None => {
@@ -504,7 +505,7 @@ fn group_by_issue<'b>(
     for (i, p) in batch.iter().enumerate() {
         if copy_of[i].is_none() {
             groups
-                .entry((p.event.project_id, p.event.grouping_key.as_str()))
+                .entry((p.event.project_id.get(), p.event.grouping_key.as_str()))
                 .or_default()
                 .push(i);
         }
@@ -620,7 +621,9 @@ fn insert_events<C: Exec>(
         }
         for &i in chunk {
             let e = batch[i].event;
-            row_id[i] = by_key.get(&(e.project_id, e.event_id.as_str())).copied();
+            row_id[i] = by_key
+                .get(&(e.project_id.get(), e.event_id.as_str()))
+                .copied();
         }
     }
     Ok(row_id)
@@ -645,7 +648,7 @@ fn settle_issue<'b, C: Exec>(
         .filter(|&i| row_id[i].is_some())
         .collect();
     let before = row.event_count - count(members.len());
-    let project_id = batch[members[0]].event.project_id;
+    let project_id = batch[members[0]].event.project_id.get();
 
     if !undo_stored_duplicates(
         c,
@@ -687,7 +690,7 @@ fn settle_issue<'b, C: Exec>(
     }
     let mut users: BTreeMap<&str, u64> = BTreeMap::new();
     for &i in &inserted {
-        settled.outcomes[i].issue_id = row.id;
+        settled.outcomes[i].issue_id = IssueId(row.id);
         let hour = hour_of(ms(batch[i].event.received_at));
         *settled.issue_hours.entry((row.id, hour)).or_default() += 1;
         *settled.project_hours.entry((project_id, hour)).or_default() += 1;
@@ -735,7 +738,7 @@ fn settle_issue<'b, C: Exec>(
     if t == Transition::Regression {
         insert_activity(
             c,
-            row.id,
+            IssueId(row.id),
             &ActivityKind::Regression,
             None,
             batch[i].event.release.as_deref(),
@@ -768,7 +771,7 @@ fn undo_stored_duplicates<C: Exec>(
                     .bind(e.event_id.as_str()),
             )?;
             outcomes[i].duplicate = true;
-            outcomes[i].issue_id = stored.map_or(row.id, |s| s.issue_id);
+            outcomes[i].issue_id = IssueId(stored.map_or(row.id, |s| s.issue_id));
         }
     }
     if n_inserted < members.len() {

@@ -32,6 +32,11 @@
 //!   placeholders, and rendered for the backend by diesel; both dialects share
 //!   `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, so there is no per-backend
 //!   logic. Hot statements are prepared once per connection.
+//! - **Typed ids**: records are named by [`ProjectId`], [`IssueId`],
+//!   [`DestinationId`], [`AlertId`], [`DeliveryId`] and [`UserId`] (transparent
+//!   `i64` wrappers shared through `periscope-types`), so one kind of id cannot
+//!   be passed for another; they are converted to and from `BIGINT` only where
+//!   statements are bound and rows read.
 //! - **Plain values in, plain values out**: the store depends on neither the
 //!   envelope nor the grouping crate; the caller hands over [`NewEvent`]s that
 //!   carry the grouping key, title and culprit it computed, plus the raw payload.
@@ -221,6 +226,10 @@ pub use model::{
     Session, StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
 };
 pub use model::{TokenKind, UserSession, UserToken};
+/// The ids of the store's records, shared with the other crates (see
+/// [`periscope_types`]); re-exported so that users of the store need not depend
+/// on that crate.
+pub use periscope_types::{AlertId, DeliveryId, DestinationId, IssueId, ProjectId, UserId};
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};
 pub use traits::{

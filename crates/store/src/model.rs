@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use std::fmt;
 
+pub(crate) use periscope_types::{AlertId, DeliveryId, DestinationId, IssueId, ProjectId, UserId};
+
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     /// Numeric id (the `{project_id}` of the ingest URL).
-    pub id: i64,
+    pub id: ProjectId,
     /// Display name.
     pub name: String,
     /// When it was created.
@@ -89,7 +91,7 @@ pub struct ProjectUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// The project it was sent to (must exist).
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The SDK's event id (32 hex); unique per project.
     pub event_id: String,
     /// The grouping key: events with the same key belong to the same issue.
@@ -127,7 +129,7 @@ pub struct NewEvent {
 pub struct IngestOutcome {
     /// The issue the event belongs to (for a duplicate: the issue of the stored copy
     /// when known, else the issue its grouping key names).
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     /// This event created the issue (a `new_issue` alert was written).
     pub created: bool,
     /// This event re-opened a resolved issue (a `regression` alert was written).
@@ -180,9 +182,9 @@ impl IssueStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     /// Numeric id (unique across projects).
-    pub id: i64,
+    pub id: IssueId,
     /// Its project.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The grouping key.
     pub grouping_key: String,
     /// Title of the latest batch's event.
@@ -351,9 +353,9 @@ pub struct EventSummary {
     /// The SDK's event id.
     pub event_id: String,
     /// Its project.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Its issue.
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     /// When it happened.
     pub timestamp: DateTime<Utc>,
     /// When it was received.
@@ -392,9 +394,9 @@ pub use periscope_types::AlertSubject;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     /// Id.
-    pub id: i64,
+    pub id: AlertId,
     /// Project.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// What it is about (an issue today).
     pub subject: AlertSubject,
     /// Why.
@@ -407,9 +409,9 @@ pub struct Alert {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     /// Id.
-    pub id: i64,
+    pub id: DestinationId,
     /// Project.
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Type, e.g. `email`, `generic_webhook`, `slack_webhook`.
     pub kind: String,
     /// Type-specific settings, stored as JSON.
@@ -460,11 +462,11 @@ impl DeliveryState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     /// Id (pass it to `complete_delivery` / `fail_delivery`).
-    pub id: i64,
+    pub id: DeliveryId,
     /// The alert.
-    pub alert_id: i64,
+    pub alert_id: AlertId,
     /// The destination.
-    pub destination_id: i64,
+    pub destination_id: DestinationId,
     /// The destination's type.
     pub destination_kind: String,
     /// State.
@@ -497,7 +499,7 @@ pub struct AlertWithDeliveries {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimedDelivery {
     /// The delivery id.
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
     /// The alert.
@@ -660,7 +662,7 @@ impl fmt::Display for Role {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Numeric id.
-    pub id: i64,
+    pub id: UserId,
     /// Email address, lower-cased (unique, compared case-insensitively).
     pub email: String,
     /// What the user may do.
@@ -762,9 +764,9 @@ pub struct UserToken {
     /// The role an invitee gets (for a reset: the user's role when it was made).
     pub role: Role,
     /// The user a reset is for (`None` for an invitation).
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The user who made it, if known (and not deleted since).
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it stops working.
@@ -834,7 +836,7 @@ pub struct Activity {
     /// Id (increasing: later entries have larger ids).
     pub id: i64,
     /// The issue.
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     /// What happened.
     pub kind: ActivityKind,
     /// Who did it (as the caller named them, e.g. an email); `None` for the
@@ -1061,9 +1063,9 @@ mod tests {
     #[test]
     fn inside_a_struct() {
         let alert = Alert {
-            id: 1,
-            project_id: 2,
-            subject: AlertSubject::Issue(3),
+            id: AlertId(1),
+            project_id: ProjectId(2),
+            subject: AlertSubject::Issue(IssueId(3)),
             kind: AlertKind::Unknown("escalation".into()),
             created_at: DateTime::from_timestamp(0, 0).unwrap(),
         };

@@ -14,6 +14,7 @@ use crate::model::{
     UsageDelta,
 };
 use crate::sql::{Exec, Q};
+use crate::{AlertId, DeliveryId, DestinationId, IssueId, ProjectId};
 
 /// Unix milliseconds of a time.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -97,7 +98,7 @@ const PROJECT_COLS: &str = "SELECT id, name, created_at, stored_events, quota_pe
 
 fn project_from(row: ProjectRow, keys: Vec<ProjectKey>) -> Project {
     Project {
-        id: row.id,
+        id: ProjectId(row.id),
         name: row.name,
         created_at: dt(row.created_at),
         keys,
@@ -136,7 +137,7 @@ fn with_keys<C: Exec>(c: &mut C, rows: Vec<ProjectRow>) -> Result<Vec<Project>> 
     Ok(out)
 }
 
-pub(crate) fn get_project<C: Exec>(c: &mut C, id: i64) -> Result<Option<Project>> {
+pub(crate) fn get_project<C: Exec>(c: &mut C, id: ProjectId) -> Result<Option<Project>> {
     let rows: Vec<ProjectRow> = c.rows(
         Q::dynamic(format!("{PROJECT_COLS} WHERE id = ?"))
             .cached()
@@ -160,7 +161,7 @@ pub(crate) fn project_by_key<C: Exec>(c: &mut C, key: &str) -> Result<Option<Pro
         .bind(key),
     )?;
     match id {
-        Some(r) => get_project(c, r.id),
+        Some(r) => get_project(c, ProjectId(r.id)),
         None => Ok(None),
     }
 }
@@ -178,9 +179,10 @@ pub(crate) fn create_project<C: Exec>(
             .bind(ms(now))
             .bind(settings.grouping_strategy.as_str()),
     )?;
-    let id = row
-        .ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?
-        .id;
+    let id = ProjectId(
+        row.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?
+            .id,
+    );
     insert_key(c, id, public_key, now)?;
     bump_key_version(c)?;
     get_project(c, id)?.ok_or_else(|| StoreError::NotFound(format!("project {id}")))
@@ -208,7 +210,7 @@ pub(crate) fn keys_version<C: Exec>(c: &mut C) -> Result<i64> {
 
 fn insert_key<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     public_key: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -229,7 +231,7 @@ fn insert_key<C: Exec>(
 
 pub(crate) fn add_project_key<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     public_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Project>> {
@@ -260,7 +262,7 @@ struct CountRow {
 /// [`ProjectStore::revoke_project_key`]: crate::ProjectStore::revoke_project_key
 pub(crate) fn revoke_project_key<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     public_key: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
@@ -309,7 +311,7 @@ pub(crate) fn revoke_project_key<C: Exec>(
 
 pub(crate) fn update_project<C: Exec>(
     c: &mut C,
-    id: i64,
+    id: ProjectId,
     update: &ProjectUpdate,
 ) -> Result<Option<Project>> {
     if let Some(name) = &update.name {
@@ -335,7 +337,7 @@ pub(crate) fn update_project<C: Exec>(
     get_project(c, id)
 }
 
-pub(crate) fn delete_project<C: Exec>(c: &mut C, id: i64) -> Result<bool> {
+pub(crate) fn delete_project<C: Exec>(c: &mut C, id: ProjectId) -> Result<bool> {
     let deleted = c.exec(Q::new("DELETE FROM projects WHERE id = ?").bind(id))? > 0;
     if deleted {
         bump_key_version(c)?;
@@ -392,8 +394,8 @@ pub(crate) const ISSUE_COLS: &str = "i.id, i.project_id, i.grouping_key, i.title
 impl From<IssueRow> for Issue {
     fn from(r: IssueRow) -> Self {
         Issue {
-            id: r.id,
-            project_id: r.project_id,
+            id: IssueId(r.id),
+            project_id: ProjectId(r.project_id),
             grouping_key: r.grouping_key,
             title: r.title,
             culprit: r.culprit,
@@ -415,7 +417,7 @@ impl From<IssueRow> for Issue {
     }
 }
 
-pub(crate) fn get_issue<C: Exec>(c: &mut C, id: i64) -> Result<Option<Issue>> {
+pub(crate) fn get_issue<C: Exec>(c: &mut C, id: IssueId) -> Result<Option<Issue>> {
     let row: Option<IssueRow> = c.row(
         Q::dynamic(format!("SELECT {ISSUE_COLS} FROM issues i WHERE i.id = ?"))
             .cached()
@@ -514,7 +516,7 @@ fn sort_key(sort: IssueSort) -> (&'static str, char) {
 /// `issues_status_list` and the `issues_*_first_seen` / `issues_*_count` ones),
 /// so a page reads about `limit` index entries and never sorts.
 pub(crate) fn issue_list_query(
-    project_id: i64,
+    project_id: ProjectId,
     filter: &IssueFilter,
 ) -> Result<(String, Vec<crate::sql::Val<'static>>)> {
     let limit = clamp_limit(filter.limit);
@@ -561,7 +563,7 @@ pub(crate) fn issue_list_query(
 
 pub(crate) fn list_issues<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     filter: &IssueFilter,
 ) -> Result<Page<Issue>> {
     let limit = clamp_limit(filter.limit);
@@ -581,7 +583,7 @@ pub(crate) fn list_issues<C: Exec>(
                 IssueSort::FirstSeen => ms(i.first_seen),
                 IssueSort::EventCount => to_i64(i.count),
             };
-            encode_cursor(prefix, key, i.id)
+            encode_cursor(prefix, key, i.id.get())
         })
     } else {
         None
@@ -591,7 +593,7 @@ pub(crate) fn list_issues<C: Exec>(
 
 pub(crate) fn update_issue<C: Exec>(
     c: &mut C,
-    id: i64,
+    id: IssueId,
     action: &IssueAction,
     actor: Option<&str>,
     now: DateTime<Utc>,
@@ -653,7 +655,7 @@ fn activity_of(action: &IssueAction) -> (ActivityKind, Option<String>) {
 /// Writes one activity entry (in the caller's transaction).
 pub(crate) fn insert_activity<C: Exec>(
     c: &mut C,
-    issue_id: i64,
+    issue_id: IssueId,
     kind: &ActivityKind,
     actor: Option<&str>,
     detail: Option<&str>,
@@ -714,8 +716,8 @@ impl From<EventRow> for EventSummary {
     fn from(r: EventRow) -> Self {
         EventSummary {
             event_id: r.event_id,
-            project_id: r.project_id,
-            issue_id: r.issue_id,
+            project_id: ProjectId(r.project_id),
+            issue_id: IssueId(r.issue_id),
             timestamp: dt(r.occurred_at),
             received_at: dt(r.received_at),
             level: r.level,
@@ -731,7 +733,7 @@ impl From<EventRow> for EventSummary {
 
 pub(crate) fn list_events<C: Exec>(
     c: &mut C,
-    issue_id: i64,
+    issue_id: IssueId,
     cursor: Option<&str>,
     limit: usize,
     query: Option<&str>,
@@ -815,7 +817,7 @@ fn tag_pair_json(key: &str, value: &str) -> String {
 /// Returns the summary, the compressed payload.
 pub(crate) fn get_event<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     event_id: &str,
 ) -> Result<Option<(EventSummary, Vec<u8>)>> {
     let row: Option<EventRow> = c.row(
@@ -851,8 +853,8 @@ struct DestinationRow {
 impl From<DestinationRow> for Destination {
     fn from(r: DestinationRow) -> Self {
         Destination {
-            id: r.id,
-            project_id: r.project_id,
+            id: DestinationId(r.id),
+            project_id: ProjectId(r.project_id),
             kind: r.kind,
             config: serde_json::from_str(&r.config).unwrap_or(serde_json::Value::Null),
             created_at: dt(r.created_at),
@@ -862,7 +864,7 @@ impl From<DestinationRow> for Destination {
 
 pub(crate) fn create_destination<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     kind: &str,
     config: &serde_json::Value,
     now: DateTime<Utc>,
@@ -878,7 +880,10 @@ pub(crate) fn create_destination<C: Exec>(
         .ok_or_else(|| StoreError::NotFound(format!("project {project_id}")))
 }
 
-pub(crate) fn list_destinations<C: Exec>(c: &mut C, project_id: i64) -> Result<Vec<Destination>> {
+pub(crate) fn list_destinations<C: Exec>(
+    c: &mut C,
+    project_id: ProjectId,
+) -> Result<Vec<Destination>> {
     let rows: Vec<DestinationRow> = c.rows(
         Q::new("SELECT id, project_id, kind, config, created_at FROM destinations WHERE project_id = ? ORDER BY id")
             .bind(project_id),
@@ -888,8 +893,8 @@ pub(crate) fn list_destinations<C: Exec>(c: &mut C, project_id: i64) -> Result<V
 
 pub(crate) fn update_destination<C: Exec>(
     c: &mut C,
-    project_id: i64,
-    id: i64,
+    project_id: ProjectId,
+    id: DestinationId,
     config: &serde_json::Value,
 ) -> Result<Option<Destination>> {
     let row: Option<DestinationRow> = c.row(
@@ -901,7 +906,11 @@ pub(crate) fn update_destination<C: Exec>(
     Ok(row.map(Destination::from))
 }
 
-pub(crate) fn delete_destination<C: Exec>(c: &mut C, project_id: i64, id: i64) -> Result<bool> {
+pub(crate) fn delete_destination<C: Exec>(
+    c: &mut C,
+    project_id: ProjectId,
+    id: DestinationId,
+) -> Result<bool> {
     Ok(c.exec(
         Q::new("DELETE FROM destinations WHERE id = ? AND project_id = ?")
             .bind(id)
@@ -953,9 +962,9 @@ impl From<&DeliveryRow> for Delivery {
     fn from(d: &DeliveryRow) -> Self {
         let state = DeliveryState::parse(&d.state);
         Delivery {
-            id: d.id,
-            alert_id: d.alert_id,
-            destination_id: d.destination_id,
+            id: DeliveryId(d.id),
+            alert_id: AlertId(d.alert_id),
+            destination_id: DestinationId(d.destination_id),
             destination_kind: d.kind.clone(),
             next_attempt_at: (state == DeliveryState::Pending).then(|| dt(d.next_attempt_at)),
             state,
@@ -971,7 +980,7 @@ const DELIVERY_COLS: &str = "d.id, d.alert_id, d.destination_id, t.kind, d.state
 
 pub(crate) fn list_alerts<C: Exec>(
     c: &mut C,
-    project_id: i64,
+    project_id: ProjectId,
     limit: usize,
     state: Option<&DeliveryState>,
 ) -> Result<Vec<AlertWithDeliveries>> {
@@ -1009,9 +1018,9 @@ pub(crate) fn list_alerts<C: Exec>(
                 .collect(),
             issue_title: a.title,
             alert: Alert {
-                id: a.id,
-                project_id: a.project_id,
-                subject: AlertSubject::Issue(a.issue_id),
+                id: AlertId(a.id),
+                project_id: ProjectId(a.project_id),
+                subject: AlertSubject::Issue(IssueId(a.issue_id)),
                 kind: AlertKind::parse(&a.kind),
                 created_at: dt(a.created_at),
             },
@@ -1107,10 +1116,10 @@ pub(crate) fn claim_deliveries<C: Exec>(
         let Some(issue) = issue else { continue };
         let issue = Issue::from(issue);
         out.push(ClaimedDelivery {
-            delivery_id: data.delivery_id,
+            delivery_id: DeliveryId(data.delivery_id),
             attempt: u32::try_from(cl.attempts).unwrap_or(u32::MAX),
             alert: Alert {
-                id: data.alert_id,
+                id: AlertId(data.alert_id),
                 project_id: issue.project_id,
                 subject: AlertSubject::Issue(issue.id),
                 kind: AlertKind::parse(&data.alert_kind),
@@ -1118,7 +1127,7 @@ pub(crate) fn claim_deliveries<C: Exec>(
             },
             project_name: data.project_name,
             destination: Destination {
-                id: data.destination_id,
+                id: DestinationId(data.destination_id),
                 project_id: issue.project_id,
                 kind: data.destination_kind,
                 config: serde_json::from_str(&data.destination_config)
@@ -1134,8 +1143,8 @@ pub(crate) fn claim_deliveries<C: Exec>(
 /// One delivery of a project's alert.
 pub(crate) fn get_delivery<C: Exec>(
     c: &mut C,
-    project_id: i64,
-    id: i64,
+    project_id: ProjectId,
+    id: DeliveryId,
 ) -> Result<Option<Delivery>> {
     let row: Option<DeliveryRow> = c.row(
         Q::dynamic(format!(
@@ -1160,8 +1169,8 @@ struct RetryRow {
 /// (see [`AlertStore::retry_delivery`](crate::AlertStore::retry_delivery)).
 pub(crate) fn retry_delivery<C: Exec>(
     c: &mut C,
-    id: i64,
-    project_id: i64,
+    id: DeliveryId,
+    project_id: ProjectId,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let now = ms(now);
@@ -1203,7 +1212,11 @@ pub(crate) fn retry_delivery<C: Exec>(
     Ok(true)
 }
 
-pub(crate) fn complete_delivery<C: Exec>(c: &mut C, id: i64, now: DateTime<Utc>) -> Result<()> {
+pub(crate) fn complete_delivery<C: Exec>(
+    c: &mut C,
+    id: DeliveryId,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let n = c.exec(
         Q::new("UPDATE deliveries SET state = 'delivered', delivered_at = ?, last_attempt_at = ?, lease_until = NULL WHERE id = ?")
             .bind(ms(now))
@@ -1218,7 +1231,7 @@ pub(crate) fn complete_delivery<C: Exec>(c: &mut C, id: i64, now: DateTime<Utc>)
 
 pub(crate) fn fail_delivery<C: Exec>(
     c: &mut C,
-    id: i64,
+    id: DeliveryId,
     now: DateTime<Utc>,
     error: &str,
     retry_at: Option<DateTime<Utc>>,

@@ -47,6 +47,31 @@ impl From<Option<i64>> for Val<'_> {
         Val::OptI64(v)
     }
 }
+/// The typed ids bind as their number: the one place they become `BIGINT`s
+/// going in (rows coming out wrap them where they are read).
+macro_rules! id_binds {
+    ($($id:ty),*) => {$(
+        impl From<$id> for Val<'_> {
+            fn from(v: $id) -> Self {
+                Val::I64(v.get())
+            }
+        }
+        impl From<Option<$id>> for Val<'_> {
+            fn from(v: Option<$id>) -> Self {
+                Val::OptI64(v.map(<$id>::get))
+            }
+        }
+    )*};
+}
+id_binds!(
+    crate::ProjectId,
+    crate::IssueId,
+    crate::DestinationId,
+    crate::AlertId,
+    crate::DeliveryId,
+    crate::UserId
+);
+
 impl From<bool> for Val<'_> {
     fn from(v: bool) -> Self {
         Val::Bool(v)

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::model::{Activity, ActivityKind, CountBucket, EventPosition, TagDistribution};
 use crate::ops::{IdRow, clamp_limit, dt, ms, placeholders, to_u64};
 use crate::sql::{Exec, Q};
+use crate::{IssueId, ProjectId};
 
 /// One hour in Unix milliseconds.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -45,7 +46,7 @@ struct ActivityRow {
 
 pub(crate) fn list_activity<C: Exec>(
     c: &mut C,
-    issue_id: i64,
+    issue_id: IssueId,
     limit: usize,
 ) -> Result<Vec<Activity>> {
     let rows: Vec<ActivityRow> = c.rows(
@@ -57,7 +58,7 @@ pub(crate) fn list_activity<C: Exec>(
         .into_iter()
         .map(|r| Activity {
             id: r.id,
-            issue_id: r.issue_id,
+            issue_id: IssueId(r.issue_id),
             kind: ActivityKind::parse(&r.kind),
             actor: r.actor,
             detail: r.detail,
@@ -93,7 +94,7 @@ struct CountRow {
 /// `events_issue (issue_id, occurred_at, id)`.
 pub(crate) fn event_position<C: Exec>(
     c: &mut C,
-    issue_id: i64,
+    issue_id: IssueId,
     event_id: &str,
 ) -> Result<Option<EventPosition>> {
     // Found through (project_id, event_id), the unique index.
@@ -196,27 +197,28 @@ fn bucket(r: &BucketRow) -> CountBucket {
 
 /// Groups rows (sorted by owner, then bucket) into one entry per owner of
 /// `owners`, in that order.
-fn per_owner(owners: &[i64], rows: &[BucketRow]) -> Vec<(i64, Vec<CountBucket>)> {
+fn per_owner<T: From<i64>>(owners: &[i64], rows: &[BucketRow]) -> Vec<(T, Vec<CountBucket>)> {
     let mut by_owner: BTreeMap<i64, Vec<CountBucket>> = BTreeMap::new();
     for r in rows {
         by_owner.entry(r.owner).or_default().push(bucket(r));
     }
     owners
         .iter()
-        .map(|&o| (o, by_owner.remove(&o).unwrap_or_default()))
+        .map(|&o| (T::from(o), by_owner.remove(&o).unwrap_or_default()))
         .collect()
 }
 
 pub(crate) fn issue_counts<C: Exec>(
     c: &mut C,
-    issue_ids: &[i64],
+    issue_ids: &[IssueId],
     since: DateTime<Utc>,
-) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+) -> Result<Vec<(IssueId, Vec<CountBucket>)>> {
     let mut seen = std::collections::HashSet::with_capacity(issue_ids.len());
     let ids: Vec<i64> = issue_ids
         .iter()
         .copied()
         .filter(|id| seen.insert(*id))
+        .map(IssueId::get)
         .collect();
     let since = hour_of(ms(since));
     let mut rows: Vec<BucketRow> = Vec::new();
@@ -237,7 +239,7 @@ pub(crate) fn issue_counts<C: Exec>(
 pub(crate) fn project_counts<C: Exec>(
     c: &mut C,
     since: DateTime<Utc>,
-) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+) -> Result<Vec<(ProjectId, Vec<CountBucket>)>> {
     let projects: Vec<IdRow> = c.rows(Q::new("SELECT id FROM projects ORDER BY id"))?;
     let rows: Vec<BucketRow> = c.rows(
         Q::new("SELECT project_id AS owner, bucket_start, count FROM project_counts WHERE bucket_start >= ? ORDER BY project_id, bucket_start")
@@ -255,12 +257,15 @@ struct ProjectCountRow {
     n: i64,
 }
 
-pub(crate) fn unresolved_counts<C: Exec>(c: &mut C) -> Result<Vec<(i64, u64)>> {
+pub(crate) fn unresolved_counts<C: Exec>(c: &mut C) -> Result<Vec<(ProjectId, u64)>> {
     // One index range (issues_status_list) per project.
     let rows: Vec<ProjectCountRow> = c.rows(Q::new(
         "SELECT p.id, (SELECT COUNT(*) FROM issues i WHERE i.project_id = p.id AND i.status = 'unresolved') AS n FROM projects p ORDER BY p.id",
     ))?;
-    Ok(rows.into_iter().map(|r| (r.id, to_u64(r.n))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (ProjectId(r.id), to_u64(r.n)))
+        .collect())
 }
 
 /// Deletes up to `n` hourly buckets (issue ones first, then project ones)
@@ -325,7 +330,7 @@ struct ValueCountRow {
 /// `max_tag_values_per_issue` rows).
 pub(crate) fn tag_distribution<C: Exec>(
     c: &mut C,
-    issue_id: i64,
+    issue_id: IssueId,
     top: usize,
 ) -> Result<Vec<TagDistribution>> {
     let keys: Vec<KeyTotalRow> = c.rows(

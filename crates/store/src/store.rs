@@ -22,6 +22,7 @@ use crate::model::{
     IssueFilter, NewEvent, Page, Project, ProjectUpdate, RetentionLimits, RetentionReport, Role,
     Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
+use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
 use crate::model::{TokenKind, UserSession, UserToken};
 use crate::sql::{Exec, Q};
 use crate::traits::{
@@ -519,7 +520,7 @@ impl ProjectStore for Store {
 
     fn add_project_key(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         public_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Project>> {
@@ -532,7 +533,7 @@ impl ProjectStore for Store {
         with_conn!(self, |c| ops::list_projects(c))
     }
 
-    fn get_project(&self, id: i64) -> Result<Option<Project>> {
+    fn get_project(&self, id: ProjectId) -> Result<Option<Project>> {
         with_conn!(self, |c| ops::get_project(c, id))
     }
 
@@ -542,7 +543,7 @@ impl ProjectStore for Store {
 
     fn revoke_project_key(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         public_key: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -551,11 +552,11 @@ impl ProjectStore for Store {
         ))
     }
 
-    fn update_project(&self, id: i64, update: &ProjectUpdate) -> Result<Option<Project>> {
+    fn update_project(&self, id: ProjectId, update: &ProjectUpdate) -> Result<Option<Project>> {
         with_tx!(self, |c| ops::update_project(c, id, update))
     }
 
-    fn delete_project(&self, id: i64) -> Result<bool> {
+    fn delete_project(&self, id: ProjectId) -> Result<bool> {
         with_tx!(self, |c| ops::delete_project(c, id))
     }
 }
@@ -572,17 +573,17 @@ impl IngestStore for Store {
 }
 
 impl IssueStore for Store {
-    fn list_issues(&self, project_id: i64, filter: &IssueFilter) -> Result<Page<Issue>> {
+    fn list_issues(&self, project_id: ProjectId, filter: &IssueFilter) -> Result<Page<Issue>> {
         with_conn!(self, |c| ops::list_issues(c, project_id, filter))
     }
 
-    fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>> {
+    fn get_issue(&self, issue_id: IssueId) -> Result<Option<Issue>> {
         with_conn!(self, |c| ops::get_issue(c, issue_id))
     }
 
     fn update_issue(
         &self,
-        issue_id: i64,
+        issue_id: IssueId,
         action: &IssueAction,
         actor: Option<&str>,
         now: DateTime<Utc>,
@@ -590,13 +591,13 @@ impl IssueStore for Store {
         with_tx!(self, |c| ops::update_issue(c, issue_id, action, actor, now))
     }
 
-    fn list_activity(&self, issue_id: i64, limit: usize) -> Result<Vec<Activity>> {
+    fn list_activity(&self, issue_id: IssueId, limit: usize) -> Result<Vec<Activity>> {
         with_conn!(self, |c| stats::list_activity(c, issue_id, limit))
     }
 
     fn list_events(
         &self,
-        issue_id: i64,
+        issue_id: IssueId,
         cursor: Option<&str>,
         limit: usize,
         query: Option<&str>,
@@ -606,31 +607,31 @@ impl IssueStore for Store {
         ))
     }
 
-    fn event_position(&self, issue_id: i64, event_id: &str) -> Result<Option<EventPosition>> {
+    fn event_position(&self, issue_id: IssueId, event_id: &str) -> Result<Option<EventPosition>> {
         with_conn!(self, |c| stats::event_position(c, issue_id, event_id))
     }
 
     fn issue_counts(
         &self,
-        issue_ids: &[i64],
+        issue_ids: &[IssueId],
         since: DateTime<Utc>,
-    ) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+    ) -> Result<Vec<(IssueId, Vec<CountBucket>)>> {
         with_conn!(self, |c| stats::issue_counts(c, issue_ids, since))
     }
 
-    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(i64, Vec<CountBucket>)>> {
+    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(ProjectId, Vec<CountBucket>)>> {
         with_conn!(self, |c| stats::project_counts(c, since))
     }
 
-    fn unresolved_counts(&self) -> Result<Vec<(i64, u64)>> {
+    fn unresolved_counts(&self) -> Result<Vec<(ProjectId, u64)>> {
         with_conn!(self, |c| stats::unresolved_counts(c))
     }
 
-    fn tag_distribution(&self, issue_id: i64, top: usize) -> Result<Vec<TagDistribution>> {
+    fn tag_distribution(&self, issue_id: IssueId, top: usize) -> Result<Vec<TagDistribution>> {
         with_conn!(self, |c| stats::tag_distribution(c, issue_id, top))
     }
 
-    fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>> {
+    fn get_event(&self, project_id: ProjectId, event_id: &str) -> Result<Option<StoredEvent>> {
         let found = with_conn!(self, |c| ops::get_event(c, project_id, event_id))?;
         match found {
             None => Ok(None),
@@ -667,7 +668,7 @@ impl UserStore for Store {
         with_conn!(self, |c| users::count_users(c))
     }
 
-    fn get_user(&self, id: i64) -> Result<Option<User>> {
+    fn get_user(&self, id: UserId) -> Result<Option<User>> {
         with_conn!(self, |c| users::get_user(c, id))
     }
 
@@ -677,7 +678,7 @@ impl UserStore for Store {
 
     fn set_password(
         &self,
-        id: i64,
+        id: UserId,
         password_hash: &str,
         keep_session: Option<&str>,
         now: DateTime<Utc>,
@@ -691,18 +692,18 @@ impl UserStore for Store {
         ))
     }
 
-    fn set_role(&self, id: i64, role: &Role) -> Result<bool> {
+    fn set_role(&self, id: UserId, role: &Role) -> Result<bool> {
         with_tx!(self, |c| users::set_role(c, id, role))
     }
 
-    fn delete_user(&self, id: i64) -> Result<bool> {
+    fn delete_user(&self, id: UserId) -> Result<bool> {
         with_tx!(self, |c| users::delete_user(c, id))
     }
 
     fn create_session(
         &self,
         token_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
@@ -723,11 +724,11 @@ impl UserStore for Store {
         with_tx!(self, |c| users::prune_sessions(c, now))
     }
 
-    fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<UserSession>> {
+    fn list_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<UserSession>> {
         with_conn!(self, |c| users::list_sessions(c, user_id, now))
     }
 
-    fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64> {
+    fn end_sessions(&self, user_id: UserId, keep: Option<&str>) -> Result<u64> {
         with_tx!(self, |c| users::end_sessions(c, user_id, keep))
     }
 
@@ -776,7 +777,7 @@ impl UserStore for Store {
 impl AlertStore for Store {
     fn create_destination(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: &str,
         config: &serde_json::Value,
         now: DateTime<Utc>,
@@ -786,14 +787,14 @@ impl AlertStore for Store {
         ))
     }
 
-    fn list_destinations(&self, project_id: i64) -> Result<Vec<Destination>> {
+    fn list_destinations(&self, project_id: ProjectId) -> Result<Vec<Destination>> {
         with_conn!(self, |c| ops::list_destinations(c, project_id))
     }
 
     fn update_destination(
         &self,
-        project_id: i64,
-        destination_id: i64,
+        project_id: ProjectId,
+        destination_id: DestinationId,
         config: &serde_json::Value,
     ) -> Result<Option<Destination>> {
         with_tx!(self, |c| ops::update_destination(
@@ -804,7 +805,11 @@ impl AlertStore for Store {
         ))
     }
 
-    fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool> {
+    fn delete_destination(
+        &self,
+        project_id: ProjectId,
+        destination_id: DestinationId,
+    ) -> Result<bool> {
         with_tx!(self, |c| ops::delete_destination(
             c,
             project_id,
@@ -814,21 +819,25 @@ impl AlertStore for Store {
 
     fn list_alerts(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         limit: usize,
         state: Option<&DeliveryState>,
     ) -> Result<Vec<AlertWithDeliveries>> {
         with_conn!(self, |c| ops::list_alerts(c, project_id, limit, state))
     }
 
-    fn get_delivery(&self, project_id: i64, delivery_id: i64) -> Result<Option<Delivery>> {
+    fn get_delivery(
+        &self,
+        project_id: ProjectId,
+        delivery_id: DeliveryId,
+    ) -> Result<Option<Delivery>> {
         with_conn!(self, |c| ops::get_delivery(c, project_id, delivery_id))
     }
 
     fn retry_delivery(
         &self,
-        delivery_id: i64,
-        project_id: i64,
+        delivery_id: DeliveryId,
+        project_id: ProjectId,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         with_tx!(self, |c| ops::retry_delivery(
@@ -848,13 +857,13 @@ impl AlertStore for Store {
         with_tx!(self, |c| ops::claim_deliveries(c, now, limit, lease_until))
     }
 
-    fn complete_delivery(&self, delivery_id: i64, now: DateTime<Utc>) -> Result<()> {
+    fn complete_delivery(&self, delivery_id: DeliveryId, now: DateTime<Utc>) -> Result<()> {
         with_tx!(self, |c| ops::complete_delivery(c, delivery_id, now))
     }
 
     fn fail_delivery(
         &self,
-        delivery_id: i64,
+        delivery_id: DeliveryId,
         now: DateTime<Utc>,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
@@ -1201,7 +1210,7 @@ mod tests {
                             cursor: cursor.clone(),
                             limit: 50,
                         };
-                        let (sql, binds) = ops::issue_list_query(1, &filter).unwrap();
+                        let (sql, binds) = ops::issue_list_query(ProjectId(1), &filter).unwrap();
                         let mut q = Q::dynamic(format!("EXPLAIN QUERY PLAN {sql}"));
                         for b in binds {
                             q.push(b);

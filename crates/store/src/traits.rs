@@ -11,6 +11,7 @@ use crate::model::{
     IssueFilter, NewEvent, Page, Project, ProjectUpdate, Role, Session, StoredEvent,
     TagDistribution, UsageDelta, User,
 };
+use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
 use crate::model::{TokenKind, UserSession, UserToken};
 
 /// Projects and their client keys.
@@ -24,14 +25,14 @@ pub trait ProjectStore {
     /// [`StoreError::Conflict`](crate::StoreError::Conflict).
     fn add_project_key(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         public_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Project>>;
     /// All projects, by id.
     fn list_projects(&self) -> Result<Vec<Project>>;
     /// One project.
-    fn get_project(&self, id: i64) -> Result<Option<Project>>;
+    fn get_project(&self, id: ProjectId) -> Result<Option<Project>>;
     /// The project an active client key belongs to (for authentication; cache
     /// it, and drop the cache when [`Store::keys_version`](crate::Store::keys_version)
     /// moves). A revoked key finds nothing.
@@ -46,15 +47,15 @@ pub trait ProjectStore {
     /// transaction, so two concurrent revocations cannot both pass).
     fn revoke_project_key(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         public_key: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Changes the name and/or settings; `None` if the project does not exist.
-    fn update_project(&self, id: i64, update: &ProjectUpdate) -> Result<Option<Project>>;
+    fn update_project(&self, id: ProjectId, update: &ProjectUpdate) -> Result<Option<Project>>;
     /// Deletes a project and everything of it (keys, issues, events, alerts,
     /// destinations). Returns whether it existed.
-    fn delete_project(&self, id: i64) -> Result<bool>;
+    fn delete_project(&self, id: ProjectId) -> Result<bool>;
 }
 
 /// The ingest batch: the digest writer's one call.
@@ -85,23 +86,23 @@ pub trait IngestStore {
 pub trait IssueStore {
     /// A page of a project's issues in the filter's sort (newest `last_seen`
     /// first by default; see [`IssueSort`](crate::IssueSort)), ties by id.
-    fn list_issues(&self, project_id: i64, filter: &IssueFilter) -> Result<Page<Issue>>;
+    fn list_issues(&self, project_id: ProjectId, filter: &IssueFilter) -> Result<Page<Issue>>;
     /// One issue.
-    fn get_issue(&self, issue_id: i64) -> Result<Option<Issue>>;
+    fn get_issue(&self, issue_id: IssueId) -> Result<Option<Issue>>;
     /// Resolves, mutes or re-opens an issue; returns it as updated (`None` if it
     /// does not exist). Writes an [`Activity`] entry (kind from the action,
     /// `actor` as given) in the same transaction. Manual changes raise no
     /// alert.
     fn update_issue(
         &self,
-        issue_id: i64,
+        issue_id: IssueId,
         action: &IssueAction,
         actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Issue>>;
     /// The issue's latest `limit` activity entries (clamped to 1..=1000),
     /// newest first.
-    fn list_activity(&self, issue_id: i64, limit: usize) -> Result<Vec<Activity>>;
+    fn list_activity(&self, issue_id: IssueId, limit: usize) -> Result<Vec<Activity>>;
     /// A page of an issue's stored events, newest first (by event timestamp, then
     /// storage order). `limit` is clamped to 1..=1000.
     ///
@@ -111,34 +112,34 @@ pub trait IssueStore {
     /// title, culprit, release or environment (case-insensitive).
     fn list_events(
         &self,
-        issue_id: i64,
+        issue_id: IssueId,
         cursor: Option<&str>,
         limit: usize,
         query: Option<&str>,
     ) -> Result<Page<EventSummary>>;
     /// One stored event with its payload, decompressed.
-    fn get_event(&self, project_id: i64, event_id: &str) -> Result<Option<StoredEvent>>;
+    fn get_event(&self, project_id: ProjectId, event_id: &str) -> Result<Option<StoredEvent>>;
     /// Where an event stands among its issue's stored events, with its
     /// neighbours (`None` if the issue has no stored event with this id).
-    fn event_position(&self, issue_id: i64, event_id: &str) -> Result<Option<EventPosition>>;
+    fn event_position(&self, issue_id: IssueId, event_id: &str) -> Result<Option<EventPosition>>;
     /// Events received per hour for each of the issues (by the server's
     /// receive time): one entry per distinct id, in the order given, each with
     /// its non-empty hourly buckets from the hour containing `since` on,
     /// oldest first.
     fn issue_counts(
         &self,
-        issue_ids: &[i64],
+        issue_ids: &[IssueId],
         since: DateTime<Utc>,
-    ) -> Result<Vec<(i64, Vec<CountBucket>)>>;
+    ) -> Result<Vec<(IssueId, Vec<CountBucket>)>>;
     /// Events received per hour for every project (by id), as
     /// [`IssueStore::issue_counts`].
-    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(i64, Vec<CountBucket>)>>;
+    fn project_counts(&self, since: DateTime<Utc>) -> Result<Vec<(ProjectId, Vec<CountBucket>)>>;
     /// For every project (by id): how many of its issues are unresolved.
-    fn unresolved_counts(&self) -> Result<Vec<(i64, u64)>>;
+    fn unresolved_counts(&self) -> Result<Vec<(ProjectId, u64)>>;
     /// The distribution of the issue's tag values, one entry per tag key (the
     /// events' own tags), keys by total descending then name; at most `top`
     /// values each.
-    fn tag_distribution(&self, issue_id: i64, top: usize) -> Result<Vec<TagDistribution>>;
+    fn tag_distribution(&self, issue_id: IssueId, top: usize) -> Result<Vec<TagDistribution>>;
 }
 
 /// Users of the web UI and their sessions.
@@ -162,7 +163,7 @@ pub trait UserStore {
     /// How many users there are.
     fn count_users(&self) -> Result<u64>;
     /// One user.
-    fn get_user(&self, id: i64) -> Result<Option<User>>;
+    fn get_user(&self, id: UserId) -> Result<Option<User>>;
     /// The user with this email (case-insensitive).
     fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     /// Sets a user's password hash and, in the same transaction, ends every
@@ -170,7 +171,7 @@ pub trait UserStore {
     /// Returns whether the user exists.
     fn set_password(
         &self,
-        id: i64,
+        id: UserId,
         password_hash: &str,
         keep_session: Option<&str>,
         now: DateTime<Utc>,
@@ -179,18 +180,18 @@ pub trait UserStore {
     /// admin role from the last admin gives
     /// [`StoreError::Conflict`](crate::StoreError::Conflict) (checked in the
     /// same transaction, so two concurrent demotions cannot leave no admin).
-    fn set_role(&self, id: i64, role: &Role) -> Result<bool>;
+    fn set_role(&self, id: UserId, role: &Role) -> Result<bool>;
     /// Deletes a user and their sessions; returns whether the user existed.
     /// Deleting the last admin gives
     /// [`StoreError::Conflict`](crate::StoreError::Conflict).
-    fn delete_user(&self, id: i64) -> Result<bool>;
+    fn delete_user(&self, id: UserId) -> Result<bool>;
     /// Stores a session of a user, found later by `token_hash`. An unknown
     /// user gives [`StoreError::NotFound`](crate::StoreError::NotFound), a
     /// token hash in use [`StoreError::Conflict`](crate::StoreError::Conflict).
     fn create_session(
         &self,
         token_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()>;
@@ -202,10 +203,10 @@ pub trait UserStore {
     /// Deletes the sessions expired at `now`; returns how many.
     fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
     /// A user's live sessions (`expires_at > now`), newest first.
-    fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<UserSession>>;
+    fn list_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<UserSession>>;
     /// Ends every session of a user except the one whose token hash is `keep`;
     /// returns how many ended.
-    fn end_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64>;
+    fn end_sessions(&self, user_id: UserId, keep: Option<&str>) -> Result<u64>;
 
     /// Stores a one-time token (`token.used_at` is ignored), found later by
     /// `token_hash`. There is at most one pending (unused) token per kind and
@@ -249,38 +250,46 @@ pub trait AlertStore {
     /// Adds an alert destination to a project (`kind`/`config` opaque JSON).
     fn create_destination(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: &str,
         config: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Destination>;
     /// A project's destinations, by id.
-    fn list_destinations(&self, project_id: i64) -> Result<Vec<Destination>>;
+    fn list_destinations(&self, project_id: ProjectId) -> Result<Vec<Destination>>;
     /// Replaces the config of a destination of that project (its kind stays);
     /// returns it as updated (`None` if the project has no such destination).
     /// Deliveries not yet made use the new config: the notifier reads it when
     /// it claims them.
     fn update_destination(
         &self,
-        project_id: i64,
-        destination_id: i64,
+        project_id: ProjectId,
+        destination_id: DestinationId,
         config: &serde_json::Value,
     ) -> Result<Option<Destination>>;
     /// Deletes a destination of that project (and its deliveries); returns whether
     /// it existed.
-    fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<bool>;
+    fn delete_destination(
+        &self,
+        project_id: ProjectId,
+        destination_id: DestinationId,
+    ) -> Result<bool>;
     /// The project's latest `limit` alerts, newest first, with each delivery's
     /// state. With `state`, only the alerts that have a delivery in that state
     /// (each still with all its deliveries; an alert not fanned out yet has
     /// none).
     fn list_alerts(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         limit: usize,
         state: Option<&DeliveryState>,
     ) -> Result<Vec<AlertWithDeliveries>>;
     /// One delivery of an alert of the project (`None` if there is none).
-    fn get_delivery(&self, project_id: i64, delivery_id: i64) -> Result<Option<Delivery>>;
+    fn get_delivery(
+        &self,
+        project_id: ProjectId,
+        delivery_id: DeliveryId,
+    ) -> Result<Option<Delivery>>;
     /// "Retry now": a delivery of an alert of the project that failed for good
     /// or is pending becomes pending and due at `now`, its lease cleared. Its
     /// attempts, last error and last attempt time are kept (the record of
@@ -290,8 +299,12 @@ pub trait AlertStore {
     /// delivered one, or one leased right now (an attempt in flight: clearing
     /// its lease could send it twice), gives
     /// [`StoreError::Conflict`](crate::StoreError::Conflict).
-    fn retry_delivery(&self, delivery_id: i64, project_id: i64, now: DateTime<Utc>)
-    -> Result<bool>;
+    fn retry_delivery(
+        &self,
+        delivery_id: DeliveryId,
+        project_id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// For the notifier: fans new alerts out to their project's current
     /// destinations (one delivery each), then leases up to `limit` due pending
     /// deliveries until `lease_until` so that other replicas skip them, and returns
@@ -303,12 +316,12 @@ pub trait AlertStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<ClaimedDelivery>>;
     /// Records a successful attempt.
-    fn complete_delivery(&self, delivery_id: i64, now: DateTime<Utc>) -> Result<()>;
+    fn complete_delivery(&self, delivery_id: DeliveryId, now: DateTime<Utc>) -> Result<()>;
     /// Records a failed attempt: retried at `retry_at`, or failed for good when
     /// `None`.
     fn fail_delivery(
         &self,
-        delivery_id: i64,
+        delivery_id: DeliveryId,
         now: DateTime<Utc>,
         error: &str,
         retry_at: Option<DateTime<Utc>>,

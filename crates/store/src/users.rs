@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use crate::UserId;
 use crate::error::{Result, StoreError};
 use crate::model::{Role, Session, TokenKind, User, UserSession, UserToken};
 use crate::ops::{dt, ms, to_u64};
@@ -28,7 +29,7 @@ struct UserRow {
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
         User {
-            id: r.id,
+            id: UserId(r.id),
             email: r.email,
             role: Role::parse(&r.role),
             password_hash: r.password_hash,
@@ -95,7 +96,7 @@ pub(crate) fn count_users<C: Exec>(c: &mut C) -> Result<u64> {
     Ok(row.map_or(0, |r| to_u64(r.n)))
 }
 
-pub(crate) fn get_user<C: Exec>(c: &mut C, id: i64) -> Result<Option<User>> {
+pub(crate) fn get_user<C: Exec>(c: &mut C, id: UserId) -> Result<Option<User>> {
     let row: Option<UserRow> = c.row(
         Q::dynamic(format!("SELECT {USER_COLS} FROM users WHERE id = ?"))
             .cached()
@@ -115,7 +116,7 @@ pub(crate) fn user_by_email<C: Exec>(c: &mut C, email: &str) -> Result<Option<Us
 
 pub(crate) fn set_password<C: Exec>(
     c: &mut C,
-    id: i64,
+    id: UserId,
     password_hash: &str,
     keep_session: Option<&str>,
     now: DateTime<Utc>,
@@ -150,20 +151,20 @@ struct IdRow {
 /// transaction that would take the role away: on PostgreSQL the admins' rows
 /// are locked (in id order) until it ends, so a concurrent demotion waits and
 /// then sees this one; SQLite's write transactions run one at a time anyway.
-fn keep_an_admin<C: Exec>(c: &mut C, id: i64) -> Result<()> {
+fn keep_an_admin<C: Exec>(c: &mut C, id: UserId) -> Result<()> {
     let sql = if c.is_postgres() {
         "SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE"
     } else {
         "SELECT id FROM users WHERE role = 'admin' ORDER BY id"
     };
     let admins: Vec<IdRow> = c.rows(Q::new(sql))?;
-    if admins.len() == 1 && admins.iter().all(|a| a.id == id) {
+    if admins.len() == 1 && admins.iter().all(|a| a.id == id.get()) {
         return Err(StoreError::Conflict(format!("user {id} is the last admin")));
     }
     Ok(())
 }
 
-pub(crate) fn set_role<C: Exec>(c: &mut C, id: i64, role: &Role) -> Result<bool> {
+pub(crate) fn set_role<C: Exec>(c: &mut C, id: UserId, role: &Role) -> Result<bool> {
     if *role != Role::Admin {
         keep_an_admin(c, id)?;
     }
@@ -174,7 +175,7 @@ pub(crate) fn set_role<C: Exec>(c: &mut C, id: i64, role: &Role) -> Result<bool>
     )? > 0)
 }
 
-pub(crate) fn delete_user<C: Exec>(c: &mut C, id: i64) -> Result<bool> {
+pub(crate) fn delete_user<C: Exec>(c: &mut C, id: UserId) -> Result<bool> {
     keep_an_admin(c, id)?;
     // Sessions and reset tokens go by cascade.
     Ok(c.exec(Q::new("DELETE FROM users WHERE id = ?").bind(id))? > 0)
@@ -183,7 +184,7 @@ pub(crate) fn delete_user<C: Exec>(c: &mut C, id: i64) -> Result<bool> {
 pub(crate) fn create_session<C: Exec>(
     c: &mut C,
     token_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
@@ -234,7 +235,7 @@ pub(crate) fn session<C: Exec>(
     )?;
     Ok(row.map(|r| Session {
         user: User {
-            id: r.id,
+            id: UserId(r.id),
             email: r.email,
             role: Role::parse(&r.role),
             password_hash: r.password_hash,
@@ -266,7 +267,7 @@ struct UserSessionRow {
 
 pub(crate) fn list_sessions<C: Exec>(
     c: &mut C,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<Vec<UserSession>> {
     let rows: Vec<UserSessionRow> = c.rows(
@@ -284,7 +285,7 @@ pub(crate) fn list_sessions<C: Exec>(
         .collect())
 }
 
-pub(crate) fn end_sessions<C: Exec>(c: &mut C, user_id: i64, keep: Option<&str>) -> Result<u64> {
+pub(crate) fn end_sessions<C: Exec>(c: &mut C, user_id: UserId, keep: Option<&str>) -> Result<u64> {
     let n = match keep {
         Some(keep) => c.exec(
             Q::new("DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?")
@@ -322,8 +323,8 @@ impl From<TokenRow> for UserToken {
             kind: TokenKind::parse(&r.kind),
             email: r.email,
             role: Role::parse(&r.role),
-            user_id: r.user_id,
-            created_by: r.created_by,
+            user_id: r.user_id.map(UserId),
+            created_by: r.created_by.map(UserId),
             created_at: dt(r.created_at),
             expires_at: dt(r.expires_at),
             used_at: r.used_at.map(dt),

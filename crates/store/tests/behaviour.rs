@@ -8,24 +8,30 @@ use std::collections::HashSet;
 
 use common::{all_issues, at, backend_test, event, t0, with_release};
 use periscope_store::{
-    AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueSort,
-    IssueStatus, IssueStore, MaintenanceStore, ProjectSettings, ProjectStore, ProjectUpdate,
-    StatusFilter, Store, StoreError, UsageDelta, UsageStore,
+    AlertKind, AlertStore, DeliveryState, IngestStore, IssueAction, IssueFilter, IssueId,
+    IssueSort, IssueStatus, IssueStore, MaintenanceStore, ProjectId, ProjectSettings, ProjectStore,
+    ProjectUpdate, StatusFilter, Store, StoreError, UsageDelta, UsageStore,
 };
+use periscope_store::{DeliveryId, DestinationId};
 
-fn project(store: &Store, name: &str) -> i64 {
+fn project(store: &Store, name: &str) -> ProjectId {
     store
         .create_project(name, &common::event_id(), t0())
         .unwrap()
         .id
 }
 
-fn alerts_of(store: &Store, project_id: i64) -> Vec<(i64, AlertKind)> {
+fn alerts_of(store: &Store, project_id: ProjectId) -> Vec<(IssueId, AlertKind)> {
     store
         .list_alerts(project_id, 1000, None)
         .unwrap()
         .into_iter()
-        .map(|a| (a.alert.subject.issue_id().unwrap_or_default(), a.alert.kind))
+        .map(|a| {
+            (
+                a.alert.subject.issue_id().unwrap_or(IssueId(0)),
+                a.alert.kind,
+            )
+        })
         .collect()
 }
 
@@ -63,7 +69,7 @@ backend_test!(projects_and_keys, |_, store| {
     assert_eq!(p2.keys.len(), 2);
     assert!(
         store
-            .add_project_key(999_999, "aa", at(5))
+            .add_project_key(ProjectId(999_999), "aa", at(5))
             .unwrap()
             .is_none()
     );
@@ -90,7 +96,7 @@ backend_test!(projects_and_keys, |_, store| {
     assert_eq!(updated.settings, settings);
     assert!(
         store
-            .update_project(424_242, &ProjectUpdate::default())
+            .update_project(ProjectId(424_242), &ProjectUpdate::default())
             .unwrap()
             .is_none()
     );
@@ -208,7 +214,11 @@ backend_test!(revoked_keys_authenticate_nothing, |_, store| {
             .unwrap()
     );
     assert!(!store.revoke_project_key(other, B, at(22)).unwrap());
-    assert!(!store.revoke_project_key(987_654, B, at(22)).unwrap());
+    assert!(
+        !store
+            .revoke_project_key(ProjectId(987_654), B, at(22))
+            .unwrap()
+    );
     // A revoked key is not free for reuse.
     let reuse = store.add_project_key(other, A, at(23));
     assert!(matches!(reuse, Err(StoreError::Conflict(_))), "{reuse:?}");
@@ -308,11 +318,19 @@ backend_test!(ingest_groups_counts_and_keeps_payloads, |_, store| {
             .unwrap()
             .is_none()
     );
-    assert!(store.get_event(p + 1000, &a2.event_id).unwrap().is_none());
+    assert!(
+        store
+            .get_event(ProjectId(p.get() + 1000), &a2.event_id)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.get_project(p).unwrap().unwrap().stored_events, 3);
 
     // An event for a missing project fails the whole batch.
-    let bad = store.ingest_batch(&[event(p, "C", 1), event(987_654, "C", 1)], at(50));
+    let bad = store.ingest_batch(
+        &[event(p, "C", 1), event(ProjectId(987_654), "C", 1)],
+        at(50),
+    );
     assert!(
         matches!(bad, Err(StoreError::UnknownProject(987_654))),
         "{bad:?}"
@@ -420,7 +438,7 @@ backend_test!(
         assert_eq!(alerts_of(store, p).len(), 3);
         assert!(
             store
-                .update_issue(999_999, &IssueAction::Resolve, None, at(1))
+                .update_issue(IssueId(999_999), &IssueAction::Resolve, None, at(1))
                 .unwrap()
                 .is_none()
         );
@@ -489,7 +507,7 @@ backend_test!(unmute_by_volume_and_by_time, |_, store| {
         IssueStatus::Muted
     );
 
-    let unmutes: Vec<i64> = alerts_of(store, p)
+    let unmutes: Vec<IssueId> = alerts_of(store, p)
         .into_iter()
         .filter(|a| a.1 == AlertKind::Unmute)
         .map(|a| a.0)
@@ -694,7 +712,11 @@ backend_test!(pagination_has_no_duplicates_or_gaps, |_, store| {
 });
 
 /// Every page of a sorted listing, from the first: the issues in order.
-fn pages(store: &Store, p: i64, filter: &IssueFilter) -> Vec<periscope_store::Issue> {
+fn pages(
+    store: &Store,
+    p: periscope_store::ProjectId,
+    filter: &IssueFilter,
+) -> Vec<periscope_store::Issue> {
     let mut out = Vec::new();
     let mut filter = filter.clone();
     loop {
@@ -723,7 +745,7 @@ backend_test!(issue_sorts_paginate_with_ties, |_, store| {
     // Some resolved, to page through a status too.
     let all = all_issues(store, p);
     assert_eq!(all.len(), 30);
-    for i in all.iter().filter(|i| i.id % 3 == 0) {
+    for i in all.iter().filter(|i| i.id.get() % 3 == 0) {
         store
             .update_issue(i.id, &IssueAction::Resolve, None, at(101))
             .unwrap();
@@ -762,7 +784,7 @@ backend_test!(issue_sorts_paginate_with_ties, |_, store| {
         }
         // The sort's own key decides: the order differs from last_seen's.
         if sort != IssueSort::LastSeen {
-            let ids = |sort| -> Vec<i64> {
+            let ids = |sort| -> Vec<IssueId> {
                 let filter = IssueFilter {
                     status: StatusFilter::All,
                     sort,
@@ -815,13 +837,13 @@ backend_test!(search_by_text_and_tags, |_, store| {
     b.title = "ValueError: 50% off".into();
     b.level = "warning".into();
     b.environment = Some("staging".into());
-    let ids: Vec<i64> = store
+    let ids: Vec<IssueId> = store
         .ingest_batch(&[a, b], at(3))
         .unwrap()
         .iter()
         .map(|o| o.issue_id)
         .collect();
-    let search = |q: &str| -> Vec<i64> {
+    let search = |q: &str| -> Vec<IssueId> {
         store
             .list_issues(
                 p,
@@ -847,8 +869,8 @@ backend_test!(search_by_text_and_tags, |_, store| {
     assert_eq!(search("env:production"), vec![ids[0]]);
     assert_eq!(search("release:web@2.0.0"), vec![ids[0]]);
     assert_eq!(search(r#"browser:"Chrome 120" undefined"#), vec![ids[0]]);
-    assert_eq!(search("browser:Chrome"), Vec::<i64>::new());
-    assert_eq!(search("nothing-like-this"), Vec::<i64>::new());
+    assert_eq!(search("browser:Chrome"), Vec::<IssueId>::new());
+    assert_eq!(search("nothing-like-this"), Vec::<IssueId>::new());
     assert_eq!(search("   "), vec![ids[1], ids[0]]);
 });
 
@@ -868,7 +890,9 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
     assert_eq!(hook.config["url"], "http://127.0.0.1:9/hook");
     assert_eq!(store.list_destinations(p).unwrap().len(), 2);
     assert!(
-        !store.delete_destination(p + 1, log.id).unwrap(),
+        !store
+            .delete_destination(ProjectId(p.get() + 1), log.id)
+            .unwrap(),
         "other project"
     );
 
@@ -948,7 +972,7 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
             ("internal_logger".into(), DeliveryState::Delivered, 1, None),
         ]
     );
-    assert!(store.complete_delivery(123_456, at(1)).is_err());
+    assert!(store.complete_delivery(DeliveryId(123_456), at(1)).is_err());
 
     // An expired lease (crashed notifier) is claimed again.
     store.resolve_and_regress(p, issue);
@@ -964,13 +988,13 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
     let new_config = serde_json::json!({"type": "generic_webhook", "url": "https://new.example/h"});
     assert!(
         store
-            .update_destination(p + 1, hook.id, &new_config)
+            .update_destination(ProjectId(p.get() + 1), hook.id, &new_config)
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .update_destination(p, 987_654, &new_config)
+            .update_destination(p, DestinationId(987_654), &new_config)
             .unwrap()
             .is_none()
     );
@@ -1043,7 +1067,7 @@ backend_test!(
         store
             .fail_delivery(to_hook, at(5), "HTTP 500", None)
             .unwrap();
-        let state_of = |id: i64| store.get_delivery(p, id).unwrap().unwrap();
+        let state_of = |id: DeliveryId| store.get_delivery(p, id).unwrap().unwrap();
         assert_eq!(state_of(to_hook).state, DeliveryState::Failed);
         assert_eq!(state_of(to_hook).next_attempt_at, None);
 
@@ -1114,17 +1138,21 @@ backend_test!(
         assert!(matches!(done, Err(StoreError::Conflict(_))), "{done:?}");
         assert_eq!(state_of(to_log).state, DeliveryState::Delivered);
         assert!(!store.retry_delivery(to_hook, other, at(1011)).unwrap());
-        assert!(!store.retry_delivery(987_654, p, at(1011)).unwrap());
+        assert!(
+            !store
+                .retry_delivery(DeliveryId(987_654), p, at(1011))
+                .unwrap()
+        );
         assert!(store.get_delivery(other, to_hook).unwrap().is_none());
     }
 );
 
 trait Helpers {
-    fn resolve_and_regress(&self, p: i64, issue: i64);
+    fn resolve_and_regress(&self, p: ProjectId, issue: IssueId);
 }
 
 impl Helpers for Store {
-    fn resolve_and_regress(&self, p: i64, issue: i64) {
+    fn resolve_and_regress(&self, p: ProjectId, issue: IssueId) {
         self.update_issue(issue, &IssueAction::Resolve, None, at(90))
             .unwrap();
         let out = self.ingest_batch(&[event(p, "A", 95)], at(95)).unwrap();
@@ -1230,7 +1258,7 @@ backend_test!(
             assert_eq!(i.status, IssueStatus::Unresolved);
         }
         let alerts = alerts_of(store, p);
-        let new_issue: HashSet<i64> = alerts
+        let new_issue: HashSet<IssueId> = alerts
             .iter()
             .filter(|a| a.1 == AlertKind::NewIssue)
             .map(|a| a.0)
@@ -1302,7 +1330,7 @@ backend_test!(
         let events: Vec<_> = (0..24).map(|i| event(p, &format!("n{i}"), i)).collect();
         store.ingest_batch(&events, at(30)).unwrap();
         let barrier = std::sync::Barrier::new(4);
-        let claimed: Vec<i64> = std::thread::scope(|s| {
+        let claimed: Vec<DeliveryId> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     let barrier = &barrier;
@@ -1324,7 +1352,7 @@ backend_test!(
                 .flat_map(|h| h.join().unwrap())
                 .collect()
         });
-        let unique: HashSet<i64> = claimed.iter().copied().collect();
+        let unique: HashSet<DeliveryId> = claimed.iter().copied().collect();
         assert_eq!(unique.len(), claimed.len(), "a delivery was claimed twice");
         assert_eq!(unique.len(), 24);
         let alerts = store.list_alerts(p, 100, None).unwrap();

@@ -16,14 +16,14 @@ use periscope_store::{
 
 const DAY: i64 = 86_400;
 
-fn project(store: &Store, name: &str) -> i64 {
+fn project(store: &Store, name: &str) -> periscope_store::ProjectId {
     store
         .create_project(name, &common::event_id(), t0())
         .unwrap()
         .id
 }
 
-fn set_cap(store: &Store, p: i64, max_events: Option<u64>) {
+fn set_cap(store: &Store, p: periscope_store::ProjectId, max_events: Option<u64>) {
     store
         .update_project(
             p,
@@ -38,12 +38,12 @@ fn set_cap(store: &Store, p: i64, max_events: Option<u64>) {
         .unwrap();
 }
 
-fn stored(store: &Store, p: i64) -> u64 {
+fn stored(store: &Store, p: periscope_store::ProjectId) -> u64 {
     store.get_project(p).unwrap().unwrap().stored_events
 }
 
 /// Event ids stored for the project (all issues).
-fn stored_ids(store: &Store, p: i64) -> Vec<String> {
+fn stored_ids(store: &Store, p: periscope_store::ProjectId) -> Vec<String> {
     let mut out = Vec::new();
     for issue in issues(store, p) {
         out.extend(

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use common::{at, event, t0};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use periscope_store::ProjectId;
 use periscope_store::{
     Backend, ErrorClass, IngestStore, IssueFilter, IssueStore, ProjectStore, Store, StoreConfig,
     StoreError,
 };
 
-fn project(store: &Store, name: &str) -> i64 {
+fn project(store: &Store, name: &str) -> periscope_store::ProjectId {
     store
         .create_project(name, &common::event_id(), t0())
         .unwrap()
@@ -101,12 +102,12 @@ fn sqlite_full_read_only_and_missing_databases_are_unavailable() {
     let err = store.create_project("b", &key, t0()).unwrap_err();
     assert_eq!(err.class(), ErrorClass::Data, "{err}");
     let err = store
-        .ingest_batch(&[event(9999, "A", 0)], at(0))
+        .ingest_batch(&[event(ProjectId(9999), "A", 0)], at(0))
         .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Data, "{err}");
     let err = store
         .list_issues(
-            1,
+            ProjectId(1),
             &IssueFilter {
                 cursor: Some("junk".into()),
                 ..Default::default()

@@ -14,6 +14,7 @@ use periscope_store::{
     ProjectSettings, ProjectStore, ProjectUpdate, RetentionLimits, Role, Store, StoreError,
     UserStore,
 };
+use periscope_store::{IssueId, UserId};
 
 const HOUR: i64 = 3600;
 
@@ -28,7 +29,7 @@ type Entry<'a> = (
 type Dist<'a> = (&'a str, u64, Vec<(&'a str, u64)>, u64);
 const DAY: i64 = 86_400;
 
-fn project(store: &Store, name: &str) -> i64 {
+fn project(store: &Store, name: &str) -> periscope_store::ProjectId {
     store
         .create_project(name, &common::event_id(), t0())
         .unwrap()
@@ -37,7 +38,7 @@ fn project(store: &Store, name: &str) -> i64 {
 
 /// Ingests the events in one batch committed at `now`; returns their issue
 /// ids.
-fn ingest(store: &Store, events: &[NewEvent], now: DateTime<Utc>) -> Vec<i64> {
+fn ingest(store: &Store, events: &[NewEvent], now: DateTime<Utc>) -> Vec<periscope_store::IssueId> {
     store
         .ingest_batch(events, now)
         .unwrap()
@@ -105,7 +106,7 @@ backend_test!(users_crud_with_case_insensitive_emails, |_db, store| {
         vec![ann.id, bob.id]
     );
     assert_eq!(store.get_user(bob.id).unwrap().unwrap(), bob);
-    assert_eq!(store.get_user(999_999).unwrap(), None);
+    assert_eq!(store.get_user(UserId(999_999)).unwrap(), None);
     assert_eq!(
         store.user_by_email("BOB@example.com").unwrap().unwrap().id,
         bob.id
@@ -118,13 +119,17 @@ backend_test!(users_crud_with_case_insensitive_emails, |_db, store| {
     let auditor = Role::Unknown("auditor".into());
     assert!(store.set_role(bob.id, &auditor).unwrap());
     assert_eq!(store.get_user(bob.id).unwrap().unwrap().role, auditor);
-    assert!(!store.set_role(999_999, &Role::Member).unwrap());
+    assert!(!store.set_role(UserId(999_999), &Role::Member).unwrap());
 
     assert!(store.set_password(bob.id, "hash-b2", None, at(9)).unwrap());
     let bob2 = store.get_user(bob.id).unwrap().unwrap();
     assert_eq!(bob2.password_hash, "hash-b2");
     assert_eq!(bob2.password_changed_at, at(9));
-    assert!(!store.set_password(999_999, "h", None, at(9)).unwrap());
+    assert!(
+        !store
+            .set_password(UserId(999_999), "h", None, at(9))
+            .unwrap()
+    );
 
     assert!(store.delete_user(bob.id).unwrap());
     assert!(!store.delete_user(bob.id).unwrap());
@@ -157,7 +162,7 @@ backend_test!(
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         let err = store
-            .create_session("zz", 999_999, at(0), at(100))
+            .create_session("zz", UserId(999_999), at(0), at(100))
             .unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 
@@ -243,7 +248,7 @@ backend_test!(activity_for_manual_changes_and_regressions, |_db, store| {
     // An issue that does not exist: nothing written.
     assert!(
         store
-            .update_issue(999_999, &IssueAction::Resolve, Some("x"), at(80))
+            .update_issue(IssueId(999_999), &IssueAction::Resolve, Some("x"), at(80))
             .unwrap()
             .is_none()
     );
@@ -334,13 +339,15 @@ backend_test!(hourly_counts_across_batches_and_hours, |_db, store| {
     let dup = b1[0].clone();
     assert!(store.ingest_batch(&[dup], at(HOUR + 20)).unwrap()[0].duplicate);
 
-    let counts = store.issue_counts(&[b, a, 999_999, a], at(0)).unwrap();
+    let counts = store
+        .issue_counts(&[b, a, IssueId(999_999), a], at(0))
+        .unwrap();
     assert_eq!(
         counts,
         vec![
             (b, vec![bucket(0, 1), bucket(HOUR, 1)]),
             (a, vec![bucket(0, 3), bucket(HOUR, 1)]),
-            (999_999, vec![]),
+            (IssueId(999_999), vec![]),
         ]
     );
     // `since` inside an hour includes that hour; later hours only after it.
@@ -354,7 +361,9 @@ backend_test!(hourly_counts_across_batches_and_hours, |_db, store| {
     );
     assert!(store.issue_counts(&[], at(0)).unwrap().is_empty());
     // Many ids: answered in chunks.
-    let many: Vec<i64> = (0..1200).map(|i| if i == 700 { b } else { -i }).collect();
+    let many: Vec<IssueId> = (0..1200)
+        .map(|i| if i == 700 { b } else { IssueId(-i) })
+        .collect();
     let answer = store.issue_counts(&many, at(0)).unwrap();
     assert_eq!(answer.len(), 1200);
     assert_eq!(answer[700], (b, vec![bucket(0, 1), bucket(HOUR, 1)]));
@@ -506,7 +515,7 @@ backend_test!(tag_distribution_with_other, |db, _store| {
             .all(|d| d.values.is_empty() && d.other == d.total)
     );
     // The index cap still holds for search.
-    assert_eq!(store.tag_distribution(999_999, 5).unwrap(), vec![]);
+    assert_eq!(store.tag_distribution(IssueId(999_999), 5).unwrap(), vec![]);
 });
 
 // ---------------------------------------------------------------- users of an issue
@@ -814,7 +823,7 @@ backend_test!(concurrent_writers_keep_every_counter_exact, |db, store| {
 
     let issues = common::all_issues(store, p);
     assert_eq!(issues.len(), KEYS + 1);
-    let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
+    let ids: Vec<IssueId> = issues.iter().map(|i| i.id).collect();
     let counts = store.issue_counts(&ids, at(0)).unwrap();
     let mut total = 0;
     for (issue, (id, buckets)) in issues.iter().zip(&counts) {

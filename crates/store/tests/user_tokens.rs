@@ -8,11 +8,17 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{at, backend_test};
+use periscope_store::UserId;
 use periscope_store::{ErrorClass, Role, Store, StoreError, TokenKind, UserStore, UserToken};
 
 const DAY: i64 = 86_400;
 
-fn invite(email: &str, role: Role, by: Option<i64>, now: DateTime<Utc>) -> UserToken {
+fn invite(
+    email: &str,
+    role: Role,
+    by: Option<periscope_store::UserId>,
+    now: DateTime<Utc>,
+) -> UserToken {
     UserToken {
         kind: TokenKind::Invite,
         email: email.to_owned(),
@@ -25,13 +31,13 @@ fn invite(email: &str, role: Role, by: Option<i64>, now: DateTime<Utc>) -> UserT
     }
 }
 
-fn reset(store: &Store, user_id: i64, now: DateTime<Utc>) -> UserToken {
-    let user = store.get_user(user_id).unwrap().unwrap();
+fn reset(store: &Store, user_id: periscope_store::UserId, now: DateTime<Utc>) -> UserToken {
+    let user = store.get_user(UserId(user_id.get())).unwrap().unwrap();
     UserToken {
         kind: TokenKind::Reset,
         email: user.email,
         role: user.role,
-        user_id: Some(user_id),
+        user_id: Some(UserId(user_id.get())),
         created_by: None,
         created_at: now,
         expires_at: now + chrono::Duration::days(1),
@@ -50,7 +56,12 @@ backend_test!(invitations_are_single_use_and_expire, |_db, store| {
     let made = store
         .create_user_token(
             "inv-bob",
-            &invite("Bob@Example.com", Role::Member, Some(ann.id), at(10)),
+            &invite(
+                "Bob@Example.com",
+                Role::Member,
+                Some(UserId(ann.id.get())),
+                at(10),
+            ),
         )
         .unwrap();
     assert_eq!(made.email, "bob@example.com", "stored lower-cased");
@@ -167,7 +178,12 @@ backend_test!(
         store
             .create_user_token(
                 "inv-2",
-                &invite("BOB@example.com", Role::Admin, Some(ann.id), at(3)),
+                &invite(
+                    "BOB@example.com",
+                    Role::Admin,
+                    Some(UserId(ann.id.get())),
+                    at(3),
+                ),
             )
             .unwrap();
         assert_eq!(
@@ -230,7 +246,12 @@ backend_test!(
         store
             .create_user_token(
                 "inv-d",
-                &invite("dan@example.com", Role::Member, Some(ann.id), at(9)),
+                &invite(
+                    "dan@example.com",
+                    Role::Member,
+                    Some(UserId(ann.id.get())),
+                    at(9),
+                ),
             )
             .unwrap();
         let carl = store
@@ -239,7 +260,12 @@ backend_test!(
         store
             .create_user_token(
                 "inv-e",
-                &invite("eve@example.com", Role::Member, Some(carl.id), at(9)),
+                &invite(
+                    "eve@example.com",
+                    Role::Member,
+                    Some(UserId(carl.id.get())),
+                    at(9),
+                ),
             )
             .unwrap();
         assert!(store.delete_user(carl.id).unwrap());
@@ -264,24 +290,24 @@ backend_test!(
         store.create_session("b1", bob.id, at(1), at(DAY)).unwrap();
 
         // A reset needs an existing user.
-        let mut bad = reset(store, ann.id, at(1));
+        let mut bad = reset(store, UserId(ann.id.get()), at(1));
         bad.user_id = None;
         assert!(matches!(
             store.create_user_token("r0", &bad).unwrap_err(),
             StoreError::NotFound(_)
         ));
-        bad.user_id = Some(999_999);
+        bad.user_id = Some(UserId(999_999));
         assert!(matches!(
             store.create_user_token("r0", &bad).unwrap_err(),
             StoreError::NotFound(_)
         ));
 
         store
-            .create_user_token("r1", &reset(store, ann.id, at(2)))
+            .create_user_token("r1", &reset(store, UserId(ann.id.get()), at(2)))
             .unwrap();
         // A newer reset link replaces the older one.
         store
-            .create_user_token("r2", &reset(store, ann.id, at(3)))
+            .create_user_token("r2", &reset(store, UserId(ann.id.get()), at(3)))
             .unwrap();
         assert_eq!(
             store.user_token(&TokenKind::Reset, "r1", at(4)).unwrap(),
@@ -326,7 +352,7 @@ backend_test!(
 
         // Deleting the user deletes their reset tokens.
         store
-            .create_user_token("r3", &reset(store, bob.id, at(7)))
+            .create_user_token("r3", &reset(store, UserId(bob.id.get()), at(7)))
             .unwrap();
         assert!(store.delete_user(bob.id).unwrap());
         assert_eq!(
@@ -364,8 +390,8 @@ backend_test!(the_last_admin_stays, |_db, store| {
     assert!(store.set_role(ann.id, &Role::Admin).unwrap());
     assert!(store.delete_user(bob.id).unwrap());
     // Unknown users: false, as before.
-    assert!(!store.set_role(999_999, &Role::Member).unwrap());
-    assert!(!store.delete_user(999_999).unwrap());
+    assert!(!store.set_role(UserId(999_999), &Role::Member).unwrap());
+    assert!(!store.delete_user(UserId(999_999)).unwrap());
     assert!(store.delete_user(ann.id).is_err());
 });
 
@@ -379,7 +405,7 @@ backend_test!(concurrent_demotions_leave_an_admin, |_db, store| {
         let b = store
             .create_user(&format!("b{round}@example.com"), "h", &Role::Admin, at(0))
             .unwrap();
-        let admins_before: Vec<i64> = store
+        let admins_before: Vec<UserId> = store
             .list_users()
             .unwrap()
             .into_iter()
@@ -463,7 +489,12 @@ backend_test!(sessions_are_listed_and_ended, |_db, store| {
     assert_eq!(listed[1].expires_at, at(100));
     // Expired ones are not listed.
     assert_eq!(store.list_sessions(ann.id, at(10)).unwrap().len(), 2);
-    assert!(store.list_sessions(999_999, at(5)).unwrap().is_empty());
+    assert!(
+        store
+            .list_sessions(UserId(999_999), at(5))
+            .unwrap()
+            .is_empty()
+    );
 
     assert_eq!(store.end_sessions(ann.id, Some("s2")).unwrap(), 2);
     let left = store.list_sessions(ann.id, at(5)).unwrap();

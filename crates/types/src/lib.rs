@@ -7,6 +7,15 @@
 //! layer or on HTTP and SMTP clients, so they live here, in a crate with no
 //! dependency but serde.
 //!
+//! Records are named by numeric ids that cross crate boundaries too: the store
+//! hands out a project's id, the notifier puts it in a webhook body, the server
+//! turns it into a link. Each kind of id has a type of its own —
+//! [`ProjectId`], [`IssueId`], [`DestinationId`], [`AlertId`], [`DeliveryId`],
+//! [`UserId`] — so that a destination id cannot be passed where a project id
+//! is expected. Each is a transparent wrapper of the database's `i64`: it
+//! serializes as the plain number and displays as it, so no wire format
+//! changes.
+//!
 //! Forward compatibility is the rule: every enum has an `Unknown(String)` case
 //! that keeps a value written by a newer version, and serializes as a plain
 //! string (`"new_issue"`, or the unknown text), so old readers neither fail nor
@@ -16,6 +25,72 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Defines a transparent `i64` id newtype: `Display` (the number), `get`,
+/// `From<i64>` and `From<Self> for i64`, serde as the plain number.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// A transparent wrapper of the database's `i64`: serialized and displayed
+        /// as the plain number.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            /// The number.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                $name(id)
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A project's id.
+    ProjectId
+);
+id_type!(
+    /// An issue's id (unique across projects).
+    IssueId
+);
+id_type!(
+    /// An alert destination's id (unique across projects).
+    DestinationId
+);
+id_type!(
+    /// An alert's id.
+    AlertId
+);
+id_type!(
+    /// The id of one delivery of an alert to one destination.
+    DeliveryId
+);
+id_type!(
+    /// A web UI user's id.
+    UserId
+);
 
 /// Why an alert was raised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -119,12 +194,12 @@ impl<'de> Deserialize<'de> for AlertKind {
 #[non_exhaustive]
 pub enum AlertSubject {
     /// An issue, by its id.
-    Issue(i64),
+    Issue(IssueId),
 }
 
 impl AlertSubject {
     /// The issue this alert is about, if it is about one.
-    pub fn issue_id(&self) -> Option<i64> {
+    pub fn issue_id(&self) -> Option<IssueId> {
         match self {
             AlertSubject::Issue(id) => Some(*id),
         }
@@ -162,12 +237,29 @@ mod tests {
 
     #[test]
     fn subjects_serialize_with_their_type() {
-        let s = AlertSubject::Issue(7);
+        let s = AlertSubject::Issue(IssueId(7));
         assert_eq!(
             serde_json::to_value(s).unwrap(),
             serde_json::json!({"type": "issue", "id": 7})
         );
-        assert_eq!(s.issue_id(), Some(7));
+        assert_eq!(s.issue_id(), Some(IssueId(7)));
+        assert_eq!(
+            serde_json::from_value::<AlertSubject>(serde_json::json!({"type": "issue", "id": 7}))
+                .unwrap(),
+            s
+        );
+    }
+
+    #[test]
+    fn ids_are_plain_numbers() {
+        let id = ProjectId(42);
+        assert_eq!(serde_json::to_string(&id).unwrap(), "42");
+        assert_eq!(serde_json::from_str::<ProjectId>("42").unwrap(), id);
+        assert_eq!(id.to_string(), "42");
+        assert_eq!(id.get(), 42);
+        assert_eq!(ProjectId::from(42), id);
+        assert_eq!(i64::from(id), 42);
+        assert!(IssueId(1) < IssueId(2));
     }
 
     proptest! {

@@ -10,7 +10,7 @@
 )]
 
 use chrono::{TimeZone, Utc};
-use periscope_notify::{Alert, AlertKind, AlertSubject};
+use periscope_notify::{Alert, AlertKind, AlertSubject, IssueId, ProjectId};
 
 pub use periscope_test_support::http::{HttpRecorder, Reply};
 pub use periscope_test_support::net::RefusingPort;
@@ -20,9 +20,9 @@ pub use periscope_test_support::smtp::{SmtpOptions, SmtpRecorder};
 pub fn alert() -> Alert {
     Alert {
         kind: AlertKind::NewIssue,
-        project_id: 7,
+        project_id: ProjectId(7),
         project_name: "shop".into(),
-        subject: Some(AlertSubject::Issue(42)),
+        subject: Some(AlertSubject::Issue(IssueId(42))),
         title: "ZeroDivisionError: division by zero".into(),
         culprit: Some("app.views.divide".into()),
         level: "error".into(),

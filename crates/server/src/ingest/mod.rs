@@ -610,7 +610,7 @@ impl Work {
             .filter(|t| *t < now + chrono::Duration::minutes(5))
             .unwrap_or(now);
         let new_event = NewEvent {
-            project_id: self.project_id,
+            project_id: periscope_store::ProjectId(self.project_id),
             event_id: event_id.to_string(),
             grouping_key: grouping.key.clone(),
             title: text_column(&grouping.title),

@@ -42,7 +42,7 @@ impl ProjectInfo {
     /// The ingest view of a stored project.
     pub(crate) fn of(p: &periscope_store::Project) -> Self {
         Self {
-            project_id: p.id,
+            project_id: p.id.get(),
             quota_per_minute: p.settings.quota_per_minute,
             quota_per_hour: p.settings.quota_per_hour,
             quota_per_day: p.settings.quota_per_day,
@@ -230,7 +230,7 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .project_id,
-            project.id
+            project.id.get()
         );
         // Junk is refused without an entry.
         assert!(

@@ -8,6 +8,7 @@ use chrono::Utc;
 use periscope_notify::{
     Alert, AlertKind, Destination, Dispatcher, DispatcherConfig, Notifier, SmtpConfig,
 };
+use periscope_store::{DestinationId, ProjectId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -59,9 +60,9 @@ impl Service {
             let project = service.require_project(project_id)?;
             let stored = service
                 .db
-                .list_destinations(project_id)?
+                .list_destinations(ProjectId(project_id))?
                 .into_iter()
-                .find(|d| d.id == destination_id)
+                .find(|d| d.id == DestinationId(destination_id))
                 .ok_or_else(|| {
                     ServiceError::NotFound(format!(
                         "no destination {destination_id} in project {project_id}"
@@ -82,7 +83,7 @@ impl Service {
         let now = Utc::now();
         let alert = Alert {
             kind: AlertKind::NewIssue,
-            project_id,
+            project_id: ProjectId(project_id),
             project_name: project.name.clone(),
             subject: None,
             title: "Test alert from Periscope: this destination works".to_owned(),

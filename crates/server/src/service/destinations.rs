@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use periscope_notify::Destination;
 
-use periscope_store::DeliveryState;
+use periscope_store::{DeliveryId, DeliveryState, DestinationId, ProjectId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -685,9 +685,9 @@ impl Service {
     ) -> Result<DestinationView> {
         let (kind, config) = self.checked_destination(&body.0)?;
         self.require_project(project_id)?;
-        let stored = self
-            .db
-            .create_destination(project_id, &kind, &config, Utc::now())?;
+        let stored =
+            self.db
+                .create_destination(ProjectId(project_id), &kind, &config, Utc::now())?;
         Ok(DestinationView::from(&stored))
     }
 
@@ -717,9 +717,9 @@ impl Service {
         };
         let stored = self
             .db
-            .list_destinations(project_id)?
+            .list_destinations(ProjectId(project_id))?
             .into_iter()
-            .find(|d| d.id == destination_id)
+            .find(|d| d.id == DestinationId(destination_id))
             .ok_or_else(missing)?;
         let body = merge_change(&stored, &change)?;
         if stored.kind == "email" && self.config.smtp_url.is_none() {
@@ -730,7 +730,11 @@ impl Service {
         let (_, config) = self.checked_destination(&body)?;
         let updated = self
             .db
-            .update_destination(project_id, destination_id, &config)?
+            .update_destination(
+                ProjectId(project_id),
+                DestinationId(destination_id),
+                &config,
+            )?
             .ok_or_else(missing)?;
         Ok(DestinationView::from(&updated))
     }
@@ -740,7 +744,7 @@ impl Service {
         self.require_project(project_id)?;
         Ok(self
             .db
-            .list_destinations(project_id)?
+            .list_destinations(ProjectId(project_id))?
             .iter()
             .map(DestinationView::from)
             .collect())
@@ -749,7 +753,10 @@ impl Service {
     /// Removes a destination.
     pub fn delete_destination(&self, project_id: i64, destination_id: i64) -> Result<()> {
         self.require_project(project_id)?;
-        if self.db.delete_destination(project_id, destination_id)? {
+        if self
+            .db
+            .delete_destination(ProjectId(project_id), DestinationId(destination_id))?
+        {
             Ok(())
         } else {
             Err(ServiceError::NotFound(format!(
@@ -772,7 +779,7 @@ impl Service {
         self.require_project(project_id)?;
         Ok(self
             .db
-            .list_alerts(project_id, limit, state.as_ref())?
+            .list_alerts(ProjectId(project_id), limit, state.as_ref())?
             .iter()
             .map(AlertView::from)
             .collect())
@@ -789,12 +796,12 @@ impl Service {
             || ServiceError::NotFound(format!("no delivery {delivery_id} in project {project_id}"));
         if !self
             .db
-            .retry_delivery(delivery_id, project_id, Utc::now())?
+            .retry_delivery(DeliveryId(delivery_id), ProjectId(project_id), Utc::now())?
         {
             return Err(missing());
         }
         self.db
-            .get_delivery(project_id, delivery_id)?
+            .get_delivery(ProjectId(project_id), DeliveryId(delivery_id))?
             .map(|d| DeliveryView::from(&d))
             .ok_or_else(missing)
     }
@@ -843,7 +850,7 @@ mod tests {
         .unwrap();
         let now = Utc::now();
         let event = NewEvent {
-            project_id: p,
+            project_id: ProjectId(p),
             event_id: "0123456789abcdef0123456789abcdef".into(),
             grouping_key: "k".into(),
             title: "Error: x".into(),
@@ -865,7 +872,7 @@ mod tests {
             .unwrap();
         let id = claimed[0].delivery_id;
         // Being attempted: a conflict.
-        let e = s.retry_delivery(p, id).unwrap_err();
+        let e = s.retry_delivery(p, id.get()).unwrap_err();
         assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
         s.db().fail_delivery(id, now, "refused", None).unwrap();
 
@@ -879,7 +886,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].deliveries[0].id, id);
+        assert_eq!(failed[0].deliveries[0].id, id.get());
         assert_eq!(failed[0].deliveries[0].alert_id, failed[0].id);
         let none = s
             .query_alerts(
@@ -902,12 +909,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field_name(), Some("state"));
 
-        let d = s.retry_delivery(p, id).unwrap();
-        assert_eq!((d.id, d.state.as_str(), d.attempts), (id, "pending", 1));
+        let d = s.retry_delivery(p, id.get()).unwrap();
+        assert_eq!(
+            (d.id, d.state.as_str(), d.attempts),
+            (id.get(), "pending", 1)
+        );
         assert_eq!(d.last_error.as_deref(), Some("refused"));
         assert!(d.next_attempt_at.is_some());
         // Unknown here: another project's, no such delivery, no such project.
-        for (project, delivery) in [(other, id), (p, 987_654), (987_654, id)] {
+        for (project, delivery) in [(other, id.get()), (p, 987_654), (987_654, id.get())] {
             let e = s.retry_delivery(project, delivery).unwrap_err();
             assert!(matches!(e, ServiceError::NotFound(_)), "{e:?}");
         }
@@ -918,7 +928,7 @@ mod tests {
             .unwrap();
         assert_eq!(claimed[0].attempt, 2);
         s.db().complete_delivery(id, Utc::now()).unwrap();
-        let e = s.retry_delivery(p, id).unwrap_err();
+        let e = s.retry_delivery(p, id.get()).unwrap_err();
         assert!(matches!(e, ServiceError::Conflict(_)), "{e:?}");
         assert!(e.to_string().contains("delivered"), "{e}");
     }
@@ -1079,7 +1089,11 @@ mod tests {
             )
             .unwrap()
             .id;
-        let stored = |s: &Service| s.db().list_destinations(p).unwrap()[0].config.clone();
+        let stored = |s: &Service| {
+            s.db().list_destinations(ProjectId(p)).unwrap()[0]
+                .config
+                .clone()
+        };
         let change = |v: serde_json::Value| s.update_destination(p, hook, DestinationChange(v));
 
         // Left out, blank or the placeholder: kept.

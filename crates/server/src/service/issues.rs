@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
-use periscope_store::{IssueAction, IssueFilter, IssueSort, StatusFilter, StoredEvent};
+use periscope_store::{
+    IssueAction, IssueFilter, IssueId, IssueSort, ProjectId, StatusFilter, StoredEvent,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -313,7 +315,7 @@ impl Service {
     pub fn list_issues(&self, project_id: i64, q: IssueQuery) -> Result<PageView<IssueView>> {
         let filter = q.filter()?;
         self.require_project(project_id)?;
-        let page = self.db.list_issues(project_id, &filter)?;
+        let page = self.db.list_issues(ProjectId(project_id), &filter)?;
         Ok(PageView {
             items: page.items.iter().map(IssueView::from).collect(),
             next_cursor: page.next_cursor,
@@ -326,8 +328,8 @@ impl Service {
         id: i64,
         project: Option<i64>,
     ) -> Result<periscope_store::Issue> {
-        match self.db.get_issue(id)? {
-            Some(i) if project.is_none_or(|p| p == i.project_id) => Ok(i),
+        match self.db.get_issue(IssueId(id))? {
+            Some(i) if project.is_none_or(|p| p == i.project_id.get()) => Ok(i),
             _ => Err(ServiceError::NotFound(format!("no issue {id}"))),
         }
     }
@@ -340,7 +342,12 @@ impl Service {
             .get_project(issue.project_id)?
             .map(|p| p.settings.grouping_strategy)
             .unwrap_or_default();
-        let latest = match self.db.list_events(id, None, 1, None)?.items.first() {
+        let latest = match self
+            .db
+            .list_events(IssueId(id), None, 1, None)?
+            .items
+            .first()
+        {
             Some(s) => self.db.get_event(issue.project_id, &s.event_id)?,
             None => None,
         };
@@ -365,7 +372,7 @@ impl Service {
         self.scoped_issue(id, project)?;
         let issue = self
             .db
-            .update_issue(id, &action, actor, now)?
+            .update_issue(IssueId(id), &action, actor, now)?
             .ok_or_else(|| ServiceError::NotFound(format!("no issue {id}")))?;
         Ok(IssueView::from(&issue))
     }
@@ -380,9 +387,12 @@ impl Service {
     ) -> Result<PageView<EventView>> {
         let limit = page_limit(limit, 50)?;
         self.scoped_issue(id, project)?;
-        let page =
-            self.db
-                .list_events(id, cursor.filter(|c| !c.is_empty()).as_deref(), limit, None)?;
+        let page = self.db.list_events(
+            IssueId(id),
+            cursor.filter(|c| !c.is_empty()).as_deref(),
+            limit,
+            None,
+        )?;
         Ok(PageView {
             items: page.items.iter().map(EventView::from).collect(),
             next_cursor: page.next_cursor,
@@ -393,9 +403,11 @@ impl Service {
     pub fn event(&self, project_id: i64, event_id: &str) -> Result<StoredEvent> {
         let event_id = normalize_event_id(event_id)?;
         self.require_project(project_id)?;
-        self.db.get_event(project_id, &event_id)?.ok_or_else(|| {
-            ServiceError::NotFound(format!("no event {event_id} in project {project_id}"))
-        })
+        self.db
+            .get_event(ProjectId(project_id), &event_id)?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no event {event_id} in project {project_id}"))
+            })
     }
 }
 

@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_store::{
-    Activity, CountBucket, EventPosition, EventSummary, Issue, StoredEvent, TagDistribution,
+    Activity, CountBucket, EventPosition, EventSummary, Issue, IssueId, ProjectId, StoredEvent,
+    TagDistribution,
 };
 
 use super::event::{EventDetails, event_details};
@@ -159,8 +160,8 @@ impl Service {
     ) -> Result<IssueSummaries> {
         let filter = q.filter()?;
         self.require_project(project_id)?;
-        let page = self.db.list_issues(project_id, &filter)?;
-        let ids: Vec<i64> = page.items.iter().map(|i| i.id).collect();
+        let page = self.db.list_issues(ProjectId(project_id), &filter)?;
+        let ids: Vec<IssueId> = page.items.iter().map(|i| i.id).collect();
         let since = (now - Duration::days(SPARK_DAYS as i64))
             .duration_trunc(Duration::days(1))
             .unwrap_or(now);
@@ -190,7 +191,7 @@ impl Service {
         let issue = self.scoped_issue(issue_id, None)?;
         let event_id = super::issues::normalize_event_id(event_id)?;
         match self.db.get_event(issue.project_id, &event_id)? {
-            Some(e) if e.summary.issue_id == issue_id => Ok(e),
+            Some(e) if e.summary.issue_id == issue.id => Ok(e),
             _ => Err(ServiceError::NotFound(format!(
                 "no event {event_id} in issue {issue_id}"
             ))),
@@ -224,13 +225,13 @@ impl Service {
                     }
                 }
             }
-            None => match self.db.list_events(id, None, 1, None)?.items.first() {
+            None => match self.db.list_events(issue.id, None, 1, None)?.items.first() {
                 Some(s) => self.db.get_event(issue.project_id, &s.event_id)?,
                 None => None,
             },
         };
         let position = match &event {
-            Some(e) => self.db.event_position(id, &e.summary.event_id)?,
+            Some(e) => self.db.event_position(issue.id, &e.summary.event_id)?,
             None => None,
         };
         let details = event.as_ref().map(|e| event_details(&e.payload));
@@ -244,12 +245,12 @@ impl Service {
             .unwrap_or(now);
         let buckets = self
             .db
-            .issue_counts(&[id], since)?
+            .issue_counts(&[issue.id], since)?
             .into_iter()
             .next()
             .map(|(_, b)| b)
             .unwrap_or_default();
-        let tags = self.db.tag_distribution(id, TOP_TAG_VALUES)?;
+        let tags = self.db.tag_distribution(issue.id, TOP_TAG_VALUES)?;
         let mut releases: Vec<String> = Vec::new();
         for r in [issue.last_release.clone(), issue.first_release.clone()]
             .into_iter()
@@ -268,18 +269,18 @@ impl Service {
             .db
             .list_alerts(issue.project_id, super::MAX_ALERTS, None)?
             .iter()
-            .filter(|a| a.alert.subject.issue_id() == Some(id))
+            .filter(|a| a.alert.subject.issue_id() == Some(issue.id))
             .map(AlertView::from)
             .collect();
         let matches = match event_query.map(str::trim).filter(|q| !q.is_empty()) {
             Some(q) => {
                 let q = super::issues::checked_query(Some(q.to_owned()))?;
-                Some(self.db.list_events(id, None, 50, Some(&q))?.items)
+                Some(self.db.list_events(issue.id, None, 50, Some(&q))?.items)
             }
             None => None,
         };
         Ok(IssuePage {
-            activity: self.db.list_activity(id, 50)?,
+            activity: self.db.list_activity(issue.id, 50)?,
             project: ProjectView::of(&self.config.base_url, &project),
             hourly: series(&buckets, now, Duration::hours(1), 48),
             daily: series(&buckets, now, Duration::days(1), 30),

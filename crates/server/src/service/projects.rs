@@ -1,7 +1,7 @@
 //! Projects and their keys.
 
 use chrono::Utc;
-use periscope_store::{ProjectSettings, ProjectUpdate};
+use periscope_store::{ProjectId, ProjectSettings, ProjectUpdate};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -209,7 +209,7 @@ impl Service {
 
     pub(super) fn require_project(&self, id: i64) -> Result<periscope_store::Project> {
         self.db
-            .get_project(id)?
+            .get_project(ProjectId(id))?
             .ok_or_else(|| ServiceError::NotFound(format!("no project {id}")))
     }
 
@@ -220,7 +220,7 @@ impl Service {
         let p = self
             .db
             .update_project(
-                id,
+                ProjectId(id),
                 &ProjectUpdate {
                     name,
                     settings: Some(settings),
@@ -236,13 +236,13 @@ impl Service {
         let key = new_public_key();
         let p = self
             .db
-            .add_project_key(project_id, &key, Utc::now())?
+            .add_project_key(ProjectId(project_id), &key, Utc::now())?
             .ok_or_else(|| ServiceError::NotFound(format!("no project {project_id}")))?;
         (self.keys_changed)();
         p.keys
             .iter()
             .find(|k| k.public_key == key)
-            .map(|k| KeyView::of(self.base_url(), p.id, k))
+            .map(|k| KeyView::of(self.base_url(), p.id.get(), k))
             .ok_or_else(|| {
                 ServiceError::Internal(format!("the new key of project {project_id} is not listed"))
             })
@@ -261,7 +261,10 @@ impl Service {
     pub fn revoke_key(&self, project_id: i64, public_key: &str) -> Result<KeyView> {
         let key = check_public_key(public_key)?;
         self.require_project(project_id)?;
-        if !self.db.revoke_project_key(project_id, &key, Utc::now())? {
+        if !self
+            .db
+            .revoke_project_key(ProjectId(project_id), &key, Utc::now())?
+        {
             return Err(ServiceError::NotFound(format!(
                 "no key {key} in project {project_id}"
             )));
@@ -271,14 +274,14 @@ impl Service {
         p.keys
             .iter()
             .find(|k| k.public_key == key)
-            .map(|k| KeyView::of(self.base_url(), p.id, k))
+            .map(|k| KeyView::of(self.base_url(), p.id.get(), k))
             .ok_or_else(|| ServiceError::NotFound(format!("no key {key} in project {project_id}")))
     }
 
     /// Deletes a project with everything of it; returns what it was.
     pub fn delete_project(&self, id: i64) -> Result<ProjectView> {
         let p = self.require_project(id)?;
-        if !self.db.delete_project(id)? {
+        if !self.db.delete_project(ProjectId(id))? {
             return Err(ServiceError::NotFound(format!("no project {id}")));
         }
         (self.keys_changed)();

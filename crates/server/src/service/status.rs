@@ -349,10 +349,10 @@ impl Service {
         let projects = projects
             .iter()
             .map(|p| {
-                let used = project_usage(p.id);
+                let used = project_usage(p.id.get());
                 let s = &p.settings;
                 ProjectQuotaStatus {
-                    id: p.id,
+                    id: p.id.get(),
                     name: p.name.clone(),
                     stored_events: p.stored_events,
                     per_minute: window(

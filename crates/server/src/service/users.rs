@@ -26,7 +26,7 @@ use argon2::{Argon2, password_hash::rand_core::OsRng};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 pub use periscope_store::TokenKind;
-use periscope_store::{Role, User, UserToken};
+use periscope_store::{Role, User, UserId, UserToken};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -66,7 +66,7 @@ pub struct UserView {
 impl UserView {
     fn of(u: &User) -> Self {
         Self {
-            id: u.id,
+            id: u.id.get(),
             email: u.email.clone(),
             role: u.role.as_str().to_owned(),
             created_at: timestamp(u.created_at),
@@ -458,7 +458,7 @@ impl Service {
     /// One account.
     pub fn user(&self, id: i64) -> Result<UserView> {
         self.db
-            .get_user(id)?
+            .get_user(UserId(id))?
             .map(|u| UserView::of(&u))
             .ok_or_else(|| ServiceError::NotFound(format!("no user {id}")))
     }
@@ -496,7 +496,7 @@ impl Service {
                     email: email.clone(),
                     role,
                     user_id: None,
-                    created_by: by,
+                    created_by: by.map(UserId),
                     created_at: now,
                     expires_at: now + INVITE_LIFETIME,
                     used_at: None,
@@ -630,7 +630,7 @@ impl Service {
         } else {
             Vec::new()
         };
-        let email_of = |id: Option<i64>| {
+        let email_of = |id: Option<UserId>| {
             id.and_then(|id| users.iter().find(|u| u.id == id))
                 .map(|u| u.email.clone())
         };
@@ -684,7 +684,7 @@ impl Service {
         let current = current_token.filter(|t| plausible_token(t)).map(token_hash);
         Ok(self
             .db
-            .list_sessions(user_id, now)?
+            .list_sessions(UserId(user_id), now)?
             .into_iter()
             .map(|s| SessionInfo {
                 id: s.token_hash.chars().take(SESSION_HANDLE_CHARS).collect(),
@@ -708,7 +708,7 @@ impl Service {
         let mut ended = false;
         for s in self
             .db
-            .list_sessions(user_id, DateTime::<Utc>::UNIX_EPOCH)?
+            .list_sessions(UserId(user_id), DateTime::<Utc>::UNIX_EPOCH)?
         {
             if s.token_hash.starts_with(&handle) {
                 ended |= self.db.delete_session(&s.token_hash)?;
@@ -721,7 +721,7 @@ impl Service {
     /// everywhere else); returns how many ended.
     pub fn end_other_sessions(&self, user_id: i64, keep_token: &str) -> Result<u64> {
         let keep = token_hash(keep_token);
-        Ok(self.db.end_sessions(user_id, Some(&keep))?)
+        Ok(self.db.end_sessions(UserId(user_id), Some(&keep))?)
     }
 }
 

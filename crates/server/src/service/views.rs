@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use periscope_store::{
-    AlertWithDeliveries, Delivery, Destination, EventSummary, Issue, Project, ProjectKey,
+    AlertWithDeliveries, Delivery, Destination, EventSummary, Issue, IssueId, Project, ProjectKey,
     ProjectSettings,
 };
 use serde::Serialize;
@@ -108,17 +108,17 @@ impl ProjectView {
     /// The view of `p`, with DSNs under `base_url`.
     pub fn of(base_url: &str, p: &Project) -> Self {
         Self {
-            id: p.id,
+            id: p.id.get(),
             name: p.name.clone(),
             dsn: p
                 .keys
                 .iter()
                 .find(|k| k.is_active())
-                .map(|k| dsn_for(base_url, &k.public_key, p.id)),
+                .map(|k| dsn_for(base_url, &k.public_key, p.id.get())),
             keys: p
                 .keys
                 .iter()
-                .map(|k| KeyView::of(base_url, p.id, k))
+                .map(|k| KeyView::of(base_url, p.id.get(), k))
                 .collect(),
             created_at: timestamp(p.created_at),
             settings: SettingsView::from(&p.settings),
@@ -165,8 +165,8 @@ pub struct IssueView {
 impl From<&Issue> for IssueView {
     fn from(i: &Issue) -> Self {
         Self {
-            id: i.id,
-            project_id: i.project_id,
+            id: i.id.get(),
+            project_id: i.project_id.get(),
             title: i.title.clone(),
             culprit: i.culprit.clone(),
             level: i.level.clone(),
@@ -218,8 +218,8 @@ impl From<&EventSummary> for EventView {
     fn from(e: &EventSummary) -> Self {
         Self {
             event_id: e.event_id.clone(),
-            project_id: e.project_id,
-            issue_id: e.issue_id,
+            project_id: e.project_id.get(),
+            issue_id: e.issue_id.get(),
             timestamp: timestamp(e.timestamp),
             received_at: timestamp(e.received_at),
             level: e.level.clone(),
@@ -285,8 +285,8 @@ pub struct DestinationView {
 impl From<&Destination> for DestinationView {
     fn from(d: &Destination) -> Self {
         Self {
-            id: d.id,
-            project_id: d.project_id,
+            id: d.id.get(),
+            project_id: d.project_id.get(),
             kind: d.kind.clone(),
             config: crate::service::redacted_config(&d.config),
             created_at: timestamp(d.created_at),
@@ -322,9 +322,9 @@ pub struct DeliveryView {
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
         Self {
-            id: d.id,
-            alert_id: d.alert_id,
-            destination_id: d.destination_id,
+            id: d.id.get(),
+            alert_id: d.alert_id.get(),
+            destination_id: d.destination_id.get(),
             destination_type: d.destination_kind.clone(),
             state: d.state.as_str().to_owned(),
             attempts: d.attempts,
@@ -361,10 +361,10 @@ pub struct AlertView {
 impl From<&AlertWithDeliveries> for AlertView {
     fn from(a: &AlertWithDeliveries) -> Self {
         Self {
-            id: a.alert.id,
-            project_id: a.alert.project_id,
+            id: a.alert.id.get(),
+            project_id: a.alert.project_id.get(),
             subject: a.alert.subject,
-            issue_id: a.alert.subject.issue_id(),
+            issue_id: a.alert.subject.issue_id().map(IssueId::get),
             issue_title: a.issue_title.clone(),
             kind: a.alert.kind.as_str().to_owned(),
             created_at: timestamp(a.alert.created_at),
@@ -385,6 +385,7 @@ pub struct PageView<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use periscope_store::ProjectId;
 
     #[test]
     fn dsns_from_base_urls() {
@@ -412,7 +413,7 @@ mod tests {
             revoked_at: revoked.then_some(t),
         };
         let mut p = Project {
-            id: 3,
+            id: ProjectId(3),
             name: "p".into(),
             created_at: t,
             keys: vec![key("a", true), key("b", false), key("c", false)],

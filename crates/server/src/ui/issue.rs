@@ -142,7 +142,7 @@ fn render(p: &IssuePage, viewer: &Viewer, opts: &Options, now: DateTime<Utc>) ->
                     table { tbody {
                         @for m in matches {
                             tr {
-                                td.mono { a href=(event_url(i.id, &m.event_id, opts)) { (m.event_id) } }
+                                td.mono { a href=(event_url(i.id.get(), &m.event_id, opts)) { (m.event_id) } }
                                 td { (layout::ago(m.timestamp, now)) }
                                 td { (m.release.as_deref().unwrap_or("")) }
                                 td { (m.environment.as_deref().unwrap_or("")) }
@@ -174,7 +174,7 @@ fn percent(n: u64, total: u64) -> String {
 }
 
 fn actions(p: &IssuePage, viewer: &Viewer) -> Markup {
-    let id = p.issue.id;
+    let id = p.issue.id.get();
     let status = p.issue.status.as_str();
     let form = |action: &str, label: &str, extra: Markup| {
         html! {
@@ -213,7 +213,7 @@ fn actions(p: &IssuePage, viewer: &Viewer) -> Markup {
 }
 
 fn event_nav(p: &IssuePage, opts: &Options) -> Markup {
-    let id = p.issue.id;
+    let id = p.issue.id.get();
     let link = |label: &str, rel: &str, target: &Option<String>| match target {
         Some(e) => html! { a rel=(rel) href=(event_url(id, e, opts)) { (label) } },
         None => html! { span.disabled { (label) } },

@@ -15,7 +15,7 @@ use chrono::Utc;
 use periscope_notify::{
     Admission, Destination, Dispatcher, Notifier, RateCap, RateCapState, RetryDecision, RetryPolicy,
 };
-use periscope_store::ClaimedDelivery;
+use periscope_store::{ClaimedDelivery, DestinationId};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
@@ -51,7 +51,7 @@ fn to_notify_alert(
         event_count: i64::try_from(d.issue.count).unwrap_or(i64::MAX),
         first_seen: d.issue.first_seen,
         last_seen: d.issue.last_seen,
-        url: issue_url(base_url, d.issue.id),
+        url: issue_url(base_url, d.issue.id.get()),
         environment: latest.and_then(|e| e.environment.clone()),
         release: latest.and_then(|e| e.release.clone()),
     }
@@ -80,7 +80,7 @@ pub(crate) async fn notifier_loop(
         base_delay: Duration::from_millis(state.config.alert_retry_base_ms),
         ..RetryPolicy::default()
     };
-    let mut caps: HashMap<i64, RateCapState> = HashMap::new();
+    let mut caps: HashMap<DestinationId, RateCapState> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(state.config.notifier_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Deliveries run concurrently and independently: a destination that hangs until
@@ -229,15 +229,15 @@ async fn handle_delivery(
                     RetryDecision::GiveUpPermanent | RetryDecision::GiveUpExhausted => None,
                 };
             if retry_at.is_some() {
-                tracing::warn!(error = %err, delivery = id, "alert delivery failed; will retry");
+                tracing::warn!(error = %err, delivery = id.get(), "alert delivery failed; will retry");
             } else {
                 // Given up: an operator must hear of it. At error level this also
                 // reaches PERISCOPE_SENTRY_DSN when the server reports to itself.
                 tracing::error!(
                     error = %err,
-                    delivery = id,
-                    destination = delivery.destination.id,
-                    project = delivery.alert.project_id,
+                    delivery = id.get(),
+                    destination = delivery.destination.id.get(),
+                    project = delivery.alert.project_id.get(),
                     "alert delivery failed for good"
                 );
             }
@@ -246,6 +246,6 @@ async fn handle_delivery(
         }
     };
     if let Ok(Err(e)) = outcome {
-        tracing::warn!(error = %e, delivery = id, "could not record the delivery attempt");
+        tracing::warn!(error = %e, delivery = id.get(), "could not record the delivery attempt");
     }
 }

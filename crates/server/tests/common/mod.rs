@@ -441,7 +441,9 @@ pub fn issues_in(store: &periscope_store::Store, project: i64) -> Vec<periscope_
             limit: 1000,
             ..Default::default()
         };
-        let page = store.list_issues(project, &filter).unwrap();
+        let page = store
+            .list_issues(periscope_store::ProjectId(project), &filter)
+            .unwrap();
         out.extend(page.items);
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -522,7 +524,9 @@ pub fn stored_event(
     event_id: &str,
 ) -> Option<periscope_store::StoredEvent> {
     use periscope_store::IssueStore;
-    store.get_event(project, event_id).unwrap()
+    store
+        .get_event(periscope_store::ProjectId(project), event_id)
+        .unwrap()
 }
 
 /// The value of one sample line of a Prometheus text (`name` with its labels, e.g.

@@ -111,7 +111,7 @@ pub fn event_id() -> String {
 }
 
 /// An event of `project` grouped under `key`, at `secs` after t0.
-pub fn event(project: i64, key: &str, secs: i64) -> NewEvent {
+pub fn event(project: periscope_store::ProjectId, key: &str, secs: i64) -> NewEvent {
     let id = event_id();
     let payload = format!(
         r#"{{"event_id":"{id}","message":"boom in {key}","level":"error","extra":{{"n":{secs}}}}}"#
@@ -140,7 +140,10 @@ pub fn with_release(mut e: NewEvent, release: &str) -> NewEvent {
 }
 
 /// Every issue of a project (any status, up to 1000).
-pub fn all_issues(store: &periscope_store::Store, project_id: i64) -> Vec<periscope_store::Issue> {
+pub fn all_issues(
+    store: &periscope_store::Store,
+    project_id: periscope_store::ProjectId,
+) -> Vec<periscope_store::Issue> {
     store
         .list_issues(
             project_id,
