@@ -1001,3 +1001,47 @@ fn nul_characters_postgres() {
         nul_characters_are_stored(server);
     }
 }
+
+/// An answer given before the body was read says `Connection: close`, so a
+/// client does not send its next request on a connection the server drops (the
+/// race this table hit: the next case failed with an incomplete message).
+#[test]
+fn early_refusals_close_the_connection() {
+    let mut server = Server::sqlite();
+    server.set("PERISCOPE_MAX_EVENT_BYTES", &MAX_EVENT.to_string());
+    let (project, _dsn, key) = server.create_project("close");
+    server.start();
+    let client = http();
+    let auth = auth_header(&key);
+    let big = post(
+        &client,
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth)],
+        vec![b'x'; MAX_EVENT * 4],
+    );
+    assert_eq!(big.status, 413);
+    assert_eq!(big.header("connection"), "close");
+    // The same client goes on with a fresh connection.
+    let (_, body) = small_event("after the refusal");
+    let ok = post(
+        &client,
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth)],
+        body,
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_ne!(
+        ok.header("connection"),
+        "close",
+        "a read body keeps the connection"
+    );
+    // A refusal after the whole body was read keeps it too.
+    let bad = post(
+        &client,
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth)],
+        b"{not json".to_vec(),
+    );
+    assert_eq!(bad.status, 400);
+    assert_ne!(bad.header("connection"), "close");
+}

@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -65,16 +65,39 @@ async fn handle(
     // Bound the work in flight: past the limit, answer 503 at once.
     let Ok(_permit) = state.inflight.clone().try_acquire_owned() else {
         state.metrics.rejected(Rejection::Overloaded);
-        return ApiError::unavailable("too many requests in flight; retry later", 1)
-            .into_response();
+        return unread_body(
+            ApiError::unavailable("too many requests in flight; retry later", 1).into_response(),
+        );
     };
-    match ingest(&state, endpoint, &project, query.as_deref(), &headers, body).await {
+    let mut consumed = false;
+    match ingest(
+        &state,
+        endpoint,
+        &project,
+        query.as_deref(),
+        &headers,
+        body,
+        &mut consumed,
+    )
+    .await
+    {
         Ok(resp) => resp,
         Err(err) => {
             state.metrics.rejected(rejection_of(err.status));
-            err.into_response()
+            let resp = err.into_response();
+            if consumed { resp } else { unread_body(resp) }
         }
     }
+}
+
+/// An answer given before the request body was read to its end: the connection
+/// cannot carry another request (the rest of the body is still on it), so say
+/// `Connection: close` — otherwise a client puts the connection back in its pool
+/// and its next request fails on a closed socket.
+fn unread_body(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 fn rejection_of(status: StatusCode) -> Rejection {
@@ -263,6 +286,7 @@ async fn ingest(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
+    consumed: &mut bool,
 ) -> Result<Response, ApiError> {
     let project_id: i64 = project.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -335,7 +359,10 @@ async fn ingest(
                     ),
                 ));
             }
-            Ok(None) => break,
+            Ok(None) => {
+                *consumed = true;
+                break;
+            }
             Ok(Some(Err(e))) => {
                 return Err(ApiError::bad_request(format!(
                     "could not read the body: {e}"
