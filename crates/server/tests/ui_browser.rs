@@ -352,6 +352,8 @@ fn the_ui_in_chromium() {
         c.wait().for_element(Locator::Css("#accepted-24h")).await.unwrap();
         shot(&c, "status.png").await;
 
+        // 11b. A key revoked and a quota set in the browser reach ingest.
+        keys_and_quota(&c, &server, project, &key).await;
         // 12. An invitation accepted in a second browser session; the new member
         // cannot open the settings.
         c.goto(&format!("{base}/users")).await.unwrap();
@@ -372,6 +374,10 @@ fn the_ui_in_chromium() {
         assert!(c.find(Locator::Css("a[href='/projects/new']")).await.is_err(), "step 12: no admin links");
         c.goto(&format!("{base}/projects/{project}/settings")).await.unwrap();
         assert!(text_of(&c, "main").await.contains("Only an admin"), "step 12");
+
+        // 13. A private target refused when the destination is created (on a
+        // second server; last, since cookies are shared across ports).
+        private_target(&c).await;
 
         c.close().await.unwrap();
     });
@@ -494,4 +500,170 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
         "step 9: the browser fetched an injected URL: {:?}",
         recorder.requests()
     );
+}
+
+fn post_event(server: &Server, project: i64, key: &str) -> common::Answer {
+    let (_, body) = common::small_event("browser quota");
+    blocking(|| {
+        common::post(
+            &common::http(),
+            &server.store_url(project),
+            &[(
+                "x-sentry-auth",
+                &format!("Sentry sentry_key={key}, sentry_version=7"),
+            )],
+            body,
+        )
+    })
+}
+
+/// Step 11b: on the settings page, add a key and revoke the first one (its
+/// events are refused within 5 s, the new key's accepted), then set a quota of
+/// one event per minute (the SDK gets 429 with `X-Sentry-Rate-Limits`).
+async fn keys_and_quota(c: &Client, server: &Server, project: i64, old_key: &str) {
+    let base = server.base();
+    c.goto(&format!("{base}/projects/{project}/settings"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/keys'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#keys")).await.unwrap();
+    let rows = c.find_all(Locator::Css("tr[data-key]")).await.unwrap();
+    assert_eq!(rows.len(), 2, "step 11b: two keys");
+    let mut new_key = String::new();
+    for r in rows {
+        let k = r.attr("data-key").await.unwrap().unwrap_or_default();
+        if k != old_key {
+            new_key = k;
+        }
+    }
+    c.find(Locator::Css(&format!(
+        "tr[data-key='{old_key}'] form[action$='/revoke'] button"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait().for_element(Locator::Css("#keys")).await.unwrap();
+    assert!(
+        text_of(c, &format!("tr[data-key='{old_key}']"))
+            .await
+            .contains("revoked"),
+        "step 11b"
+    );
+    blocking(|| {
+        periscope_test_support::wait::until_true(
+            "the revoked key refused",
+            Duration::from_secs(5),
+            || matches!(post_event(server, project, old_key).status, 401 | 403),
+        )
+    });
+    assert_eq!(
+        post_event(server, project, &new_key).status,
+        200,
+        "step 11b: the new key works"
+    );
+    // A quota of one event per minute, set in the form.
+    let minute = c
+        .find(Locator::Css("input[name=quota_per_minute]"))
+        .await
+        .unwrap();
+    minute.clear().await.unwrap();
+    minute.send_keys("1").await.unwrap();
+    c.find(Locator::Css("form[action$='/settings'] button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("p.ok")).await.unwrap();
+    let limited = (0..3)
+        .map(|_| post_event(server, project, &new_key))
+        .find(|a| a.status == 429)
+        .expect("step 11b: a 429 past the quota");
+    assert!(
+        !limited.header("x-sentry-rate-limits").is_empty(),
+        "step 11b"
+    );
+}
+
+/// Step 13: a server that does not allow private targets refuses a Slack
+/// destination on 127.0.0.1 at once, saying which setting would allow it.
+async fn private_target(c: &Client) {
+    let (strict, project, password) = blocking(|| {
+        let mut strict = Server::sqlite();
+        strict.start();
+        let (project, _, _) = strict.create_project("strict");
+        let password = create_user(&strict, "admin@example.com", true);
+        (strict, project, password)
+    });
+    let base = strict.base();
+    c.goto(&format!("{base}/projects/{project}/destinations"))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=email]"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("admin@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(&password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/signin'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("select[name=type]"))
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "select[name=type] option[value=slack_webhook]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.find(Locator::Css("input[name=url]"))
+        .await
+        .unwrap()
+        .send_keys("http://127.0.0.1:9/hook")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/destinations'] button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".field-error"))
+        .await
+        .unwrap();
+    let error = text_of(c, ".field-error").await;
+    assert!(
+        error.contains("PERISCOPE_ALLOW_PRIVATE_WEBHOOKS=true"),
+        "step 13: {error}"
+    );
+    assert!(
+        c.find(Locator::Css("#no-destinations")).await.is_ok(),
+        "step 13: nothing created"
+    );
+    blocking(|| drop(strict));
 }
