@@ -353,6 +353,21 @@ async fn private_targets_are_refused_unless_allowed() {
         assert!(err.is_permanent());
         assert!(err.to_string().contains("allow_private_targets"), "{err}");
     }
+    // An embedding application names its own setting in the refusal.
+    let embedded = Dispatcher::new(DispatcherConfig {
+        allow_private_hint: "set MY_APP_ALLOW_INTERNAL=1".into(),
+        ..DispatcherConfig::default()
+    })
+    .unwrap();
+    let err = embedded
+        .deliver(&alert(), &generic(server.url("/h"), None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("(set MY_APP_ALLOW_INTERNAL=1 to allow internal targets)"),
+        "{err}"
+    );
     assert!(server.requests().is_empty(), "nothing may reach the server");
     local()
         .deliver(&alert(), &generic(server.url("/h"), None))

@@ -415,17 +415,7 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
         "sdk": {"name": script, "version": img},
     });
     let body = serde_json::to_vec(&event).unwrap();
-    let r = blocking(|| {
-        common::post(
-            &common::http(),
-            &server.store_url(project),
-            &[(
-                "x-sentry-auth",
-                &format!("Sentry sentry_key={key}, sentry_version=7"),
-            )],
-            body,
-        )
-    });
+    let r = blocking(|| common::store_post(server, project, key, body));
     assert_eq!(r.status, 200, "step 9: hostile event accepted: {}", r.body);
     let event_hex = event_id.replace('-', "");
     let issue = blocking(|| {
@@ -444,7 +434,6 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
         c.wait().for_element(Locator::Css("main")).await.unwrap();
-        // Click every link an event field could have become.
         let ran = c
             .execute("return window.__xss === undefined", vec![])
             .await
@@ -504,17 +493,7 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
 
 fn post_event(server: &Server, project: i64, key: &str) -> common::Answer {
     let (_, body) = common::small_event("browser quota");
-    blocking(|| {
-        common::post(
-            &common::http(),
-            &server.store_url(project),
-            &[(
-                "x-sentry-auth",
-                &format!("Sentry sentry_key={key}, sentry_version=7"),
-            )],
-            body,
-        )
-    })
+    blocking(|| common::store_post(server, project, key, body))
 }
 
 /// Step 11b: on the settings page, add a key and revoke the first one (its

@@ -997,6 +997,25 @@ pub(crate) fn list_alerts<C: Exec>(
                 .bind(clamp_limit(limit)),
         )?,
     };
+    with_deliveries(c, alerts)
+}
+
+/// An issue's alerts with their deliveries, newest first.
+pub(crate) fn issue_alerts<C: Exec>(
+    c: &mut C,
+    issue_id: IssueId,
+    limit: usize,
+) -> Result<Vec<AlertWithDeliveries>> {
+    let alerts: Vec<AlertRow> = c.rows(
+        Q::new("SELECT a.id, a.project_id, a.issue_id, a.kind, a.created_at, i.title FROM alerts a JOIN issues i ON i.id = a.issue_id WHERE a.issue_id = ? ORDER BY a.id DESC LIMIT ?")
+            .bind(issue_id)
+            .bind(clamp_limit(limit)),
+    )?;
+    with_deliveries(c, alerts)
+}
+
+/// Alert rows with their deliveries (one query for all of them).
+fn with_deliveries<C: Exec>(c: &mut C, alerts: Vec<AlertRow>) -> Result<Vec<AlertWithDeliveries>> {
     if alerts.is_empty() {
         return Ok(Vec::new());
     }

@@ -826,6 +826,10 @@ impl AlertStore for Store {
         with_conn!(self, |c| ops::list_alerts(c, project_id, limit, state))
     }
 
+    fn issue_alerts(&self, issue_id: IssueId, limit: usize) -> Result<Vec<AlertWithDeliveries>> {
+        with_conn!(self, |c| ops::issue_alerts(c, issue_id, limit))
+    }
+
     fn get_delivery(
         &self,
         project_id: ProjectId,

@@ -284,6 +284,9 @@ pub trait AlertStore {
         limit: usize,
         state: Option<&DeliveryState>,
     ) -> Result<Vec<AlertWithDeliveries>>;
+    /// An issue's latest alerts (at most `limit`, clamped to 1..=1000) with
+    /// their deliveries, newest first.
+    fn issue_alerts(&self, issue_id: IssueId, limit: usize) -> Result<Vec<AlertWithDeliveries>>;
     /// One delivery of an alert of the project (`None` if there is none).
     fn get_delivery(
         &self,

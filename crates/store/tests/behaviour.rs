@@ -973,6 +973,17 @@ backend_test!(outbox_fan_out_lease_retry_and_states, |_, store| {
         ]
     );
     assert!(store.complete_delivery(DeliveryId(123_456), at(1)).is_err());
+    // The same alert by its issue; another issue has none.
+    let by_issue = store.issue_alerts(issue, 50).unwrap();
+    assert_eq!(by_issue.len(), 1);
+    assert_eq!(by_issue[0].alert.id, alerts[0].alert.id);
+    assert_eq!(by_issue[0].deliveries.len(), 2);
+    assert!(
+        store
+            .issue_alerts(IssueId(issue.get() + 1000), 50)
+            .unwrap()
+            .is_empty()
+    );
 
     // An expired lease (crashed notifier) is claimed again.
     store.resolve_and_regress(p, issue);

@@ -30,24 +30,6 @@ pub fn status(service: &Service, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// A byte count for people: `512 B`, `1.5 MiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
-}
-
 fn window(w: &QuotaWindow) -> String {
     let Some(limit) = w.limit else {
         return "no limit".to_owned();
@@ -71,7 +53,7 @@ pub fn render_status(s: &InstallationStatus) -> String {
         out,
         "database          {}, {}",
         s.database.backend,
-        bytes(s.database.size_bytes)
+        crate::text::bytes(s.database.size_bytes)
     );
     let _ = writeln!(out, "events stored     {}", s.events_stored);
     let _ = writeln!(
@@ -142,17 +124,4 @@ pub fn render_status(s: &InstallationStatus) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_for_people() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(5 * 1024 * 1024), "5.0 MiB");
-    }
 }

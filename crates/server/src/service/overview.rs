@@ -19,6 +19,8 @@ use super::{IssueQuery, Result, Service, ServiceError};
 
 /// Days in the sparklines.
 pub const SPARK_DAYS: usize = 14;
+/// Most alerts shown in an issue's activity.
+pub const ISSUE_ALERTS: usize = 50;
 /// Most tag values shown per key on the issue page.
 pub const TOP_TAG_VALUES: usize = 10;
 
@@ -267,9 +269,8 @@ impl Service {
         }
         let alerts = self
             .db
-            .list_alerts(issue.project_id, super::MAX_ALERTS, None)?
+            .issue_alerts(issue.id, ISSUE_ALERTS)?
             .iter()
-            .filter(|a| a.alert.subject.issue_id() == Some(issue.id))
             .map(AlertView::from)
             .collect();
         let matches = match event_query.map(str::trim).filter(|q| !q.is_empty()) {

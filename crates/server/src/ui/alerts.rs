@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::auth::Viewer;
-use super::form::{FormData, QueryData, id};
+use super::form::{FormData, QueryData, id, ids};
 use super::settings::project_tabs;
 use super::{call, layout, see_other};
 use crate::service::alerting::TestDelivery;
@@ -346,7 +346,7 @@ pub(crate) async fn add_destination(
     Path(raw): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {
@@ -391,12 +391,12 @@ pub(crate) async fn delete_destination(
     Path((raw, raw_destination)): Path<(String, String)>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
-    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
-        (Ok(p), Ok(d)) => (p, d),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (project_id, destination_id) = match ids(&raw, &raw_destination) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match call(&state, move |s| {
         s.delete_destination(project_id, destination_id)
@@ -417,12 +417,12 @@ pub(crate) async fn test_destination(
     Path((raw, raw_destination)): Path<(String, String)>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
-    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
-        (Ok(p), Ok(d)) => (p, d),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (project_id, destination_id) = match ids(&raw, &raw_destination) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let tested = match state
         .service
@@ -451,12 +451,12 @@ pub(crate) async fn retry_delivery(
     Path((raw, raw_delivery)): Path<(String, String)>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
-    let (project_id, delivery_id) = match (id(&raw), id(&raw_delivery)) {
-        (Ok(p), Ok(d)) => (p, d),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (project_id, delivery_id) = match ids(&raw, &raw_delivery) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match call(&state, move |s| s.retry_delivery(project_id, delivery_id)).await {
         Ok(_) => see_other(&format!("/projects/{project_id}/alerts")),
@@ -509,12 +509,12 @@ pub(crate) async fn edit_destination(
     Path((raw, raw_destination)): Path<(String, String)>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
-    let (project_id, destination_id) = match (id(&raw), id(&raw_destination)) {
-        (Ok(p), Ok(d)) => (p, d),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (project_id, destination_id) = match ids(&raw, &raw_destination) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let change = change_from(&form);
     let outcome = call(&state, move |s| {

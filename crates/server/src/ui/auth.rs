@@ -63,6 +63,11 @@ impl Viewer {
         }
     }
 
+    /// [`Viewer::check`] and [`Viewer::require_admin`]: an admin's form.
+    pub(crate) fn check_admin(&self, form: &FormData) -> Result<(), Response> {
+        self.check(form).and_then(|()| self.require_admin())
+    }
+
     /// Refuses (403) a user who is not an admin.
     pub(crate) fn require_admin(&self) -> Result<(), Response> {
         if self.user.is_admin() {

@@ -99,6 +99,11 @@ pub(crate) fn id(raw: &str) -> Result<i64, Response> {
         .ok_or_else(|| error_page(StatusCode::NOT_FOUND, "No such page."))
 }
 
+/// Two path ids (a project's and one of its records'), or a 404 page.
+pub(crate) fn ids(first: &str, second: &str) -> Result<(i64, i64), Response> {
+    Ok((id(first)?, id(second)?))
+}
+
 /// Percent-encodes a query value.
 pub(crate) fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()

@@ -92,29 +92,28 @@ pub(crate) fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
 /// A time relative to now, in words.
 pub(crate) fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
-    let (n, future) = if secs < 0 {
-        (-secs, true)
+    let future = secs < 0;
+    let n = secs.unsigned_abs();
+    if n < 45 {
+        return if future { "in a moment" } else { "just now" }.into();
+    }
+    let text = span(n);
+    if future {
+        format!("in {text}")
     } else {
-        (secs, false)
-    };
-    let text = match n {
-        0..45 => {
-            return if future {
-                "in a moment".into()
-            } else {
-                "just now".into()
-            };
-        }
+        format!("{text} ago")
+    }
+}
+
+/// A span of `n` seconds in words, rounded: "30 s", "3 min", "5 h", "2 days".
+pub(crate) fn span(n: u64) -> String {
+    match n {
+        0..45 => format!("{n} s"),
         45..5_400 => format!("{} min", (n + 30) / 60),
         5_400..129_600 => format!("{} h", (n + 1_800) / 3_600),
         129_600..3_888_000 => format!("{} days", (n + 43_200) / 86_400),
         3_888_000..47_304_000 => format!("{} months", (n + 1_296_000) / 2_592_000),
         _ => format!("{} years", n / 31_536_000),
-    };
-    if future {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
     }
 }
 
@@ -218,6 +217,8 @@ mod tests {
         assert_eq!(relative(t("2026-11-30T09:00:00Z"), now), "3 h ago");
         assert_eq!(relative(t("2026-11-27T12:00:00Z"), now), "3 days ago");
         assert_eq!(relative(t("2026-12-01T12:00:00Z"), now), "in 24 h");
+        assert_eq!(span(30), "30 s");
+        assert_eq!(span(7_200), "2 h");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(12), "12");
     }

@@ -247,7 +247,7 @@ pub(crate) async fn save(
     Path(raw): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {
@@ -279,7 +279,7 @@ pub(crate) async fn delete(
     Path(raw): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {
@@ -326,7 +326,7 @@ pub(crate) async fn add_key(
     Path(raw): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {
@@ -346,7 +346,7 @@ pub(crate) async fn revoke_key(
     Path((raw, key)): Path<(String, String)>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {

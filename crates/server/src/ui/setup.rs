@@ -83,7 +83,7 @@ pub(crate) async fn create_project(
     viewer: Viewer,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let name = form.get("name").unwrap_or_default().to_owned();
@@ -195,7 +195,7 @@ pub(crate) async fn test_event(
     Path(raw): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let project_id = match id(&raw) {

@@ -26,21 +26,6 @@ fn window(w: &QuotaWindow) -> Markup {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 /// `GET /status` (admins).
 pub(crate) async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
     if let Err(r) = viewer.require_admin() {
@@ -63,7 +48,7 @@ pub(crate) async fn page(State(state): State<AppState>, viewer: Viewer) -> Respo
         h1 { "Installation status" }
         dl.facts {
             div { dt { "Version" } dd #version { (status.version) } }
-            div { dt { "Database" } dd { (status.database.backend) ", " (bytes(status.database.size_bytes)) } }
+            div { dt { "Database" } dd { (status.database.backend) ", " (crate::text::bytes(status.database.size_bytes)) } }
             div { dt { "Events stored" } dd #events-stored { (layout::count(status.events_stored)) } }
             div { dt { "Accepted, 24 h" } dd #accepted-24h data-value=(status.events_accepted_24h) { (layout::count(status.events_accepted_24h)) } }
             div { dt { "Ingest rate now" } dd #rate { (format!("{:.2}", status.ingest_rate_per_second)) " events/s" } }
@@ -86,7 +71,7 @@ pub(crate) async fn page(State(state): State<AppState>, viewer: Viewer) -> Respo
             dl.facts {
                 div { dt { "Ingest bus" } dd #bus-depth data-value=(p.bus_depth) { (layout::count(p.bus_depth)) " / " (layout::count(p.bus_capacity)) } }
                 div { dt { "Requests in flight" } dd #in-flight data-value=(p.requests_in_flight) { (layout::count(p.requests_in_flight)) " / " (layout::count(p.max_requests_in_flight)) } }
-                div { dt { "Up for" } dd { (layout::relative(now - chrono::Duration::seconds(i64::try_from(p.uptime_seconds).unwrap_or(i64::MAX)), now).trim_end_matches(" ago")) } }
+                div { dt { "Up for" } dd { (layout::span(p.uptime_seconds)) } }
                 div { dt { "Installation quota, minute" } dd { (window(&status.installation_quota)) } }
             }
         }

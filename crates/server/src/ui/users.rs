@@ -22,9 +22,9 @@ use crate::service::ServiceError;
 use crate::service::users::parse_role;
 use crate::state::AppState;
 
-/// A message shown once after an action (from the redirect's query).
-fn notice(q: &FormData) -> Option<&'static str> {
-    match q.get("done")? {
+/// A message shown once after an action (`done` from the redirect's query).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
         "invited" => Some("Invitation created: copy the link below and send it."),
         "role" => Some("Role changed."),
         "removed" => Some("User removed."),
@@ -44,13 +44,13 @@ pub(crate) async fn page(
     if let Err(r) = viewer.require_admin() {
         return r;
     }
-    users_page(&state, &viewer, &q, None, None).await
+    users_page(&state, &viewer, q.get("done"), None, None).await
 }
 
 async fn users_page(
     state: &AppState,
     viewer: &Viewer,
-    q: &FormData,
+    done: Option<&str>,
     link: Option<(String, String)>,
     error: Option<ServiceError>,
 ) -> Response {
@@ -71,7 +71,7 @@ async fn users_page(
     };
     let body = html! {
         h1 { "Users" }
-        @if let Some(n) = notice(q) { p.ok role="status" { (n) } }
+        @if let Some(n) = notice(done) { p.ok role="status" { (n) } }
         @if let Some(e) = &error { p.error role="alert" #users-error { (e) } }
         @if let Some((what, url)) = &link {
             section.notice #link {
@@ -158,7 +158,7 @@ pub(crate) async fn act(
     Path(action): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = viewer.check(&form).and_then(|()| viewer.require_admin()) {
+    if let Err(r) = viewer.check_admin(&form) {
         return r;
     }
     let email = form.get("email").unwrap_or_default().trim().to_owned();
@@ -234,10 +234,7 @@ pub(crate) async fn act(
     };
     match outcome {
         // A link is shown on the answer itself (never put in a URL or a log).
-        Ok(Some(link)) => {
-            let q = FormData::parse(format!("done={done}").as_bytes()).unwrap_or_default();
-            users_page(&state, &viewer, &q, Some(link), None).await
-        }
+        Ok(Some(link)) => users_page(&state, &viewer, Some(done), Some(link), None).await,
         Ok(None) => see_other(&format!("/users?done={done}")),
         Err(
             e @ (ServiceError::Invalid(_)
@@ -245,7 +242,7 @@ pub(crate) async fn act(
             | ServiceError::Conflict(_)
             | ServiceError::NotFound(_)),
         ) => {
-            let mut r = users_page(&state, &viewer, &FormData::default(), None, Some(e)).await;
+            let mut r = users_page(&state, &viewer, None, None, Some(e)).await;
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r
         }
@@ -260,14 +257,14 @@ pub(crate) async fn account(
     headers: HeaderMap,
     QueryData(q): QueryData,
 ) -> Response {
-    account_page(&state, &viewer, &headers, &q, None).await
+    account_page(&state, &viewer, &headers, q.get("done"), None).await
 }
 
 async fn account_page(
     state: &AppState,
     viewer: &Viewer,
     headers: &HeaderMap,
-    q: &FormData,
+    done: Option<&str>,
     error: Option<String>,
 ) -> Response {
     let token = cookie(headers, SESSION_COOKIE)
@@ -286,7 +283,7 @@ async fn account_page(
     let body = html! {
         h1 { "Your account" }
         p { (viewer.user.email) " · " (viewer.user.role) }
-        @if let Some(n) = notice(q) { p.ok role="status" { (n) } }
+        @if let Some(n) = notice(done) { p.ok role="status" { (n) } }
         h2 { "Change your password" }
         form.settings method="post" action="/account/password" {
             input type="hidden" name="_csrf" value=(viewer.csrf);
@@ -364,14 +361,7 @@ pub(crate) async fn change_password(
         Err(r) => r,
         Ok(Ok(())) => see_other("/account?done=password"),
         Ok(Err(e @ (ServiceError::Invalid(_) | ServiceError::InvalidField { .. }))) => {
-            let mut r = account_page(
-                &state,
-                &viewer,
-                &headers,
-                &FormData::default(),
-                Some(e.to_string()),
-            )
-            .await;
+            let mut r = account_page(&state, &viewer, &headers, None, Some(e.to_string())).await;
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r
         }

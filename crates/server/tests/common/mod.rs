@@ -339,6 +339,16 @@ pub fn auth_header(key: &str) -> String {
 // ---------------------------------------------------------------------------
 // Helpers of the e2e_* tests (ingest end to end).
 
+/// POSTs a store body to `project` with `key`'s credentials.
+pub fn store_post(server: &Server, project: i64, key: &str, body: Vec<u8>) -> Answer {
+    post(
+        &http(),
+        &server.store_url(project),
+        &[("x-sentry-auth", &auth_header(key))],
+        body,
+    )
+}
+
 /// The answer to one request: status, headers, body text.
 pub struct Answer {
     pub status: u16,
