@@ -43,6 +43,12 @@
 //! native names lose build-specific noise (MSVC anonymous-namespace hashes,
 //! `.cold.N` suffixes). The crate README lists every rule with examples.
 //!
+//! Per-project rules in Sentry's syntax live in [`rules`]: fingerprint rules
+//! (`error.type:DbError -> database, {{ transaction }}`) and stack-trace rules
+//! (`stack.function:std::* -app`), parsed and bounded once per project, then
+//! asked which fingerprint an event gets and which frames are in-app or
+//! contribute, each answer naming the rule that gave it.
+//!
 //! The [`Strategy::TypeAndValue`] strategy (type and parameterized value, else
 //! message) is the simple alternative a project can choose.
 //!
@@ -110,6 +116,7 @@ mod grouper;
 mod hash;
 pub mod limits;
 mod normalize;
+pub mod rules;
 mod strategy;
 
 pub use component::Component;
