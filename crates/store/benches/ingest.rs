@@ -57,7 +57,10 @@ fn batch(project_id: periscope_store::ProjectId, size: usize) -> Vec<NewEvent> {
                 project_id,
                 payload: payload(&event_id, key),
                 event_id,
-                grouping_key: format!("{key:064x}"),
+                grouping_keys: vec![periscope_store::GroupingKey::new(
+                    format!("{key:064x}"),
+                    "default",
+                )],
                 title: format!("ValueError: invalid literal for int() with base 10: 'x{key}'"),
                 culprit: Some(format!("app.services.module_{key}_0 in handle_request_0")),
                 level: "error".into(),

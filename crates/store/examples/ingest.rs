@@ -18,7 +18,7 @@ fn event(project_id: periscope_store::ProjectId, n: u32, key: &str, title: &str)
         project_id,
         payload: format!(r#"{{"event_id":"{event_id}","message":"{title}"}}"#).into_bytes(),
         event_id,
-        grouping_key: key.to_owned(),
+        grouping_keys: vec![periscope_store::GroupingKey::new(key, "default")],
         title: title.to_owned(),
         culprit: Some("app.handlers in checkout".to_owned()),
         level: "error".to_owned(),

@@ -132,6 +132,16 @@ impl Sketch {
         }
     }
 
+    /// Adds every hash added to `other` (the sketch of the union: each
+    /// register keeps the larger of the two).
+    pub(crate) fn merge(&mut self, other: &Sketch) {
+        for (r, &o) in self.registers.iter_mut().zip(&other.registers) {
+            if o > *r {
+                *r = o;
+            }
+        }
+    }
+
     /// The estimated number of distinct hashes added: the bias-corrected
     /// harmonic mean of the registers, or linear counting (from the number of
     /// empty registers) where that is more accurate (estimates up to 2.5 m).
@@ -251,6 +261,14 @@ mod tests {
         assert_eq!(Sketch::from_bytes(&[0; 10]), None);
         assert_eq!(Sketch::from_bytes(&[56; REGISTERS]), None);
         assert!(Sketch::from_bytes(&[55; REGISTERS]).is_some());
+    }
+
+    #[test]
+    fn merged_sketches_are_the_sketch_of_the_union() {
+        let mut a = Sketch::of((0..3000).map(mix));
+        let b = Sketch::of((2000..6000).map(mix));
+        a.merge(&b);
+        assert_eq!(a, Sketch::of((0..6000).map(mix)));
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub enum StoreError {
     /// the batch was not written; retry it without that project's events.
     #[error("project {0} does not exist")]
     UnknownProject(i64),
+    /// The request's input is not usable as given (for example an event
+    /// without any grouping key): nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A merge or unmerge that cannot be done (see [`GroupingError`]): nothing
+    /// was written.
+    #[error("{0}")]
+    Grouping(#[from] GroupingError),
+    /// A concurrent merge or unmerge (on another connection or replica)
+    /// moved a grouping key this transaction had resolved; it was rolled back
+    /// and may be retried as it is ([`ErrorClass::Transient`]). The store
+    /// retries such batches itself before giving up.
+    #[error("a concurrent change moved a grouping key: {0}; retry")]
+    Raced(String),
     /// A stored payload could not be decompressed.
     #[error("stored payload is corrupt: {0}")]
     CorruptPayload(String),
@@ -57,6 +71,56 @@ impl From<diesel::result::Error> for StoreError {
             other => StoreError::Database(other),
         }
     }
+}
+
+/// Why a merge or unmerge was refused (inside [`StoreError::Grouping`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum GroupingError {
+    /// No such issue (or it belongs to no project named).
+    #[error("issue {0} does not exist")]
+    UnknownIssue(crate::IssueId),
+    /// The issue belongs to another project than the one named: merge and
+    /// unmerge stay inside one project.
+    #[error("issue {issue} belongs to project {actual}, not to project {expected}")]
+    OtherProject {
+        /// The issue.
+        issue: crate::IssueId,
+        /// Its project.
+        actual: crate::ProjectId,
+        /// The project named in the request.
+        expected: crate::ProjectId,
+    },
+    /// An issue cannot be merged into itself.
+    #[error("issue {0} cannot be merged into itself")]
+    SelfMerge(crate::IssueId),
+    /// The issue was merged into another one (a tombstone): merge into, from
+    /// or unmerge that one instead.
+    #[error("issue {issue} was merged into issue {into}; use issue {into}")]
+    Tombstone {
+        /// The tombstone.
+        issue: crate::IssueId,
+        /// Where it was merged.
+        into: crate::IssueId,
+    },
+    /// Nothing to merge: no source issue was named.
+    #[error("no issue to merge was named")]
+    NoSources,
+    /// No key to unmerge was named.
+    #[error("no grouping key to unmerge was named")]
+    NoKeys,
+    /// The key is not one of the issue's grouping keys.
+    #[error("{key:?} is not a grouping key of issue {issue}")]
+    UnknownKey {
+        /// The issue.
+        issue: crate::IssueId,
+        /// The key named.
+        key: String,
+    },
+    /// Every key of the issue was named: an issue keeps at least one key
+    /// (to move them all, merge the issue instead).
+    #[error("issue {0} would keep no grouping key: leave at least one of its keys")]
+    AllKeys(crate::IssueId),
 }
 
 /// The store's result type.
@@ -121,7 +185,10 @@ impl StoreError {
             StoreError::Conflict(_)
             | StoreError::InvalidCursor(_)
             | StoreError::NotFound(_)
-            | StoreError::UnknownProject(_) => ErrorClass::Data,
+            | StoreError::UnknownProject(_)
+            | StoreError::InvalidInput(_)
+            | StoreError::Grouping(_) => ErrorClass::Data,
+            StoreError::Raced(_) => ErrorClass::Transient,
             StoreError::Config(_) | StoreError::Migration(_) | StoreError::CorruptPayload(_) => {
                 ErrorClass::Internal
             }

@@ -5,30 +5,49 @@
 //! of its own:
 //!
 //! 0. [`check_projects`]: every project named exists (share-locked on
-//!    PostgreSQL); [`in_batch_copies`]: later copies of an event id inside the
-//!    batch are set aside (they share the first copy's outcome);
-//! 1. [`upsert_issues`]: one issue upsert per distinct (project, grouping key),
+//!    PostgreSQL) and every event has a grouping key; [`in_batch_copies`]:
+//!    later copies of an event id inside the batch are set aside (they share
+//!    the first copy's outcome);
+//! 1. [`resolve_keys`]: every grouping key of the batch looked up in
+//!    `grouping_keys` (one multi-row query, sorted; on PostgreSQL the rows
+//!    found are locked `FOR KEY SHARE`, so no merge or unmerge can move them
+//!    before this transaction ends), then the current `issues.grouping_key`
+//!    of the issues found (a second statement: it sees a merge that
+//!    committed while the first waited for its locks). [`route_events`]: the
+//!    first key of an event (in its order) that was found decides its issue,
+//!    and the event is upserted under that issue's own key; an event none of
+//!    whose keys was found is upserted under its first key;
+//! 2. [`upsert_issues`]: one issue upsert per distinct (project, issue key),
 //!    sorted ([`group_by_issue`]): `INSERT … ON CONFLICT DO UPDATE SET
 //!    event_count = event_count + n … RETURNING` the counter and the status as
 //!    they were before this batch. The upsert holds the issue's row lock until
 //!    commit, so no other writer can change its status or counter in between:
 //!    what we read is exactly what we transition from. An issue was created by
 //!    this statement iff the returned count equals `n` (a stored issue always
-//!    has a count of at least 1);
-//! 2. [`insert_events`]: the events, sorted by (project, event id), in multi-row
-//!    `INSERT … ON CONFLICT DO NOTHING RETURNING`: rows not returned are
-//!    duplicates, whose counting is undone;
-//! 3. [`settle_issue`], per issue: duplicates uncounted, tag candidates
+//!    has a count of at least 1). An event routed to an existing issue must
+//!    land in it: if the upsert returns another row, a concurrent merge moved
+//!    the issue's key meanwhile and the batch fails [`StoreError::Raced`]
+//!    (the store retries it);
+//! 3. [`insert_events`]: the events, sorted by (project, event id), in multi-row
+//!    `INSERT … ON CONFLICT DO NOTHING RETURNING`, each with the key it joined
+//!    by and its user's hash: rows not returned are duplicates, whose counting
+//!    is undone;
+//! 4. [`settle_issue`], per issue: duplicates uncounted, tag candidates
 //!    gathered, and the status [`transition`] (new, regression, unmute) decided
 //!    on the inserted events in batch order by a pure function over typed
 //!    statuses; a status change is a conditional `UPDATE … WHERE status = <old>`
 //!    and writes one alert row;
-//! 4. [`set_keep_flags`] (first events and regressions survive the count cap),
+//! 5. [`set_keep_flags`] (first events and regressions survive the count cap),
 //!    [`index_tags`] (at most `max_tag_values_per_issue` rows per issue, counted
 //!    in `issues.tag_count`, with the number of events carrying each indexed
 //!    value and each key), [`count_hours`] (events per issue and per project
 //!    and hour of receipt), [`count_users`] (distinct users per issue, exact
-//!    then a sketch, see [`crate::distinct`]), and [`count_and_evict`]: the
+//!    then a sketch, see [`crate::distinct`]), [`attach_keys`] (every key of
+//!    every inserted event attached to the event's issue, `ON CONFLICT DO
+//!    NOTHING`: a stored key keeps its issue; the key each event joined by
+//!    counts it, with its first and last seen; a joined key found on another
+//!    issue than its events' is a race with a merge: [`StoreError::Raced`]),
+//!    and [`count_and_evict`]: the
 //!    per-project stored-event counters and the `max_events` eviction: at most
 //!    `max_evictions_per_batch` rows, never one of this batch (see
 //!    [`crate::ops::evict_capped`]).
@@ -51,7 +70,7 @@ use crate::release::release_is_newer;
 use crate::sql::{Exec, MultiRow, Q, multi_row, split_rows};
 use crate::stats::hour_of;
 /// Longest tag key or value indexed for search (longer ones are cut).
-const MAX_TAG_LEN: usize = 200;
+pub(crate) const MAX_TAG_LEN: usize = 200;
 
 /// The bounds of one ingest batch's work (from the [`crate::StoreConfig`]).
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +112,26 @@ struct UpsertRow {
     tag_count: i64,
     #[diesel(sql_type = BigInt)]
     user_count: i64,
+}
+
+#[derive(QueryableByName)]
+struct FoundKeyRow {
+    #[diesel(sql_type = BigInt)]
+    project_id: i64,
+    #[diesel(sql_type = Text)]
+    grouping_key: String,
+    #[diesel(sql_type = BigInt)]
+    issue_id: i64,
+}
+
+#[derive(QueryableByName)]
+struct IssueKeyRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    grouping_key: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    merged_into: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -145,8 +184,8 @@ last_received_at = CASE WHEN excluded.last_received_at > issues.last_received_at
 last_release = excluded.last_release \
 RETURNING id, project_id, grouping_key, event_count, status, resolved_in_release, muted_until, unmute_at_count, tag_count, user_count";
 
-const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload) VALUES ";
-const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)";
+const EVENT_INSERT_HEAD: &str = "INSERT INTO events (project_id, issue_id, event_id, occurred_at, received_at, level, title, culprit, release_name, environment, tags, keep, payload_size, payload, grouping_key, user_hash) VALUES ";
+const EVENT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, ?)";
 const EVENT_INSERT_TAIL: &str =
     " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING id, project_id, event_id";
 
@@ -168,7 +207,48 @@ multi_row!(
     ", ",
     ") FOR KEY SHARE"
 );
+// The batch's keys that are stored, in key order (the order their row locks
+// are taken in on PostgreSQL).
+multi_row!(
+    KeyLookup,
+    "SELECT g.project_id, g.grouping_key, g.issue_id FROM (VALUES ",
+    "(?, ?)",
+    ", ",
+    ") AS v JOIN grouping_keys g ON g.project_id = v.column1 AND g.grouping_key = v.column2 ORDER BY g.project_id, g.grouping_key"
+);
+// The same, locking the keys found against merges and unmerges (which take
+// them `FOR UPDATE`). KEY SHARE, not SHARE: the counter updates of
+// `attach_keys` (by this writer and others holding the same key) must not
+// conflict with it.
+multi_row!(
+    KeyLookupLocked,
+    "SELECT g.project_id, g.grouping_key, g.issue_id FROM (VALUES ",
+    "(?, ?)",
+    ", ",
+    ") AS v JOIN grouping_keys g ON g.project_id = v.column1 AND g.grouping_key = v.column2 ORDER BY g.project_id, g.grouping_key FOR KEY SHARE OF g"
+);
+multi_row!(
+    IssueKeyLookup,
+    "SELECT id, grouping_key, merged_into FROM issues WHERE id IN (",
+    "?",
+    ", ",
+    ")"
+);
 multi_row!(IssueUpsert, UPSERT_HEAD, UPSERT_ROW, ", ", UPSERT_TAIL);
+// Attaches keys to issues and counts the events that joined by them; a stored
+// key keeps its issue (and is returned only when events joined by it).
+multi_row!(
+    KeyUpsert,
+    "INSERT INTO grouping_keys (project_id, grouping_key, issue_id, config, event_count, first_seen, last_seen, created_at) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    ", ",
+    " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
+event_count = grouping_keys.event_count + excluded.event_count, \
+first_seen = CASE WHEN grouping_keys.first_seen IS NULL OR excluded.first_seen < grouping_keys.first_seen THEN excluded.first_seen ELSE grouping_keys.first_seen END, \
+last_seen = CASE WHEN grouping_keys.last_seen IS NULL OR excluded.last_seen > grouping_keys.last_seen THEN excluded.last_seen ELSE grouping_keys.last_seen END \
+WHERE excluded.event_count > 0 \
+RETURNING project_id, grouping_key, issue_id"
+);
 multi_row!(
     EventInsert,
     EVENT_INSERT_HEAD,
@@ -238,7 +318,9 @@ multi_row!(
     " ON CONFLICT (issue_id, user_hash) DO NOTHING RETURNING issue_id"
 );
 
-fn cut(s: &str) -> &str {
+/// A tag key or value as indexed: cut to [`MAX_TAG_LEN`] bytes (on a
+/// character boundary).
+pub(crate) fn cut(s: &str) -> &str {
     if s.len() <= MAX_TAG_LEN {
         return s;
     }
@@ -367,6 +449,20 @@ struct Upserted {
     row: UpsertRow,
 }
 
+/// Where step 1 sends an event (first copies only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Route<'k> {
+    /// The event's project.
+    pub(crate) project: i64,
+    /// The key its issue is upserted under: the found issue's own key, or the
+    /// event's first key.
+    pub(crate) issue_key: &'k str,
+    /// The key it joined by (an index into its `grouping_keys`).
+    pub(crate) joined: usize,
+    /// The issue the key found belongs to (`None`: no key found).
+    pub(crate) found: Option<i64>,
+}
+
 /// What the per-issue steps produce: the outcomes, and what they leave for the
 /// batch-wide steps.
 struct Settled<'b> {
@@ -404,9 +500,11 @@ pub(crate) fn ingest_batch<C: Exec>(
     let now = ms(now);
     check_projects(c, batch)?;
     let copy_of = in_batch_copies(batch);
-    let upserted = upsert_issues(c, batch, group_by_issue(batch, &copy_of), now)?;
+    let (found, issue_keys) = resolve_keys(c, batch, &copy_of)?;
+    let routes = route_events(batch, &copy_of, &found, &issue_keys)?;
+    let upserted = upsert_issues(c, batch, group_by_issue(&routes), now)?;
     let issue_of = issue_of_events(batch.len(), &upserted);
-    let row_id = insert_events(c, batch, &copy_of, &issue_of)?;
+    let row_id = insert_events(c, batch, &routes, &issue_of)?;
 
     let mut settled = Settled {
         outcomes: vec![
@@ -437,6 +535,7 @@ pub(crate) fn ingest_batch<C: Exec>(
     index_tags(c, &settled.tags, &settled.tag_counts, &settled.key_totals)?;
     count_hours(c, &settled.issue_hours, &settled.project_hours)?;
     count_users(c, &settled.users)?;
+    attach_keys(c, batch, &routes, &issue_of, &row_id, now)?;
     count_and_evict(c, settled.inserted_per_project, limits)?;
     Ok(settled.outcomes)
 }
@@ -448,6 +547,12 @@ pub(crate) fn ingest_batch<C: Exec>(
 /// later), so that a concurrent project deletion waits for this batch, or this
 /// batch sees the project gone, instead of the two deadlocking.
 fn check_projects<C: Exec>(c: &mut C, batch: &[Prepared<'_>]) -> Result<()> {
+    if let Some(p) = batch.iter().find(|p| p.event.grouping_keys.is_empty()) {
+        return Err(StoreError::InvalidInput(format!(
+            "event {} of project {} has no grouping key: give every event at least one",
+            p.event.event_id, p.event.project_id
+        )));
+    }
     let projects: Vec<i64> = batch
         .iter()
         .map(|p| p.event.project_id.get())
@@ -495,22 +600,148 @@ fn in_batch_copies(batch: &[Prepared<'_>]) -> Vec<Option<usize>> {
     copy_of
 }
 
-/// The first copies of the batch's events grouped by issue (project, grouping
-/// key), sorted by it; each group's positions in batch order.
-fn group_by_issue<'b>(
+/// The stored keys of a batch: (project, key) → issue.
+type FoundKeys<'b> = HashMap<(i64, &'b str), i64>;
+/// The events of one issue of a batch: its (project, own key), the issue
+/// found by key (if any), the events' positions in batch order.
+type IssueGroup<'k> = ((i64, &'k str), Option<i64>, Vec<usize>);
+
+/// Step 1: the batch's grouping keys that are stored (first copies' keys,
+/// sorted, one multi-row query; `FOR KEY SHARE` on PostgreSQL), as (project,
+/// key) → issue, and the current own key of each issue found.
+fn resolve_keys<'b, C: Exec>(
+    c: &mut C,
     batch: &'b [Prepared<'_>],
     copy_of: &[Option<usize>],
-) -> Vec<((i64, &'b str), Vec<usize>)> {
-    let mut groups: BTreeMap<(i64, &str), Vec<usize>> = BTreeMap::new();
-    for (i, p) in batch.iter().enumerate() {
-        if copy_of[i].is_none() {
-            groups
-                .entry((p.event.project_id.get(), p.event.grouping_key.as_str()))
-                .or_default()
-                .push(i);
+) -> Result<(FoundKeys<'b>, HashMap<i64, String>)> {
+    let keys: Vec<(i64, &'b str)> = batch
+        .iter()
+        .zip(copy_of)
+        .filter(|(_, copy)| copy.is_none())
+        .flat_map(|(p, _)| {
+            let project = p.event.project_id.get();
+            p.event
+                .grouping_keys
+                .iter()
+                .map(move |k| (project, k.key.as_str()))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found: HashMap<(i64, &'b str), i64> = HashMap::new();
+    let lookup: HashMap<(i64, &str), &'b str> = keys.iter().map(|&(p, k)| ((p, k), k)).collect();
+    for range in split_rows(keys.len()) {
+        let chunk = &keys[range];
+        let mut q = if c.is_postgres() {
+            KeyLookupLocked::query(chunk.len())
+        } else {
+            KeyLookup::query(chunk.len())
+        };
+        for &(project, key) in chunk {
+            q.push(project);
+            q.push(key);
+        }
+        let rows: Vec<FoundKeyRow> = if c.is_postgres() {
+            KeyLookupLocked::rows(c, chunk.len(), q)?
+        } else {
+            KeyLookup::rows(c, chunk.len(), q)?
+        };
+        for r in rows {
+            if let Some(&k) = lookup.get(&(r.project_id, r.grouping_key.as_str())) {
+                found.insert((r.project_id, k), r.issue_id);
+            }
         }
     }
-    groups.into_iter().collect()
+    let issues: Vec<i64> = found
+        .values()
+        .copied()
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    let mut issue_keys: HashMap<i64, String> = HashMap::with_capacity(issues.len());
+    for range in split_rows(issues.len()) {
+        let chunk = &issues[range];
+        let mut q = IssueKeyLookup::query(chunk.len());
+        for &id in chunk {
+            q.push(id);
+        }
+        let rows: Vec<IssueKeyRow> = IssueKeyLookup::rows(c, chunk.len(), q)?;
+        for r in rows {
+            if let Some(into) = r.merged_into {
+                // Merges move every key off the issues they merge.
+                return Err(StoreError::Raced(format!(
+                    "issue {} was merged into issue {into}",
+                    r.id
+                )));
+            }
+            issue_keys.insert(r.id, r.grouping_key);
+        }
+    }
+    Ok((found, issue_keys))
+}
+
+/// Where each event goes (`None` for later in-batch copies): the first of its
+/// keys (in its order) that was found decides its issue and is the key it
+/// joined by; with none found, its first key is both.
+pub(crate) fn route_events<'k>(
+    batch: &'k [Prepared<'_>],
+    copy_of: &[Option<usize>],
+    found: &HashMap<(i64, &str), i64>,
+    issue_keys: &'k HashMap<i64, String>,
+) -> Result<Vec<Option<Route<'k>>>> {
+    let mut routes = Vec::with_capacity(batch.len());
+    for (p, copy) in batch.iter().zip(copy_of) {
+        if copy.is_some() {
+            routes.push(None);
+            continue;
+        }
+        let e = p.event;
+        let project = e.project_id.get();
+        let hit = e
+            .grouping_keys
+            .iter()
+            .enumerate()
+            .find_map(|(j, k)| found.get(&(project, k.key.as_str())).map(|&id| (j, id)));
+        let route = match hit {
+            Some((joined, id)) => {
+                let issue_key = issue_keys.get(&id).ok_or_else(|| {
+                    StoreError::Raced(format!("issue {id} was deleted meanwhile"))
+                })?;
+                Route {
+                    project,
+                    issue_key: issue_key.as_str(),
+                    joined,
+                    found: Some(id),
+                }
+            }
+            None => Route {
+                project,
+                // Not empty: checked by `check_projects`.
+                issue_key: e.grouping_keys.first().map_or("", |k| k.key.as_str()),
+                joined: 0,
+                found: None,
+            },
+        };
+        routes.push(Some(route));
+    }
+    Ok(routes)
+}
+
+/// The routed events grouped by issue (project, issue key), sorted by it;
+/// each group's positions in batch order, and the issue its key was found on
+/// (if any).
+fn group_by_issue<'k>(routes: &[Option<Route<'k>>]) -> Vec<IssueGroup<'k>> {
+    let mut groups: BTreeMap<(i64, &str), IssueGroup<'k>> = BTreeMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        if let Some(r) = r {
+            let slot = groups
+                .entry((r.project, r.issue_key))
+                .or_insert_with(|| ((r.project, r.issue_key), None, Vec::new()));
+            slot.1 = slot.1.or(r.found);
+            slot.2.push(i);
+        }
+    }
+    groups.into_values().collect()
 }
 
 /// Step 1: one issue upsert per group, in the groups' (sorted) order, counting
@@ -519,15 +750,15 @@ fn group_by_issue<'b>(
 fn upsert_issues<C: Exec>(
     c: &mut C,
     batch: &[Prepared<'_>],
-    groups: Vec<((i64, &str), Vec<usize>)>,
+    groups: Vec<IssueGroup<'_>>,
     now: i64,
 ) -> Result<Vec<Upserted>> {
     let mut upserted: Vec<Upserted> = Vec::with_capacity(groups.len());
     let mut groups = groups.into_iter();
     for range in split_rows(groups.len()) {
-        let chunk: Vec<((i64, &str), Vec<usize>)> = groups.by_ref().take(range.len()).collect();
+        let chunk: Vec<IssueGroup<'_>> = groups.by_ref().take(range.len()).collect();
         let mut q = IssueUpsert::query(chunk.len());
-        for ((project_id, key), members) in &chunk {
+        for ((project_id, key), _, members) in &chunk {
             let last = batch[members[members.len() - 1]].event;
             let times = || members.iter().map(|&i| ms(batch[i].event.timestamp));
             let explanation = members
@@ -552,7 +783,7 @@ fn upsert_issues<C: Exec>(
         let position: HashMap<(i64, &str), usize> = chunk
             .iter()
             .enumerate()
-            .map(|(j, (k, _))| (*k, j))
+            .map(|(j, (k, _, _))| (*k, j))
             .collect();
         let mut slots: Vec<Option<UpsertRow>> = (0..chunk.len()).map(|_| None).collect();
         for r in rows {
@@ -560,8 +791,18 @@ fn upsert_issues<C: Exec>(
                 slots[j] = Some(r);
             }
         }
-        for ((_, members), slot) in chunk.into_iter().zip(slots) {
+        for ((_, found, members), slot) in chunk.into_iter().zip(slots) {
             let row = slot.ok_or_else(|| StoreError::Database(diesel::result::Error::NotFound))?;
+            if let Some(id) = found
+                && id != row.id
+            {
+                // The issue found by key lost that own key meanwhile (merged
+                // or re-keyed by a transaction that committed after the
+                // lookup): the events must not start another issue.
+                return Err(StoreError::Raced(format!(
+                    "issue {id} changed its own grouping key"
+                )));
+            }
             upserted.push(Upserted { members, row });
         }
     }
@@ -585,10 +826,10 @@ fn issue_of_events(n: usize, upserted: &[Upserted]) -> Vec<i64> {
 fn insert_events<C: Exec>(
     c: &mut C,
     batch: &[Prepared<'_>],
-    copy_of: &[Option<usize>],
+    routes: &[Option<Route<'_>>],
     issue_of: &[i64],
 ) -> Result<Vec<Option<i64>>> {
-    let mut order: Vec<usize> = (0..batch.len()).filter(|&i| copy_of[i].is_none()).collect();
+    let mut order: Vec<usize> = (0..batch.len()).filter(|&i| routes[i].is_some()).collect();
     order.sort_by(|&a, &b| {
         (batch[a].event.project_id, &batch[a].event.event_id)
             .cmp(&(batch[b].event.project_id, &batch[b].event.event_id))
@@ -613,6 +854,13 @@ fn insert_events<C: Exec>(
             q.push(p.tags_json.as_str());
             q.push(e.payload.len() as i64);
             q.push(p.compressed.as_slice());
+            q.push(
+                routes[i]
+                    .as_ref()
+                    .and_then(|r| e.grouping_keys.get(r.joined))
+                    .map(|k| k.key.as_str()),
+            );
+            q.push(p.user.as_ref().map(|u| u.hex.as_str()));
         }
         let rows: Vec<InsertedRow> = EventInsert::rows(c, chunk.len(), q)?;
         let mut by_key: HashMap<(i64, &str), i64> = HashMap::with_capacity(rows.len());
@@ -1066,6 +1314,90 @@ fn write_sketch<C: Exec>(c: &mut C, issue_id: i64, sketch: &Sketch, count: i64) 
             .bind(count)
             .bind(issue_id),
     )?;
+    Ok(())
+}
+
+/// What one key of the batch's inserted events adds to `grouping_keys`.
+struct KeyDelta<'b> {
+    /// The issue it is attached to when not stored yet: the issue of the
+    /// events that joined by it, else of the first event carrying it.
+    issue_id: i64,
+    /// The configuration of the first event carrying it.
+    config: &'b str,
+    /// Inserted events that joined by it, with their first and last
+    /// timestamps.
+    joined: i64,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+}
+
+/// Every key of every inserted event attached to the event's issue (`ON
+/// CONFLICT DO NOTHING` for keys stored: a key keeps its issue), and the
+/// events counted on the key they joined by (one upsert per distinct key,
+/// sorted). Duplicates (not inserted) count nowhere. A joined key returned
+/// on another issue than its events' was moved by a merge or unmerge that
+/// committed after step 1 (possible only for a key not stored then, which
+/// step 1 could not lock): [`StoreError::Raced`].
+fn attach_keys<C: Exec>(
+    c: &mut C,
+    batch: &[Prepared<'_>],
+    routes: &[Option<Route<'_>>],
+    issue_of: &[i64],
+    row_id: &[Option<i64>],
+    now: i64,
+) -> Result<()> {
+    let mut deltas: BTreeMap<(i64, &str), KeyDelta<'_>> = BTreeMap::new();
+    for (i, p) in batch.iter().enumerate() {
+        let (Some(route), Some(_)) = (&routes[i], row_id[i]) else {
+            continue;
+        };
+        let e = p.event;
+        let t = ms(e.timestamp);
+        for (j, k) in e.grouping_keys.iter().enumerate() {
+            let d = deltas
+                .entry((route.project, k.key.as_str()))
+                .or_insert(KeyDelta {
+                    issue_id: issue_of[i],
+                    config: k.config.as_str(),
+                    joined: 0,
+                    first_seen: None,
+                    last_seen: None,
+                });
+            if j == route.joined {
+                d.issue_id = issue_of[i];
+                d.joined += 1;
+                d.first_seen = Some(d.first_seen.map_or(t, |f| f.min(t)));
+                d.last_seen = Some(d.last_seen.map_or(t, |l| l.max(t)));
+            }
+        }
+    }
+    let rows: Vec<_> = deltas.iter().collect();
+    for range in split_rows(rows.len()) {
+        let chunk = &rows[range];
+        let mut q = KeyUpsert::query(chunk.len());
+        for ((project, key), d) in chunk {
+            q.push(*project);
+            q.push(*key);
+            q.push(d.issue_id);
+            q.push(d.config);
+            q.push(d.joined);
+            q.push(d.first_seen);
+            q.push(d.last_seen);
+            q.push(now);
+        }
+        let stored: Vec<FoundKeyRow> = KeyUpsert::rows(c, chunk.len(), q)?;
+        for r in stored {
+            if let Some(d) = deltas.get(&(r.project_id, r.grouping_key.as_str()))
+                && d.joined > 0
+                && d.issue_id != r.issue_id
+            {
+                return Err(StoreError::Raced(format!(
+                    "grouping key {:?} moved to issue {}",
+                    r.grouping_key, r.issue_id
+                )));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -170,7 +170,9 @@
 //!
 //! ```
 //! use chrono::Utc;
-//! use periscope_store::{IngestStore, IssueFilter, IssueStore, NewEvent, ProjectStore, Store};
+//! use periscope_store::{
+//!     GroupingKey, IngestStore, IssueFilter, IssueStore, NewEvent, ProjectStore, Store,
+//! };
 //!
 //! # fn main() -> Result<(), periscope_store::StoreError> {
 //! let store = Store::open_url("sqlite::memory:")?;
@@ -179,7 +181,7 @@
 //! let event = NewEvent {
 //!     project_id: project.id,
 //!     event_id: "fc6d8c0c43fc4630ad850ee518f1b9d0".into(),
-//!     grouping_key: "3f2a…".into(),
+//!     grouping_keys: vec![GroupingKey::new("3f2a…", "default")],
 //!     title: "ValueError: bad input".into(),
 //!     culprit: Some("app.views in index".into()),
 //!     level: "error".into(),
@@ -204,6 +206,7 @@
 mod config;
 mod distinct;
 mod error;
+mod grouping;
 mod ingest;
 mod installation;
 mod model;
@@ -216,14 +219,15 @@ mod traits;
 mod users;
 
 pub use config::{Backend, SqliteSynchronous, StoreConfig};
-pub use error::{ErrorClass, Result, StoreError};
+pub use error::{ErrorClass, GroupingError, Result, StoreError};
 pub use installation::{CounterResolution, DatabaseInfo, DeliveryCounts, InstallationCount};
 pub use model::{
     Activity, ActivityKind, Alert, AlertKind, AlertSubject, AlertWithDeliveries, ClaimedDelivery,
     CountBucket, Delivery, DeliveryState, Destination, EventPosition, EventSummary, EvictionReport,
-    IngestOutcome, Issue, IssueAction, IssueFilter, IssueSort, IssueStatus, NewEvent, Page,
-    Project, ProjectKey, ProjectSettings, ProjectUpdate, RetentionLimits, RetentionReport, Role,
-    Session, StatusFilter, StoredEvent, TagDistribution, UsageDelta, User,
+    GroupingKey, IngestOutcome, Issue, IssueAction, IssueFilter, IssueKey, IssueSort, IssueStatus,
+    MergeOutcome, NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate,
+    RetentionLimits, RetentionReport, Role, Session, StatusFilter, StoredEvent, TagDistribution,
+    UsageDelta, User,
 };
 pub use model::{TokenKind, UserSession, UserToken};
 /// The ids of the store's records, shared with the other crates (see
@@ -233,6 +237,6 @@ pub use periscope_types::{AlertId, DeliveryId, DestinationId, IssueId, ProjectId
 pub use release::{compare_releases, release_is_newer};
 pub use store::{IngestWriter, Store};
 pub use traits::{
-    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, StatsStore, UsageStore,
-    UserStore,
+    AlertStore, GroupingStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, StatsStore,
+    UsageStore, UserStore,
 };

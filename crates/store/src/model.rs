@@ -61,8 +61,27 @@ pub struct ProjectSettings {
     /// Retention cap: events older than this many days are deleted by
     /// [`MaintenanceStore::evict_expired`](crate::MaintenanceStore::evict_expired).
     pub max_age_days: Option<u32>,
-    /// Name of the grouping strategy (opaque to the store).
+    /// The grouping configuration new events are grouped with (its id; opaque
+    /// to the store).
     pub grouping_strategy: String,
+    /// During a move to a new grouping configuration: the configuration moved
+    /// from, whose keys are still computed (as lookup keys after the new
+    /// ones) until [`grouping_transition_until`](Self::grouping_transition_until),
+    /// so events keep joining the issues the old configuration made. Opaque
+    /// to the store.
+    #[serde(default)]
+    pub grouping_transition_from: Option<String>,
+    /// When the transition ends (after it, only `grouping_strategy` counts).
+    #[serde(default)]
+    pub grouping_transition_until: Option<DateTime<Utc>>,
+    /// The project's fingerprint rules (Sentry's syntax; opaque to the store,
+    /// checked by the caller). Empty: none.
+    #[serde(default)]
+    pub fingerprint_rules: String,
+    /// The project's stack-trace rules (Sentry's syntax; opaque to the store,
+    /// checked by the caller). Empty: none.
+    #[serde(default)]
+    pub stacktrace_rules: String,
 }
 
 impl Default for ProjectSettings {
@@ -74,6 +93,10 @@ impl Default for ProjectSettings {
             max_events: None,
             max_age_days: None,
             grouping_strategy: "default".to_owned(),
+            grouping_transition_from: None,
+            grouping_transition_until: None,
+            fingerprint_rules: String::new(),
+            stacktrace_rules: String::new(),
         }
     }
 }
@@ -87,6 +110,59 @@ pub struct ProjectUpdate {
     pub settings: Option<ProjectSettings>,
 }
 
+/// One grouping key of an event, with the grouping configuration that computed
+/// it (see [`NewEvent::grouping_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupingKey {
+    /// The key (e.g. a hash of the parts of the event that counted).
+    pub key: String,
+    /// The id of the grouping configuration that computed it (opaque to the
+    /// store; kept with the key when the key is first stored).
+    pub config: String,
+}
+
+impl GroupingKey {
+    /// A key computed by configuration `config`.
+    pub fn new(key: impl Into<String>, config: impl Into<String>) -> Self {
+        GroupingKey {
+            key: key.into(),
+            config: config.into(),
+        }
+    }
+}
+
+/// One grouping key of an issue, with the events that joined the issue by it
+/// (see [`GroupingStore::issue_keys`](crate::GroupingStore::issue_keys)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueKey {
+    /// The key.
+    pub key: String,
+    /// The grouping configuration that computed it.
+    pub config: String,
+    /// Events that joined the issue by this key (the first of their keys that
+    /// was stored), duplicates excluded, evicted ones included.
+    pub event_count: u64,
+    /// Earliest timestamp of those events (`None` while no event joined by
+    /// the key: it was only attached, by an event that joined by another).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Latest timestamp of those events.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// What [`GroupingStore::merge_issues`](crate::GroupingStore::merge_issues)
+/// did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeOutcome {
+    /// The target as it is after the merge.
+    pub target: Issue,
+    /// The issues merged into it (now tombstones), in id order.
+    pub merged: Vec<IssueId>,
+    /// Grouping keys moved to the target.
+    pub moved_keys: u64,
+    /// Stored events moved to the target.
+    pub moved_events: u64,
+}
+
 /// One grouped event handed to [`IngestStore::ingest_batch`](crate::IngestStore::ingest_batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -94,8 +170,14 @@ pub struct NewEvent {
     pub project_id: ProjectId,
     /// The SDK's event id (32 hex); unique per project.
     pub event_id: String,
-    /// The grouping key: events with the same key belong to the same issue.
-    pub grouping_key: String,
+    /// The event's grouping keys in **lookup order** (at least one): the
+    /// first of them that is stored decides the issue; when none is, a new
+    /// issue is created under the first. Every key is then attached to the
+    /// event's issue (a key already stored keeps its issue). With one grouping
+    /// configuration this is one key; during a transition, the new
+    /// configuration's key then the old one's. An empty list fails the batch
+    /// with [`StoreError::InvalidInput`](crate::StoreError::InvalidInput).
+    pub grouping_keys: Vec<GroupingKey>,
     /// Issue title (from grouping).
     pub title: String,
     /// Issue culprit (from grouping).
@@ -178,14 +260,17 @@ impl IssueStatus {
     }
 }
 
-/// An issue: a group of events with the same grouping key.
+/// An issue: a group of events that share a grouping key (an issue owns one
+/// or more keys, see [`GroupingStore::issue_keys`](crate::GroupingStore::issue_keys)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     /// Numeric id (unique across projects).
     pub id: IssueId,
     /// Its project.
     pub project_id: ProjectId,
-    /// The grouping key.
+    /// The issue's own grouping key: the key it was created under (or, after
+    /// an unmerge took that key away, one of its remaining keys); for a
+    /// tombstone, `merged:<id>`. An issue may own more keys.
     pub grouping_key: String,
     /// Title of the latest batch's event.
     pub title: String,
@@ -222,6 +307,11 @@ pub struct Issue {
     /// Release of the latest event of the latest batch (`None` if it had
     /// none).
     pub last_release: Option<String>,
+    /// Set on a tombstone: the issue this one was merged into (follow it, see
+    /// [`GroupingStore::resolve_issue`](crate::GroupingStore::resolve_issue)).
+    /// Tombstones are in no list, count or search.
+    #[serde(default)]
+    pub merged_into: Option<IssueId>,
 }
 
 /// A change to an issue's status.
@@ -791,6 +881,13 @@ pub enum ActivityKind {
     Unresolved,
     /// Re-opened by a new event (no actor; the event's release is the detail).
     Regression,
+    /// Other issues were merged into this one (the detail names them,
+    /// `#12, #13`); on the target.
+    Merged,
+    /// Grouping keys were split off into a new issue (on the issue they left,
+    /// the detail `into #N: <keys>`) or came from one (on the new issue,
+    /// `from #M: <keys>`).
+    Unmerged,
     /// A value written by a newer version of the store.
     Unknown(String),
 }
@@ -804,6 +901,8 @@ impl ActivityKind {
             ActivityKind::Muted => "muted",
             ActivityKind::Unresolved => "unresolved",
             ActivityKind::Regression => "regression",
+            ActivityKind::Merged => "merged",
+            ActivityKind::Unmerged => "unmerged",
             ActivityKind::Unknown(s) => s,
         }
     }
@@ -817,6 +916,8 @@ impl ActivityKind {
             "muted" => ActivityKind::Muted,
             "unresolved" => ActivityKind::Unresolved,
             "regression" => ActivityKind::Regression,
+            "merged" => ActivityKind::Merged,
+            "unmerged" => ActivityKind::Unmerged,
             other => ActivityKind::Unknown(other.to_owned()),
         }
     }
@@ -1015,6 +1116,8 @@ mod tests {
             ActivityKind::Muted,
             ActivityKind::Unresolved,
             ActivityKind::Regression,
+            ActivityKind::Merged,
+            ActivityKind::Unmerged,
             ActivityKind::Unknown("assigned".into()),
         ] {
             let json = serde_json::to_string(&k).unwrap();

@@ -74,6 +74,14 @@ struct ProjectRow {
     max_age_days: Option<i64>,
     #[diesel(sql_type = Text)]
     grouping_strategy: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    grouping_transition_from: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    grouping_transition_until: Option<i64>,
+    #[diesel(sql_type = Text)]
+    fingerprint_rules: String,
+    #[diesel(sql_type = Text)]
+    stacktrace_rules: String,
 }
 
 #[derive(QueryableByName)]
@@ -94,7 +102,7 @@ pub(crate) struct IdRow {
     pub(crate) id: i64,
 }
 
-const PROJECT_COLS: &str = "SELECT id, name, created_at, stored_events, quota_per_minute, quota_per_hour, quota_per_day, max_events, max_age_days, grouping_strategy FROM projects";
+const PROJECT_COLS: &str = "SELECT id, name, created_at, stored_events, quota_per_minute, quota_per_hour, quota_per_day, max_events, max_age_days, grouping_strategy, grouping_transition_from, grouping_transition_until, fingerprint_rules, stacktrace_rules FROM projects";
 
 fn project_from(row: ProjectRow, keys: Vec<ProjectKey>) -> Project {
     Project {
@@ -111,6 +119,10 @@ fn project_from(row: ProjectRow, keys: Vec<ProjectKey>) -> Project {
                 .max_age_days
                 .map(|d| u32::try_from(d.max(0)).unwrap_or(u32::MAX)),
             grouping_strategy: row.grouping_strategy,
+            grouping_transition_from: row.grouping_transition_from,
+            grouping_transition_until: row.grouping_transition_until.map(dt),
+            fingerprint_rules: row.fingerprint_rules,
+            stacktrace_rules: row.stacktrace_rules,
         },
         stored_events: to_u64(row.stored_events),
     }
@@ -323,13 +335,17 @@ pub(crate) fn update_project<C: Exec>(
     }
     if let Some(s) = &update.settings {
         c.exec(
-            Q::new("UPDATE projects SET quota_per_minute = ?, quota_per_hour = ?, quota_per_day = ?, max_events = ?, max_age_days = ?, grouping_strategy = ? WHERE id = ?")
+            Q::new("UPDATE projects SET quota_per_minute = ?, quota_per_hour = ?, quota_per_day = ?, max_events = ?, max_age_days = ?, grouping_strategy = ?, grouping_transition_from = ?, grouping_transition_until = ?, fingerprint_rules = ?, stacktrace_rules = ? WHERE id = ?")
                 .bind(s.quota_per_minute.map(to_i64))
                 .bind(s.quota_per_hour.map(to_i64))
                 .bind(s.quota_per_day.map(to_i64))
                 .bind(s.max_events.map(to_i64))
                 .bind(s.max_age_days.map(i64::from))
                 .bind(s.grouping_strategy.as_str())
+                .bind(s.grouping_transition_from.as_deref())
+                .bind(s.grouping_transition_until.map(ms))
+                .bind(s.fingerprint_rules.as_str())
+                .bind(s.stacktrace_rules.as_str())
                 .bind(id),
         )?;
         bump_key_version(c)?;
@@ -387,9 +403,11 @@ pub(crate) struct IssueRow {
     first_release: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     last_release: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    merged_into: Option<i64>,
 }
 
-pub(crate) const ISSUE_COLS: &str = "i.id, i.project_id, i.grouping_key, i.title, i.culprit, i.level, i.status, i.event_count, i.first_seen, i.last_seen, i.created_at, i.status_changed_at, i.resolved_in_release, i.muted_until, i.unmute_at_count, i.grouping_explanation, i.user_count, i.first_release, i.last_release";
+pub(crate) const ISSUE_COLS: &str = "i.id, i.project_id, i.grouping_key, i.title, i.culprit, i.level, i.status, i.event_count, i.first_seen, i.last_seen, i.created_at, i.status_changed_at, i.resolved_in_release, i.muted_until, i.unmute_at_count, i.grouping_explanation, i.user_count, i.first_release, i.last_release, i.merged_into";
 
 impl From<IssueRow> for Issue {
     fn from(r: IssueRow) -> Self {
@@ -413,6 +431,7 @@ impl From<IssueRow> for Issue {
             user_count: to_u64(r.user_count),
             first_release: r.first_release,
             last_release: r.last_release,
+            merged_into: r.merged_into.map(IssueId),
         }
     }
 }
@@ -521,7 +540,10 @@ pub(crate) fn issue_list_query(
 ) -> Result<(String, Vec<crate::sql::Val<'static>>)> {
     let limit = clamp_limit(filter.limit);
     let (column, prefix) = sort_key(filter.sort);
-    let mut sql = format!("SELECT {ISSUE_COLS} FROM issues i WHERE i.project_id = ?");
+    // Tombstones (merged issues) are never listed.
+    let mut sql = format!(
+        "SELECT {ISSUE_COLS} FROM issues i WHERE i.project_id = ? AND i.merged_into IS NULL"
+    );
     let mut binds: Vec<crate::sql::Val<'static>> = vec![project_id.into()];
     let status = match filter.status {
         StatusFilter::Unresolved => Some("unresolved"),
@@ -1443,6 +1465,14 @@ pub(crate) fn idle_issue_step<C: Exec>(
     cutoff: i64,
     n: i64,
 ) -> Result<(u64, u64)> {
+    if c.is_postgres() {
+        // Keys before issues, as ingest and merges lock them (see
+        // `crate::grouping`): the issue's deletion cascades to its keys.
+        let _: Vec<IdRow> = c.rows(
+            Q::new("SELECT issue_id AS id FROM grouping_keys WHERE issue_id = ? ORDER BY project_id, grouping_key FOR UPDATE")
+                .bind(issue.id),
+        )?;
+    }
     let deleted = c.exec(
         Q::new("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE issue_id = ? LIMIT ?) AND EXISTS (SELECT 1 FROM issues WHERE id = ? AND last_received_at < ?)")
             .bind(issue.id)

@@ -260,7 +260,7 @@ struct ProjectCountRow {
 pub(crate) fn unresolved_counts<C: Exec>(c: &mut C) -> Result<Vec<(ProjectId, u64)>> {
     // One index range (issues_status_list) per project.
     let rows: Vec<ProjectCountRow> = c.rows(Q::new(
-        "SELECT p.id, (SELECT COUNT(*) FROM issues i WHERE i.project_id = p.id AND i.status = 'unresolved') AS n FROM projects p ORDER BY p.id",
+        "SELECT p.id, (SELECT COUNT(*) FROM issues i WHERE i.project_id = p.id AND i.status = 'unresolved' AND i.merged_into IS NULL) AS n FROM projects p ORDER BY p.id",
     ))?;
     Ok(rows
         .into_iter()

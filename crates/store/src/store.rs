@@ -14,7 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{Backend, SqliteSynchronous, StoreConfig};
 use crate::distinct::UserHash;
-use crate::error::{Result, StoreError};
+use crate::error::{ErrorClass, Result, StoreError};
 use crate::ingest::{self, IngestLimits, Prepared};
 use crate::model::{
     Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
@@ -23,12 +23,14 @@ use crate::model::{
     Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
 use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
+use crate::model::{IssueKey, MergeOutcome};
 use crate::model::{TokenKind, UserSession, UserToken};
 use crate::sql::{Exec, Q};
 use crate::traits::{
-    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore, UserStore,
+    AlertStore, GroupingStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore,
+    UserStore,
 };
-use crate::{ops, stats, users};
+use crate::{grouping, ops, stats, users};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -37,6 +39,10 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const MIGRATION_LOCK: i64 = 0x7065_7269_7363_6f70; // "periscop"
 /// Events deleted per transaction by the periodic eviction.
 const EVICT_STEP: i64 = 1000;
+/// Attempts of a write transaction that fails with a transient error (a
+/// PostgreSQL deadlock or serialization failure, or [`StoreError::Raced`]):
+/// the work is redone from the start, in a new transaction.
+const TRANSIENT_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 enum Pools {
@@ -368,6 +374,21 @@ impl Store {
         Ok(report)
     }
 
+    /// Runs `work` (a whole transaction) again while it fails with a
+    /// transient error, at most [`TRANSIENT_ATTEMPTS`] times in all.
+    fn retrying<T>(&self, mut work: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match work() {
+                Err(e) if e.class() == ErrorClass::Transient && attempt < TRANSIENT_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn ingest_limits(&self) -> IngestLimits {
         IngestLimits {
             max_evictions: i64::from(self.config.max_evictions_per_batch),
@@ -568,7 +589,60 @@ impl IngestStore for Store {
         }
         let prepared = self.prepare(events)?;
         let limits = self.ingest_limits();
-        with_tx!(self, |c| ingest::ingest_batch(c, &prepared, now, limits))
+        // A batch that lost a race with a merge on another connection (or a
+        // PostgreSQL deadlock) is redone whole: its transaction was rolled
+        // back.
+        self.retrying(|| with_tx!(self, |c| ingest::ingest_batch(c, &prepared, now, limits)))
+    }
+}
+
+impl GroupingStore for Store {
+    fn merge_issues(
+        &self,
+        project: ProjectId,
+        target: IssueId,
+        sources: &[IssueId],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<MergeOutcome> {
+        let max_tags = self.ingest_limits().max_tags_per_issue;
+        self.retrying(|| {
+            with_tx!(self, |c| grouping::merge_issues(
+                c,
+                project,
+                target,
+                sources,
+                actor,
+                ops::ms(now),
+                max_tags
+            ))
+        })
+    }
+
+    fn unmerge_issue(
+        &self,
+        project: ProjectId,
+        issue: IssueId,
+        keys: &[String],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IssueId> {
+        let max_tags = self.ingest_limits().max_tags_per_issue;
+        self.retrying(|| {
+            with_tx!(self, |c| grouping::unmerge_issue(
+                c,
+                project,
+                issue,
+                keys,
+                actor,
+                ops::ms(now),
+                max_tags
+            ))
+        })
+    }
+
+    fn issue_keys(&self, issue: IssueId) -> Result<Vec<IssueKey>> {
+        with_conn!(self, |c| grouping::issue_keys(c, issue))
     }
 }
 
@@ -1079,7 +1153,7 @@ mod tests {
         let e = |n: u32, secs: i64, release: &str, browser: &str| NewEvent {
             project_id: p.id,
             event_id: format!("{n:032x}"),
-            grouping_key: "k".into(),
+            grouping_keys: vec![crate::model::GroupingKey::new("k", "default")],
             title: "t".into(),
             culprit: None,
             level: "error".into(),

@@ -8,8 +8,8 @@ use crate::installation::{CounterResolution, DatabaseInfo, DeliveryCounts, Insta
 use crate::model::{
     Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
     Destination, EventPosition, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction,
-    IssueFilter, NewEvent, Page, Project, ProjectUpdate, Role, Session, StoredEvent,
-    TagDistribution, UsageDelta, User,
+    IssueFilter, IssueKey, MergeOutcome, NewEvent, Page, Project, ProjectUpdate, Role, Session,
+    StoredEvent, TagDistribution, UsageDelta, User,
 };
 use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
 use crate::model::{TokenKind, UserSession, UserToken};
@@ -140,6 +140,80 @@ pub trait IssueStore {
     /// events' own tags), keys by total descending then name; at most `top`
     /// values each.
     fn tag_distribution(&self, issue_id: IssueId, top: usize) -> Result<Vec<TagDistribution>>;
+}
+
+/// Issues with several grouping keys: merging issues and splitting keys off
+/// into a new issue (see the crate docs, [Grouping keys](crate#grouping-keys)).
+///
+/// A trait of its own rather than more [`IssueStore`] methods: an embedder
+/// with its own issue storage implements three methods to support merges, or
+/// none; [`GroupingStore::resolve_issue`] comes with them.
+pub trait GroupingStore: IssueStore {
+    /// Merges the `sources` into `target` in one transaction: their grouping
+    /// keys, stored events, alerts and activity move to the target; its
+    /// counters become the sums (`count`, hourly counts, tag value and key
+    /// counts, the latter within the target's tag row cap), first/last seen
+    /// the min/max, first/last release the oldest/newest (see
+    /// [`compare_releases`](crate::compare_releases)), distinct users the
+    /// union (exact rows, or HyperLogLog sketches merged). The project's
+    /// stored-event count is unchanged. The sources become tombstones
+    /// ([`Issue::merged_into`]), in no list, count or search. One
+    /// [`ActivityKind::Merged`](crate::ActivityKind::Merged) entry on the
+    /// target names them (with `actor`).
+    ///
+    /// Refused with [`StoreError::Grouping`](crate::StoreError::Grouping):
+    /// no sources, the target among the sources, an issue of another project
+    /// than `project`, an unknown issue, a tombstone (as target or source).
+    fn merge_issues(
+        &self,
+        project: ProjectId,
+        target: IssueId,
+        sources: &[IssueId],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<MergeOutcome>;
+    /// Moves `keys` of `issue` and the stored events that joined by them to a
+    /// new, unresolved issue (title, culprit and level of the newest moved
+    /// event) and returns it. Its count and first/last seen are exactly the
+    /// moved keys' counters; the issue keeps its remaining keys'. Hourly
+    /// counts, tag counts, distinct users and releases are recounted from the
+    /// stored events that move: exact as long as none of them was evicted by
+    /// retention (a source counting users on a sketch keeps its estimate).
+    /// If the issue's own key moves, one of its remaining keys becomes its
+    /// own. [`ActivityKind::Unmerged`](crate::ActivityKind::Unmerged) entries
+    /// on both.
+    ///
+    /// Refused with [`StoreError::Grouping`](crate::StoreError::Grouping): no
+    /// keys, a key that is not the issue's, all of its keys, an issue of
+    /// another project, unknown, or a tombstone.
+    fn unmerge_issue(
+        &self,
+        project: ProjectId,
+        issue: IssueId,
+        keys: &[String],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IssueId>;
+    /// An issue's grouping keys with their counters, the busiest first (none
+    /// for a tombstone or an unknown issue).
+    fn issue_keys(&self, issue: IssueId) -> Result<Vec<IssueKey>>;
+    /// The issue, following [`Issue::merged_into`] from a tombstone to the
+    /// issue it was merged into (at most a few hops: merges re-point older
+    /// tombstones and refuse tombstones as targets). `None` when there is no
+    /// such issue (or the chain ends at a deleted one).
+    fn resolve_issue(&self, issue: IssueId) -> Result<Option<Issue>> {
+        let mut id = issue;
+        for _ in 0..=crate::grouping::MAX_REDIRECTS {
+            match self.get_issue(id)? {
+                Some(i) => match i.merged_into {
+                    Some(next) if next != id => id = next,
+                    _ => return Ok(Some(i)),
+                },
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Users of the web UI and their sessions.

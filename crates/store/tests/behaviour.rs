@@ -81,6 +81,10 @@ backend_test!(projects_and_keys, |_, store| {
         max_events: Some(5000),
         max_age_days: Some(30),
         grouping_strategy: "newstyle".into(),
+        grouping_transition_from: Some("legacy:2019".into()),
+        grouping_transition_until: Some(at(3600)),
+        fingerprint_rules: "error.type:ValueError -> value-error".into(),
+        stacktrace_rules: "family:native -app".into(),
     };
     let updated = store
         .update_project(

@@ -119,7 +119,7 @@ pub fn event(project: periscope_store::ProjectId, key: &str, secs: i64) -> NewEv
     NewEvent {
         project_id: project,
         event_id: id,
-        grouping_key: key.to_owned(),
+        grouping_keys: vec![periscope_store::GroupingKey::new(key, "default")],
         title: format!("Error: boom in {key}"),
         culprit: Some(format!("app.{key}")),
         level: "error".to_owned(),
