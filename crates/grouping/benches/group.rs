@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 
 fn corpus_dir() -> Option<PathBuf> {
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
     let events = load_events(&dir);
     let mut group = c.benchmark_group("group");
     group.throughput(Throughput::Elements(events.len() as u64));
-    for strategy in Strategy::ALL {
+    for strategy in ConfigId::ALL {
         let grouper = Grouper::new(GroupingConfig::new(*strategy));
         group.bench_function(format!("corpus/{strategy}"), |b| {
             b.iter(|| {

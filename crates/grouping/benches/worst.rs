@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 
 fn bench(c: &mut Criterion) {
@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
     for (name, bytes) in worst::all() {
         let event = Event::from_slice(&bytes).unwrap();
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        for strategy in Strategy::ALL {
+        for strategy in ConfigId::ALL {
             let grouper = Grouper::new(GroupingConfig::new(*strategy));
             group.bench_function(format!("{name}/{strategy}"), |b| {
                 b.iter(|| black_box(grouper.group(black_box(&event))))

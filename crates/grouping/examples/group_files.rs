@@ -1,10 +1,12 @@
 //! Groups Sentry event JSON files and prints one JSON line per file:
-//! `{"source", "key", "title", "culprit", "variant", "values"}` — the output of
-//! `periscope group`.
+//! `{"source", "config", "key", "other_keys", "title", "culprit", "variant",
+//! "values"}` — the output of `periscope group`.
 //!
 //! ```text
-//! cargo run -p periscope-grouping --example group_files -- [--strategy type-and-value] [--explain] FILE...
+//! cargo run -p periscope-grouping --example group_files -- [--config periscope:2026-11] [--explain] FILE...
 //! ```
+//!
+//! Without `--config`, the newest configuration groups.
 //!
 //! `--explain` prints the whole explanation tree instead of the contributing
 //! values. A file that cannot be read or parsed prints `{"source", "error"}`
@@ -12,24 +14,25 @@
 
 use std::process::ExitCode;
 
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 
 fn main() -> ExitCode {
-    let mut strategy = Strategy::Default;
+    let mut config = ConfigId::NEWEST;
     let mut explain = false;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--strategy" => match args.next().map(|s| s.parse::<Strategy>()) {
-                Some(Ok(s)) => strategy = s,
+            "--config" | "--strategy" => match args.next().map(|s| s.parse::<ConfigId>()) {
+                Some(Ok(c)) => config = c,
                 Some(Err(e)) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
                 }
                 None => {
-                    eprintln!("--strategy needs a value: default or type-and-value");
+                    let ids: Vec<&str> = ConfigId::ALL.iter().map(|c| c.as_str()).collect();
+                    eprintln!("--config needs a value: one of {}", ids.join(", "));
                     return ExitCode::from(2);
                 }
             },
@@ -38,11 +41,11 @@ fn main() -> ExitCode {
         }
     }
     if files.is_empty() {
-        eprintln!("usage: group_files [--strategy NAME] [--explain] FILE...");
+        eprintln!("usage: group_files [--config ID] [--explain] FILE...");
         return ExitCode::from(2);
     }
 
-    let grouper = Grouper::new(GroupingConfig::new(strategy));
+    let grouper = Grouper::new(GroupingConfig::new(config));
     let mut status = ExitCode::SUCCESS;
     for file in &files {
         let event = std::fs::read(file)

@@ -110,6 +110,36 @@ impl Component {
         }
     }
 
+    /// Like [`visit_contributing`](Self::visit_contributing), with the
+    /// component `replaced` (found by identity) standing for the children of
+    /// `by`, as if `by` had contributed in its place: how the key of another
+    /// variant is computed without building a second tree.
+    pub(crate) fn visit_contributing_replacing<'a>(
+        &'a self,
+        replaced: &Component,
+        by: &'a Component,
+        f: &mut impl FnMut(&'a str, &'a str),
+    ) {
+        if std::ptr::eq(self, replaced) {
+            for v in &by.values {
+                f(&by.name, v);
+            }
+            for c in &by.children {
+                c.visit_contributing(f);
+            }
+            return;
+        }
+        if !self.contributes {
+            return;
+        }
+        for v in &self.values {
+            f(&self.name, v);
+        }
+        for c in &self.children {
+            c.visit_contributing_replacing(replaced, by, f);
+        }
+    }
+
     /// The first descendant (or this component) with the given name.
     pub fn find(&self, name: &str) -> Option<&Component> {
         if self.name == name {

@@ -7,7 +7,7 @@ use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace};
 use serde::{Deserialize, Serialize};
 
 use crate::component::Component;
-use crate::config::{GroupingConfig, Strategy};
+use crate::config::{ConfigId, Family, Features, GroupingConfig};
 use crate::fingerprint::{self, Kind, Part, Var};
 use crate::hash::KeyHasher;
 use crate::limits::{
@@ -16,6 +16,7 @@ use crate::limits::{
 use crate::normalize::{first_line, package_name};
 use crate::strategy::{
     self, Variant, considered_exceptions, considered_frames, grouping_exceptions, grouping_thread,
+    is_in_app,
 };
 
 /// Groups events into issues.
@@ -30,14 +31,25 @@ pub struct Grouper {
 
 /// The grouping decision for one event.
 ///
-/// `key` identifies the issue; `title` and `culprit` describe it; `variant` says
-/// which way of grouping won; `explanation` is the whole component tree, with
-/// the parts that counted and, for the others, why they did not.
+/// `key` identifies the issue; `other_keys` are further keys under which an
+/// existing issue of the event may be found; `title` and `culprit` describe
+/// it; `variant` says which way of grouping won; `explanation` is the whole
+/// component tree, with the parts that counted and, for the others, why they
+/// did not; `config` says which configuration decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grouping {
+    /// The configuration that produced the keys.
+    pub config: ConfigId,
     /// The grouping key: 32 lowercase hex characters (128 bits of a SHA-256
     /// over the contributing values).
     pub key: String,
+    /// Further keys of the event under the same configuration, in lookup
+    /// order after `key`, never equal to it nor to each other. Under
+    /// `periscope:2026-12`, when the app variant wins, the key the system
+    /// variant gives (as Sentry's app and system hashes: an event joins the
+    /// issue of either). Empty under the configurations released before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_keys: Vec<String>,
     /// The issue title: `Type: first line of value`, the first line of the
     /// message, or `<unlabeled event>`.
     pub title: String,
@@ -61,8 +73,13 @@ pub struct GroupingSummary<'a> {
     /// Where the event came from (a file name), when the caller sets it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'a str>,
+    /// [`Grouping::config`]'s id.
+    pub config: &'a str,
     /// [`Grouping::key`].
     pub key: &'a str,
+    /// [`Grouping::other_keys`], left out when empty.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub other_keys: &'a [String],
     /// [`Grouping::title`].
     pub title: &'a str,
     /// [`Grouping::culprit`].
@@ -82,6 +99,13 @@ impl GroupingSummary<'_> {
 }
 
 impl Grouping {
+    /// Every key of the event, in lookup order: [`key`](Grouping::key), then
+    /// [`other_keys`](Grouping::other_keys). A store looks each up and joins
+    /// the first issue found; a new issue is stored under all of them.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.key.as_str()).chain(self.other_keys.iter().map(String::as_str))
+    }
+
     /// The values that made the key, as (component name, value) pairs.
     pub fn contributing_values(&self) -> Vec<(&str, &str)> {
         let mut out = Vec::new();
@@ -94,7 +118,9 @@ impl Grouping {
     pub fn summary(&self) -> GroupingSummary<'_> {
         GroupingSummary {
             source: None,
+            config: self.config.as_str(),
             key: &self.key,
+            other_keys: &self.other_keys,
             title: &self.title,
             culprit: self.culprit.as_deref(),
             variant: &self.variant,
@@ -126,7 +152,8 @@ impl Grouper {
     /// Time and memory are linear in the event's size and bounded in absolute
     /// terms by the [`limits`](crate::limits).
     pub fn group(&self, event: &Event) -> Grouping {
-        let facts = Facts::of(event);
+        let config = self.config.id;
+        let facts = Facts::of(event, config.features());
         let (built_in, built_in_variant) = self.built_in(event);
         let entries = event.fingerprint.as_deref().unwrap_or_default();
         let Considered {
@@ -218,10 +245,17 @@ impl Grouper {
             values: Vec::new(),
             children,
         };
-        let mut hasher = KeyHasher::new();
+        let mut hasher = KeyHasher::new(config);
         hasher.add_component(&explanation);
+        let key = hasher.finish();
+        let other_keys = match system_key(config, &explanation) {
+            Some(k) if k != key => vec![k],
+            _ => Vec::new(),
+        };
         Grouping {
-            key: hasher.finish(),
+            config,
+            key,
+            other_keys,
             title: title(event, &facts),
             culprit: culprit(event, &facts),
             variant: variant.to_owned(),
@@ -232,21 +266,32 @@ impl Grouper {
     /// The built-in strategy's components (exactly one of them contributes,
     /// the fallback if need be) and the name of the winning one.
     fn built_in(&self, event: &Event) -> (Vec<Component>, &'static str) {
-        let mut children = match self.config.strategy {
-            Strategy::Default => {
-                let app = if strategy::has_in_app_frames(event) {
-                    strategy::default_variant(event, Variant::App)
+        let config = self.config.id;
+        let mut children = match config.family() {
+            Family::Periscope => {
+                let features = config.features();
+                let app = if strategy::has_in_app_frames(event, features) {
+                    strategy::default_variant(event, Variant::App, config)
                 } else {
                     Component::ignored("app", "the event has no in-app frames")
                 };
                 if app.contributes {
-                    // The losing variant is only named, not computed.
-                    let system = Component::ignored("system", "the app variant takes precedence");
+                    let system = if features.system_key {
+                        // Computed for the second key (see `system_key`).
+                        strategy::default_variant(event, Variant::System, config)
+                            .exclude_because(SYSTEM_KEY_HINT)
+                    } else {
+                        // The losing variant is only named, not computed.
+                        Component::ignored("system", "the app variant takes precedence")
+                    };
                     return (vec![app, system], "app");
                 }
-                vec![app, strategy::default_variant(event, Variant::System)]
+                vec![
+                    app,
+                    strategy::default_variant(event, Variant::System, config),
+                ]
             }
-            Strategy::TypeAndValue => {
+            Family::TypeAndValue => {
                 let c = strategy::type_and_value(event);
                 if c.contributes {
                     return (vec![c], "type-and-value");
@@ -268,6 +313,38 @@ impl Grouper {
         );
         (children, "fallback")
     }
+}
+
+/// The hint of a system variant computed for the second key.
+const SYSTEM_KEY_HINT: &str =
+    "the app variant takes precedence; the system variant gives a second key";
+
+/// The key the system variant gives when the app variant won (with
+/// [`Features::system_key`]): the same values in the same places, the
+/// system variant's standing for the app variant's (also inside a hybrid
+/// fingerprint). `None` otherwise, or when the system variant has no values.
+fn system_key(config: ConfigId, explanation: &Component) -> Option<String> {
+    if !config.features().system_key {
+        return None;
+    }
+    let app = explanation.find("app").filter(|c| c.contributes)?;
+    let system = explanation
+        .find("system")
+        .filter(|c| c.hint.as_deref() == Some(SYSTEM_KEY_HINT))?;
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    explanation.visit_contributing_replacing(app, system, &mut |n, v| pairs.push((n, v)));
+    if system
+        .children
+        .iter()
+        .all(|c| c.contributing_values().is_empty())
+    {
+        return None;
+    }
+    let mut hasher = KeyHasher::new(config);
+    for (n, v) in pairs {
+        hasher.add(n, v);
+    }
+    Some(hasher.finish())
 }
 
 /// The hint of a repeated `{{ default }}`.
@@ -319,9 +396,9 @@ struct Facts<'e> {
 }
 
 impl<'e> Facts<'e> {
-    fn of(event: &'e Event) -> Self {
-        let exceptions = grouping_exceptions(&event.exceptions);
-        let crash_frame = crash_frame(event, &exceptions);
+    fn of(event: &'e Event, features: Features) -> Self {
+        let exceptions = grouping_exceptions(&event.exceptions, features);
+        let crash_frame = crash_frame(event, &exceptions, features);
         Self {
             exceptions,
             crash_frame,
@@ -480,12 +557,16 @@ fn primary_stacktrace<'e>(
 /// The crash frame: the last in-app frame of the primary stack trace (frames
 /// are listed oldest call first), else its last frame. Only the frames that
 /// grouping considers ([`MAX_FRAMES`](crate::limits::MAX_FRAMES)) are searched.
-fn crash_frame<'e>(event: &'e Event, exceptions: &[&'e Exception]) -> Option<&'e Frame> {
+fn crash_frame<'e>(
+    event: &'e Event,
+    exceptions: &[&'e Exception],
+    features: Features,
+) -> Option<&'e Frame> {
     let frames = considered_frames(&primary_stacktrace(event, exceptions)?.frames);
     frames
         .iter()
         .rev()
-        .find(|f| f.in_app == Some(true))
+        .find(|f| is_in_app(f, features))
         .or(frames.last())
 }
 

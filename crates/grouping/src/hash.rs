@@ -3,6 +3,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::component::Component;
+use crate::config::ConfigId;
 
 /// The number of hex characters of a key (128 bits of the SHA-256 digest).
 pub const KEY_LEN: usize = 32;
@@ -10,16 +11,17 @@ pub const KEY_LEN: usize = 32;
 /// Feeds (component name, value) pairs into SHA-256, each length-prefixed, so
 /// that `["ab", "c"]` and `["a", "bc"]` (or a value moving from `type` to
 /// `value`) never hash alike.
-#[derive(Default)]
 pub(crate) struct KeyHasher {
     inner: Sha256,
 }
 
 impl KeyHasher {
-    pub(crate) fn new() -> Self {
+    /// A hasher for keys of `config`, started with its version tag (see
+    /// [`ConfigId::key_tag`]: the configurations released before versioning
+    /// share `periscope-grouping/1`, every later one has its own).
+    pub(crate) fn new(config: ConfigId) -> Self {
         let mut inner = Sha256::new();
-        // A version tag: a future incompatible change of the rules bumps it.
-        inner.update(b"periscope-grouping/1\0");
+        inner.update(config.key_tag());
         Self { inner }
     }
 
@@ -72,7 +74,11 @@ mod tests {
     use super::*;
 
     fn key(pairs: &[(&str, &str)]) -> String {
-        let mut h = KeyHasher::new();
+        key_in(ConfigId::Periscope2026_11, pairs)
+    }
+
+    fn key_in(config: ConfigId, pairs: &[(&str, &str)]) -> String {
+        let mut h = KeyHasher::new(config);
         for (n, v) in pairs {
             h.add(n, v);
         }

@@ -8,12 +8,14 @@
 //!
 //! # Shape
 //!
-//! - [`Grouper`] holds a [`GroupingConfig`] (which [`Strategy`]) and has one
-//!   method, [`Grouper::group`], from a
+//! - [`Grouper`] holds a [`GroupingConfig`] (which versioned configuration,
+//!   a [`ConfigId`]) and has one method, [`Grouper::group`], from a
 //!   [`periscope_sentry_envelope::Event`] to a [`Grouping`]. It never fails:
 //!   an event with nothing usable gets a fixed fallback key.
 //! - [`Grouping`] is the decision: the `key` (32 hex characters of a SHA-256),
-//!   a `title`, a `culprit`, the winning `variant`, and the `explanation`, a
+//!   the `other_keys` an existing issue may be found under ([`Grouping::keys`]
+//!   lists all, in lookup order), the `config` that decided, a `title`, a
+//!   `culprit`, the winning `variant`, and the `explanation`, a
 //!   [`Component`] tree that records every part that was considered, whether
 //!   it counted, and if not, why. The key is computed *from* that tree, so the
 //!   explanation can never disagree with the key.
@@ -21,9 +23,9 @@
 //!   URLs, dates ... become `<int>`, `<uuid>` ...), exposed because it is useful
 //!   on its own.
 //!
-//! # The default strategy
+//! # The Sentry-like configurations
 //!
-//! It follows Sentry's documented behaviour (`newstyle:2023-01-11`), which is
+//! They follow Sentry's documented behaviour (`newstyle:2023-01-11`), which is
 //! what users of every Sentry SDK expect:
 //!
 //! 1. an SDK `fingerprint` without `{{ default }}` is the key (*custom*); one with
@@ -49,15 +51,45 @@
 //! asked which fingerprint an event gets and which frames are in-app or
 //! contribute, each answer naming the rule that gave it.
 //!
-//! The [`Strategy::TypeAndValue`] strategy (type and parameterized value, else
-//! message) is the simple alternative a project can choose.
+//! # Versioned configurations
+//!
+//! A project's issues are found by key, so a rule that changes keys orphans
+//! every issue. Rules therefore never change in place: a set of rules is a
+//! configuration with a stable id, frozen once released, and better rules are
+//! a new configuration that a project adopts deliberately (as Sentry's
+//! `newstyle:2023-01-11` and its successors):
+//!
+//! - `periscope:2026-11` ([`ConfigId::Periscope2026_11`]): the rules above,
+//!   as first released (stored as `default` before versioning);
+//! - `type-and-value:2026-11` ([`ConfigId::TypeAndValue2026_11`]): type and
+//!   parameterized value of the primary exception, else the message, the
+//!   simple alternative (stored as `type-and-value`);
+//! - `periscope:2026-12` ([`ConfigId::NEWEST`], what new projects get):
+//!   `periscope:2026-11` plus more of Sentry's rules — messages group by their
+//!   template (`logentry.message`), Java generated class names keep their
+//!   stable prefix (`Foo$$EnhancerBySpringCGLIB$$<auto>`), CSP reports group
+//!   by directive and blocked host (Expect-CT, Expect-Staple and HPKP by host
+//!   name), a JavaScript frame with a context line does not count its
+//!   function name, a malformed exception group counts its top exception,
+//!   frames of iOS app bundles are in-app; and when the app variant wins, the
+//!   system variant's key is a second key ([`Grouping::other_keys`]).
+//!
+//! **The key-version rule.** Every key starts its hash with a version tag.
+//! The two configurations released before versioning keep theirs
+//! (`periscope-grouping/1`), so none of their keys moved; every later
+//! configuration's tag names it, so its keys differ from every other
+//! configuration's even for events the rules treat alike, and a project that
+//! switches can never half-match old issues. `tests/pinned_keys.rs` pins the
+//! literal keys of a dozen event shapes per configuration and
+//! `tests/corpus_keys.rs` those of the 190 corpus events.
 //!
 //! # Cost
 //!
 //! Only the winning path is computed in full: once a strategy contributes, the
 //! later ones are only named in the tree; the app variant is skipped for events
 //! without in-app frames, and the system variant is only named when the app
-//! variant wins. Grouping the 190-event corpus runs at tens of thousands of
+//! variant wins (under `periscope:2026-12` it is computed, for the second
+//! key: up to twice the work). Grouping the 190-event corpus runs at tens of thousands of
 //! events per second on one core (`cargo bench`).
 //!
 //! # Limits
@@ -120,7 +152,7 @@ pub mod rules;
 mod strategy;
 
 pub use component::Component;
-pub use config::{ConfigError, GroupingConfig, Strategy};
+pub use config::{ConfigError, ConfigId, GroupingConfig};
 pub use grouper::{Grouper, Grouping, GroupingSummary};
 pub use hash::KEY_LEN;
 pub use limits::MAX_TITLE_CHARS;

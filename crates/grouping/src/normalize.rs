@@ -298,6 +298,52 @@ pub(crate) fn is_generated_name(name: &str) -> bool {
     candidate && GENERATED.as_ref().is_some_and(|re| re.is_match(name))
 }
 
+/// The generated parts of generated class names, each after the stable
+/// prefix it follows (captured as group 1): Spring and plain CGLIB enhancers
+/// and fast classes (`$$EnhancerBySpringCGLIB$$1a2b3c`), Hibernate proxies
+/// (`$HibernateProxy$Yb4ZdFQ7`), javassist (`_$$_jvst1a2_3`,
+/// `_$$_javassist_12`), reflection accessors (`GeneratedMethodAccessor123`),
+/// JDK dynamic proxies (`$Proxy42`) and lambda classes
+/// (`$$Lambda$42/0x0000000800c02a00`).
+static GENERATED_PARTS: LazyLock<Option<Vec<Regex>>> = LazyLock::new(|| {
+    [
+        r"(\$\$[A-Za-z]*CGLIB\$\$)[0-9a-fA-F]+(?:_[0-9]+)?",
+        r"(\$HibernateProxy\$)[A-Za-z0-9_]+",
+        r"(_\$\$_jvst)[0-9a-fA-F]+(?:_[0-9]+)?",
+        r"(_\$\$_javassist(?:_seam)?_)[0-9]+",
+        r"(Generated(?:Serialization)?(?:Method|Constructor)Accessor)[0-9]+",
+        r"((?:^|[.$])\$Proxy)[0-9]+",
+        r"(\$\$Lambda)(?:\$[0-9]+(?:/0x[0-9a-fA-F]+)?|/0x[0-9a-fA-F]+)",
+    ]
+    .iter()
+    .map(|p| Regex::new(p).ok())
+    .collect()
+});
+
+/// The placeholder of a generated name or part.
+pub(crate) const AUTO: &str = "<auto>";
+
+/// The hint of a generated name replaced by [`AUTO`] as a whole.
+pub(crate) const GENERATED_HINT: &str = "generated name normalized";
+
+/// A generated name with only its generated parts replaced by `<auto>`
+/// (`com.shop.Foo$$EnhancerBySpringCGLIB$$8e2f1a3b` →
+/// `com.shop.Foo$$EnhancerBySpringCGLIB$$<auto>`), so that proxies of
+/// different classes stay apart. `None` when no known part is found (the
+/// caller then replaces the whole name).
+pub(crate) fn mask_generated_parts(name: &str) -> Option<String> {
+    let mut out = Cow::Borrowed(name);
+    for re in GENERATED_PARTS.as_ref()? {
+        if let Cow::Owned(s) = re.replace_all(&out, "${1}<auto>") {
+            out = Cow::Owned(s);
+        }
+    }
+    match out {
+        Cow::Owned(s) => Some(s),
+        Cow::Borrowed(_) => None,
+    }
+}
+
 /// Normalizes a function name for grouping.
 ///
 /// - anonymous functions (`?`, `<anonymous>`, `<anonymous function>`,
@@ -326,7 +372,7 @@ pub(crate) fn normalize_function(name: &str) -> FunctionName {
         return FunctionName::Normalized("block".to_owned(), "Ruby block name normalized");
     }
     if is_generated_name(name) {
-        return FunctionName::Normalized("<auto>".to_owned(), "generated name normalized");
+        return FunctionName::Normalized(AUTO.to_owned(), GENERATED_HINT);
     }
     FunctionName::Keep(name.to_owned())
 }
@@ -410,6 +456,16 @@ pub(crate) fn normalize_filename(filename: &str) -> String {
     }
 }
 
+/// Whether a frame's path lies in an iOS app bundle (on a device,
+/// `/private/var/containers/Bundle/Application/...`; in the simulator,
+/// `.../Containers/Bundle/Application/...`), compared without case.
+pub(crate) fn is_ios_app_bundle_path(path: &str) -> bool {
+    const NEEDLE: &[u8] = b"/containers/bundle/application/";
+    path.as_bytes()
+        .windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+}
+
 /// The maximum length of a context line that still counts.
 pub(crate) const MAX_CONTEXT_LINE: usize = 120;
 
@@ -446,6 +502,7 @@ mod tests {
         assert!(PARAMETERIZE.is_some());
         assert!(GENERATED.is_some());
         assert!(NATIVE_NOISE.is_some());
+        assert!(GENERATED_PARTS.as_ref().is_some_and(|v| v.len() == 7));
     }
 
     /// The fast replacement equals the one by capture groups.

@@ -1,16 +1,19 @@
 //! The built-in strategies: they turn an event into component trees.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use periscope_sentry_envelope::{Event, Exception, Frame, Stacktrace, Thread};
+use serde_json::Value;
 
 use crate::component::Component;
+use crate::config::{ConfigId, Features};
 use crate::hash::KeyHasher;
 use crate::limits::{MAX_EXCEPTIONS, MAX_FRAMES, MAX_MESSAGE_CHARS, prefix_chars};
 use crate::normalize::{
-    FunctionName, MAX_CONTEXT_LINE, collapse_whitespace, context_line_platform, is_generated_name,
-    is_native_code_path, is_url_or_pseudo_path, normalize_filename, normalize_function,
+    AUTO, FunctionName, GENERATED_HINT, MAX_CONTEXT_LINE, collapse_whitespace,
+    context_line_platform, is_generated_name, is_ios_app_bundle_path, is_native_code_path,
+    is_url_or_pseudo_path, mask_generated_parts, normalize_filename, normalize_function,
     normalize_native_function, parameterize,
 };
 
@@ -38,10 +41,15 @@ impl Variant {
 /// links exceptions (`exception_id` / `parent_id`), the wrappers and every
 /// exception that is the parent of another are dropped, leaving the leaf
 /// exceptions in payload order. Otherwise all exceptions count (a plain chain).
-pub(crate) fn grouping_exceptions(exceptions: &[Exception]) -> Vec<&Exception> {
-    let is_group = |e: &Exception| e.mechanism.as_ref().is_some_and(|m| m.is_exception_group);
+///
+/// With [`Features::strict_exception_groups`], a malformed group (see
+/// [`malformed_group`]) counts only its top exception, the last one.
+pub(crate) fn grouping_exceptions(exceptions: &[Exception], features: Features) -> Vec<&Exception> {
     if !exceptions.iter().any(is_group) {
         return exceptions.iter().collect();
+    }
+    if features.strict_exception_groups && malformed_group(exceptions).is_some() {
+        return exceptions.last().into_iter().collect();
     }
     let parents: HashSet<u64> = exceptions
         .iter()
@@ -62,6 +70,52 @@ pub(crate) fn grouping_exceptions(exceptions: &[Exception]) -> Vec<&Exception> {
     } else {
         leaves
     }
+}
+
+fn is_group(e: &Exception) -> bool {
+    e.mechanism.as_ref().is_some_and(|m| m.is_exception_group)
+}
+
+/// Why the links of an exception group cannot be trusted, if they cannot:
+/// two exceptions share an `exception_id`, a `parent_id` names no exception,
+/// or following parents leads round in a cycle. Linear in the number of
+/// exceptions.
+pub(crate) fn malformed_group(exceptions: &[Exception]) -> Option<&'static str> {
+    let ids = |e: &Exception| e.mechanism.as_ref().map(|m| (m.exception_id, m.parent_id));
+    let mut parent_of: HashMap<u64, Option<u64>> = HashMap::with_capacity(exceptions.len());
+    for (id, parent) in exceptions.iter().filter_map(ids) {
+        if let Some(id) = id
+            && parent_of.insert(id, parent).is_some()
+        {
+            return Some("two exceptions share an exception_id");
+        }
+    }
+    let missing = exceptions
+        .iter()
+        .filter_map(ids)
+        .filter_map(|(_, parent)| parent)
+        .any(|p| !parent_of.contains_key(&p));
+    if missing {
+        return Some("a parent_id names no exception of the event");
+    }
+    // Walk up from every exception; a walk that meets itself is a cycle. Each
+    // exception is settled once (`done`), so the walks are linear in all.
+    let mut done: HashSet<u64> = HashSet::with_capacity(parent_of.len());
+    for &start in parent_of.keys() {
+        let mut path: HashSet<u64> = HashSet::new();
+        let mut at = Some(start);
+        while let Some(id) = at {
+            if done.contains(&id) {
+                break;
+            }
+            if !path.insert(id) {
+                return Some("the parent_id links form a cycle");
+            }
+            at = parent_of.get(&id).copied().flatten();
+        }
+        done.extend(path);
+    }
+    None
 }
 
 /// The exceptions that grouping considers, as two runs: the first and the last
@@ -112,10 +166,41 @@ pub(crate) fn grouping_thread(threads: &[Thread]) -> Option<&Thread> {
     }
 }
 
+/// What every part of the built-in strategy needs to know.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'p> {
+    /// App or system.
+    pub(crate) variant: Variant,
+    /// The event's platform (a frame may name its own).
+    pub(crate) platform: &'p str,
+    /// The configuration's rules.
+    pub(crate) features: Features,
+    /// The configuration (for the hash of identical exceptions).
+    pub(crate) config: ConfigId,
+}
+
+/// Whether a frame counts as in-app: as the client said, and with
+/// [`Features::ios_bundle_in_app`] also every frame of an iOS app bundle.
+pub(crate) fn is_in_app(f: &Frame, features: Features) -> bool {
+    f.in_app == Some(true)
+        || features.ios_bundle_in_app
+            && [&f.package, &f.abs_path]
+                .into_iter()
+                .any(|p| p.as_deref().is_some_and(is_ios_app_bundle_path))
+}
+
 /// The built-in Sentry-like strategy for one variant: chained exception →
-/// threads → stack trace → message, the first that contributes wins.
-pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
+/// threads → stack trace → (security report) → message, the first that
+/// contributes wins.
+pub(crate) fn default_variant(event: &Event, variant: Variant, config: ConfigId) -> Component {
+    let features = config.features();
     let platform = event.platform.as_deref().unwrap_or("");
+    let ctx = Ctx {
+        variant,
+        platform,
+        features,
+        config,
+    };
     let mut candidates: Vec<Component> = Vec::with_capacity(4);
     // The first candidate that contributes wins; the later ones are only named
     // (building their trees would cost time and explain nothing more).
@@ -139,14 +224,14 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
         } else {
             "chained-exception"
         };
-        consider(name, &mut || chained_exception(event, variant, platform));
+        consider(name, &mut || chained_exception(event, ctx));
     }
     if !event.threads.is_empty() {
         consider("threads", &mut || match grouping_thread(&event.threads) {
             Some(thread) => Component::parent(
                 "threads",
                 vec![match &thread.stacktrace {
-                    Some(st) => stacktrace(st, variant, platform),
+                    Some(st) => stacktrace(st, ctx),
                     None => Component::ignored("stacktrace", "the thread has no stack trace"),
                 }],
             ),
@@ -157,9 +242,25 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
         });
     }
     if let Some(st) = &event.stacktrace {
-        consider("stacktrace", &mut || stacktrace(st, variant, platform));
+        consider("stacktrace", &mut || stacktrace(st, ctx));
     }
-    if let Some(message) = event.message() {
+    if features.security_reports
+        && let Some((name, report)) = security_report(event)
+    {
+        consider(name, &mut || security_component(name, report));
+    }
+    if features.message_template {
+        if let Some((message, template)) = grouping_message(event) {
+            consider("message", &mut || {
+                let c = message_component(message);
+                if template && c.contributes {
+                    c.with_hint(TEMPLATE_HINT)
+                } else {
+                    c
+                }
+            });
+        }
+    } else if let Some(message) = event.message() {
         consider("message", &mut || message_component(message));
     }
     if candidates.is_empty() {
@@ -182,15 +283,15 @@ pub(crate) fn default_variant(event: &Event, variant: Variant) -> Component {
 /// (see [`considered_frames`]) of the exceptions considered, of the grouping
 /// thread and of the top-level stack trace. (Whether this is true never
 /// changes a key: the app variant only wins with a contributing in-app frame.)
-pub(crate) fn has_in_app_frames(event: &Event) -> bool {
+pub(crate) fn has_in_app_frames(event: &Event, features: Features) -> bool {
     let in_app = |st: Option<&Stacktrace>| {
         st.is_some_and(|st| {
             considered_frames(&st.frames)
                 .iter()
-                .any(|f| f.in_app == Some(true))
+                .any(|f| is_in_app(f, features))
         })
     };
-    let exceptions = grouping_exceptions(&event.exceptions);
+    let exceptions = grouping_exceptions(&event.exceptions, features);
     considered_exceptions(&exceptions).any(|e| in_app(e.stacktrace.as_ref()))
         || grouping_thread(&event.threads).is_some_and(|t| in_app(t.stacktrace.as_ref()))
         || in_app(event.stacktrace.as_ref())
@@ -199,7 +300,7 @@ pub(crate) fn has_in_app_frames(event: &Event) -> bool {
 /// The simple strategy: type and parameterized value of the primary exception,
 /// else the parameterized message.
 pub(crate) fn type_and_value(event: &Event) -> Component {
-    let exceptions = grouping_exceptions(&event.exceptions);
+    let exceptions = grouping_exceptions(&event.exceptions, Features::NONE);
     let mut children = Vec::with_capacity(1);
     if let Some(exc) = exceptions.last() {
         let ty = match non_empty(exc.ty.as_deref()) {
@@ -233,6 +334,158 @@ fn has_contributing_frame(c: &Component) -> bool {
     c.contributes && (c.name == "frame" || c.children.iter().any(has_contributing_frame))
 }
 
+/// The hint of a message that counts by its template.
+const TEMPLATE_HINT: &str =
+    "the message template (logentry.message) counts, not the formatted text";
+
+/// The message that counts with [`Features::message_template`]: the template
+/// (`logentry.message`) when the event has one, else the formatted text; and
+/// whether it is the template.
+fn grouping_message(event: &Event) -> Option<(&str, bool)> {
+    let entry = event.logentry.as_ref()?;
+    match non_empty(entry.message.as_deref()) {
+        Some(template) => Some((
+            template,
+            entry.formatted.is_some() || !entry.params.is_empty(),
+        )),
+        None => entry.formatted.as_deref().map(|f| (f, false)),
+    }
+}
+
+/// The security report of the event, if it carries one: the interface's
+/// name in the explanation and its object.
+fn security_report(event: &Event) -> Option<(&'static str, &serde_json::Map<String, Value>)> {
+    [
+        ("csp", "csp"),
+        ("expectct", "expect-ct"),
+        ("expectstaple", "expect-staple"),
+        ("hpkp", "hpkp"),
+    ]
+    .into_iter()
+    .find_map(|(key, name)| Some((name, event.other.get(key)?.as_object()?)))
+}
+
+/// The first non-empty string among the given fields of a report (reports
+/// spell their fields in kebab case, camel case or, once stored by Sentry,
+/// snake case).
+fn report_field<'r>(report: &'r serde_json::Map<String, Value>, names: &[&str]) -> Option<&'r str> {
+    names
+        .iter()
+        .find_map(|n| non_empty(report.get(*n).and_then(Value::as_str)))
+}
+
+/// A security report's component: a CSP violation by its directive and its
+/// blocked URI (see [`normalize_blocked_uri`]); Expect-CT, Expect-Staple and
+/// HPKP failures by the host name.
+fn security_component(name: &'static str, report: &serde_json::Map<String, Value>) -> Component {
+    let mut children = Vec::with_capacity(2);
+    if name == "csp" {
+        let directive = report_field(
+            report,
+            &[
+                "effective_directive",
+                "effective-directive",
+                "effectiveDirective",
+            ],
+        )
+        .or_else(|| {
+            report_field(
+                report,
+                &[
+                    "violated_directive",
+                    "violated-directive",
+                    "violatedDirective",
+                ],
+            )
+            .and_then(|d| d.split_whitespace().next())
+        });
+        children.push(match directive {
+            Some(d) => Component::leaf("directive", d.to_ascii_lowercase()),
+            None => Component::ignored("directive", "the report names no directive"),
+        });
+        let blocked = report_field(
+            report,
+            &[
+                "blocked_uri",
+                "blocked-uri",
+                "blockedURL",
+                "blockedURI",
+                "blocked-url",
+            ],
+        );
+        children.push(Component::leaf(
+            "uri",
+            normalize_blocked_uri(blocked.unwrap_or("")),
+        ));
+    } else {
+        children.push(match report_field(report, &["hostname", "host"]) {
+            Some(h) => Component::leaf("hostname", h.to_ascii_lowercase()),
+            None => Component::ignored("hostname", "the report names no host"),
+        });
+    }
+    let mut c = Component::parent(name, children);
+    if name == "csp" && !c.children.first().is_some_and(|d| d.contributes) {
+        // A blocked URI alone says too little: the message decides.
+        c.exclude("the report names no directive");
+    }
+    if !c.contributes && c.hint.is_none() {
+        c.hint = Some(Cow::Borrowed("the report names no host"));
+    }
+    c
+}
+
+/// What a blocked URI of a CSP report counts as: `'self'` when empty or
+/// `self`; `'unsafe-inline'`, `'unsafe-eval'`, `'wasm-unsafe-eval'` for the
+/// keywords browsers send; `scheme:` for URIs without a host (`data:`,
+/// `blob:`, `about:`); the host for web URLs (`https://cdn.example:8443/a.js`
+/// → `cdn.example`); `scheme://host` for other URLs (browser extensions).
+pub(crate) fn normalize_blocked_uri(uri: &str) -> String {
+    let uri = uri.trim().trim_matches('\'');
+    match uri.to_ascii_lowercase().as_str() {
+        "" | "self" => return "'self'".to_owned(),
+        "inline" | "unsafe-inline" => return "'unsafe-inline'".to_owned(),
+        "eval" | "unsafe-eval" => return "'unsafe-eval'".to_owned(),
+        "wasm-eval" | "wasm-unsafe-eval" => return "'wasm-unsafe-eval'".to_owned(),
+        _ => {}
+    }
+    let is_scheme = |s: &str| {
+        s.len() > 1
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    };
+    match uri.split_once(':') {
+        Some((scheme, rest)) if is_scheme(scheme) => {
+            let scheme = scheme.to_ascii_lowercase();
+            let Some(rest) = rest.strip_prefix("//") else {
+                return format!("{scheme}:");
+            };
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            let host_port = authority.rsplit('@').next().unwrap_or(authority);
+            let host = match host_port.strip_prefix('[') {
+                // An IPv6 literal keeps its brackets.
+                Some(v6) => v6
+                    .split(']')
+                    .next()
+                    .map_or(host_port.to_owned(), |h| format!("[{h}]")),
+                None => host_port.split(':').next().unwrap_or(host_port).to_owned(),
+            }
+            .to_ascii_lowercase();
+            if matches!(scheme.as_str(), "http" | "https" | "ws" | "wss") {
+                host
+            } else {
+                format!("{scheme}://{host}")
+            }
+        }
+        // A bare host (`evil.example`), as some browsers send it.
+        _ => uri
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or(uri)
+            .to_ascii_lowercase(),
+    }
+}
+
 fn message_component(message: &str) -> Component {
     let normalized = parameterize(message);
     if normalized.is_empty() {
@@ -264,8 +517,8 @@ fn value_component(value: Option<&str>) -> Component {
     }
 }
 
-fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Component {
-    let exceptions = grouping_exceptions(&event.exceptions);
+fn chained_exception(event: &Event, ctx: Ctx<'_>) -> Component {
+    let exceptions = grouping_exceptions(&event.exceptions, ctx.features);
     let dropped_groups = exceptions.len() != event.exceptions.len();
     let (head, tail, omitted) = exception_runs(&exceptions);
     let mut children: Vec<Component> = Vec::with_capacity(head.len() + tail.len() + 1);
@@ -282,9 +535,9 @@ fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Compone
                 ),
             ));
         }
-        let mut c = exception(exc, variant, platform);
+        let mut c = exception(exc, ctx);
         if dropped_groups && c.contributes {
-            let mut hasher = KeyHasher::new();
+            let mut hasher = KeyHasher::new(ctx.config);
             hasher.add_component(&c);
             if !seen.insert(hasher.finish()) {
                 c.exclude("same as an earlier exception of the group");
@@ -297,6 +550,21 @@ fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Compone
             .pop()
             .unwrap_or_else(|| Component::parent("exception", Vec::new()));
     }
+    let malformed = if ctx.features.strict_exception_groups && event.exceptions.iter().any(is_group)
+    {
+        malformed_group(&event.exceptions)
+    } else {
+        None
+    };
+    if let Some(reason) = malformed
+        && children.len() == 1
+        && let Some(mut only) = children.pop()
+    {
+        only.hint = Some(Cow::Owned(format!(
+            "malformed exception group ({reason}): only the top exception counts"
+        )));
+        return only;
+    }
     let mut c = Component::parent("chained-exception", children);
     if dropped_groups {
         c.hint = Some(Cow::Borrowed("exception-group wrappers dropped"));
@@ -304,9 +572,9 @@ fn chained_exception(event: &Event, variant: Variant, platform: &str) -> Compone
     c
 }
 
-fn exception(exc: &Exception, variant: Variant, platform: &str) -> Component {
+fn exception(exc: &Exception, ctx: Ctx<'_>) -> Component {
     let st = match &exc.stacktrace {
-        Some(st) => stacktrace(st, variant, platform),
+        Some(st) => stacktrace(st, ctx),
         None => Component::ignored("stacktrace", "the exception has no stack trace"),
     };
     let ty = match non_empty(exc.ty.as_deref()) {
@@ -340,7 +608,8 @@ fn is_native(platform: &str) -> bool {
     matches!(platform, "native" | "c" | "cocoa" | "objc" | "swift")
 }
 
-pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str) -> Component {
+pub(crate) fn stacktrace(st: &Stacktrace, ctx: Ctx<'_>) -> Component {
+    let (variant, event_platform) = (ctx.variant, ctx.platform);
     if st.frames.is_empty() {
         return Component::ignored("stacktrace", "the stack trace has no frames");
     }
@@ -370,7 +639,7 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
     // (JavaScript eval and native-code frames) are skipped.
     let mut previous: Option<usize> = None;
     for f in considered {
-        let in_app = f.in_app == Some(true);
+        let in_app = is_in_app(f, ctx.features);
         any_in_app |= in_app;
         if variant == Variant::App && !in_app {
             // Not expanded: its parts could not count in this variant.
@@ -378,7 +647,7 @@ pub(crate) fn stacktrace(st: &Stacktrace, variant: Variant, event_platform: &str
             frames.push(Component::ignored("frame", "not an in-app frame"));
             continue;
         }
-        let mut c = frame(f, event_platform);
+        let mut c = frame(f, event_platform, ctx.features);
         if c.hint.as_deref() != Some(LOW_QUALITY_JS) {
             let recursion = previous
                 .and_then(|i| frames.get(i))
@@ -419,14 +688,29 @@ const ABSENT: &str = "absent";
 
 const LOW_QUALITY_JS: &str = "a JavaScript eval or native-code frame";
 
-fn frame(f: &Frame, event_platform: &str) -> Component {
+/// The component of a generated name: with
+/// [`Features::mask_generated_parts`] only its generated parts are masked
+/// when they are known, else the whole name becomes `<auto>`.
+fn generated(name: &'static str, value: &str, features: Features) -> Component {
+    match features
+        .mask_generated_parts
+        .then(|| mask_generated_parts(value))
+        .flatten()
+    {
+        Some(masked) => Component::leaf(name, masked).with_hint(MASKED_HINT),
+        None => Component::leaf(name, AUTO).with_hint(GENERATED_HINT),
+    }
+}
+
+/// The hint of a generated name whose generated parts were masked.
+const MASKED_HINT: &str = "generated parts of the name masked";
+
+fn frame(f: &Frame, event_platform: &str, features: Features) -> Component {
     let platform = f.platform.as_deref().unwrap_or(event_platform);
     let mut parts: Vec<Component> = Vec::with_capacity(4);
 
     let module = match non_empty(f.module.as_deref()) {
-        Some(m) if is_generated_name(m) => {
-            Component::leaf("module", "<auto>").with_hint("generated name normalized")
-        }
+        Some(m) if is_generated_name(m) => generated("module", m, features),
         Some(m) => Component::leaf("module", m),
         None => Component::ignored("module", ABSENT),
     };
@@ -469,6 +753,9 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
             }
         }
         Some(FunctionName::Keep(name)) => Component::leaf("function", name),
+        Some(FunctionName::Normalized(_, GENERATED_HINT)) => {
+            generated("function", raw_name.unwrap_or_default(), features)
+        }
         Some(FunctionName::Normalized(name, hint)) => {
             Component::leaf("function", name).with_hint(hint)
         }
@@ -490,6 +777,15 @@ fn frame(f: &Frame, event_platform: &str) -> Component {
     } else {
         None
     };
+    let mut function = function;
+    if features.js_context_replaces_function
+        && is_javascript(platform)
+        && context_line.as_ref().is_some_and(|c| c.contributes)
+    {
+        // Minifiers and browsers name one function differently; the source
+        // line identifies it.
+        function.exclude("the context line identifies a JavaScript frame");
+    }
 
     // Parts the frame does not have are left out of the tree.
     let present = |c: &Component| c.hint.as_deref() != Some(ABSENT);

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use periscope_grouping::{Grouper, GroupingConfig, KEY_LEN, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig, KEY_LEN};
 use periscope_sentry_envelope::Event;
 use periscope_test_support::corpus;
 
@@ -32,7 +32,7 @@ fn every_event_groups() {
             let bytes = std::fs::read(&path).unwrap();
             let event = Event::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-            for strategy in Strategy::ALL {
+            for strategy in ConfigId::ALL {
                 let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
                 assert_eq!(g.key.len(), KEY_LEN, "{}", path.display());
                 assert!(g.key.bytes().all(|b| b.is_ascii_hexdigit()));

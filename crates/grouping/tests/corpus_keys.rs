@@ -1,12 +1,15 @@
-//! The grouping key of every corpus event, under every strategy, is pinned in
-//! `tests/data/corpus_keys.tsv` (relative path, strategy, key). Any change of
-//! the rules that moves a key of a real event fails here: such a change must
-//! become a new strategy (old issues keep their keys), not an edit.
+//! The grouping key of every corpus event, under every configuration, is
+//! pinned in `tests/data/corpus_keys.tsv` (relative path, configuration id,
+//! key). Any change of the rules that moves a key of a real event fails here:
+//! such a change must become a new configuration (old issues keep their keys),
+//! not an edit. (The keys of `periscope:2026-11` and `type-and-value:2026-11`
+//! were recorded when they were the strategies `default` and `type-and-value`.)
 //!
 //! Reads the folder from `PERISCOPE_CORPUS_DIR` (relative paths are resolved
 //! against the workspace root), walked recursively, and skips when it is not
 //! set. `PERISCOPE_BLESS_CORPUS_KEYS=1` rewrites the snapshot instead of
-//! comparing (for a deliberate new strategy only; review the diff).
+//! comparing (for a deliberate new configuration only; review the diff: only
+//! its rows may appear).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,13 +17,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_test_support::corpus;
 
 const SNAPSHOT: &str = "tests/data/corpus_keys.tsv";
 
-/// `(relative path, strategy) → key` for the whole corpus, as grouped now.
+/// `(relative path, configuration id) → key` for the whole corpus, as grouped now.
 fn current_keys(dir: &Path) -> BTreeMap<(String, String), String> {
     let mut files = corpus::json_files(dir);
     files.sort();
@@ -34,9 +37,9 @@ fn current_keys(dir: &Path) -> BTreeMap<(String, String), String> {
         let bytes = std::fs::read(&path).unwrap();
         let event =
             Event::from_slice(&bytes).unwrap_or_else(|e| panic!("{relative} does not parse: {e}"));
-        for strategy in Strategy::ALL {
-            let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
-            keys.insert((relative.clone(), strategy.to_string()), g.key);
+        for config in ConfigId::ALL {
+            let g = Grouper::new(GroupingConfig::new(*config)).group(&event);
+            keys.insert((relative.clone(), config.to_string()), g.key);
         }
     }
     keys
@@ -47,8 +50,8 @@ fn parse_snapshot(text: &str) -> BTreeMap<(String, String), String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
             let mut cols = l.split('\t');
-            let (path, strategy, key) = (cols.next(), cols.next(), cols.next());
-            match (path, strategy, key, cols.next()) {
+            let (path, config, key) = (cols.next(), cols.next(), cols.next());
+            match (path, config, key, cols.next()) {
                 (Some(p), Some(s), Some(k), None) => ((p.to_owned(), s.to_owned()), k.to_owned()),
                 _ => panic!("{SNAPSHOT}: malformed line {l:?}"),
             }
@@ -58,12 +61,12 @@ fn parse_snapshot(text: &str) -> BTreeMap<(String, String), String> {
 
 fn render_snapshot(keys: &BTreeMap<(String, String), String>) -> String {
     let mut out = String::from(
-        "# Grouping keys of every event of shared/corpus/event-samples, per strategy.\n\
+        "# Grouping keys of every event of shared/corpus/event-samples, per configuration.\n\
          # Derived data only (no event content). Checked by tests/corpus_keys.rs.\n\
-         # path\tstrategy\tkey\n",
+         # path\tconfig\tkey\n",
     );
-    for ((path, strategy), key) in keys {
-        writeln!(out, "{path}\t{strategy}\t{key}").unwrap();
+    for ((path, config), key) in keys {
+        writeln!(out, "{path}\t{config}\t{key}").unwrap();
     }
     out
 }
@@ -86,8 +89,8 @@ fn corpus_keys_match_the_snapshot() {
     let expected = parse_snapshot(&text);
     assert_eq!(
         expected.len(),
-        190 * Strategy::ALL.len(),
-        "the snapshot holds every corpus event under every strategy"
+        190 * ConfigId::ALL.len(),
+        "the snapshot holds every corpus event under every configuration"
     );
     let mut differences = Vec::new();
     for (id, key) in &expected {

@@ -2,20 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use periscope_grouping::{Grouper, GroupingConfig, Strategy as GroupingStrategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 fn key_of(event: &Value) -> String {
-    key_with(GroupingStrategy::Default, event)
+    key_with(ConfigId::NEWEST, event)
 }
 
-fn key_with(strategy: GroupingStrategy, event: &Value) -> String {
+fn key_with(config: ConfigId, event: &Value) -> String {
     let event = Event::from_slice(event.to_string().as_bytes()).unwrap();
-    Grouper::new(GroupingConfig::new(strategy))
-        .group(&event)
-        .key
+    Grouper::new(GroupingConfig::new(config)).group(&event).key
 }
 
 fn name() -> impl Strategy<Value = String> {
@@ -202,7 +200,7 @@ proptest! {
         let a = add_noise(event_json(&e, &noise_a), &ev_a);
         let b = add_noise(event_json(&e, &noise_b), &ev_b);
         let bare = event_json(&e, &[]);
-        for strategy in GroupingStrategy::ALL {
+        for strategy in ConfigId::ALL {
             prop_assert_eq!(key_with(*strategy, &a), key_with(*strategy, &b));
             prop_assert_eq!(key_with(*strategy, &a), key_with(*strategy, &bare));
         }
@@ -218,10 +216,21 @@ proptest! {
         let mut e = e;
         let i = index.index(e.frames.len());
         e.frames[i].in_app = Some(true);
-        let before = key_of(&event_json(&e, &[]));
+        let before = event_json(&e, &[]);
         e.frames[i].function = new_name;
-        let after = key_of(&event_json(&e, &[]));
-        prop_assert_ne!(before, after);
+        let after = event_json(&e, &[]);
+        // From periscope:2026-12 on, a JavaScript frame's context line
+        // replaces its function name (minified names differ between builds).
+        let context_replaces_function = matches!(e.platform, "javascript" | "node")
+            && e.frames[i].context_line.as_deref().is_some_and(|l| !l.trim().is_empty());
+        // (type-and-value ignores frames.)
+        for config in [ConfigId::Periscope2026_11, ConfigId::Periscope2026_12] {
+            if config == ConfigId::Periscope2026_12 && context_replaces_function {
+                prop_assert_eq!(key_with(config, &before), key_with(config, &after));
+            } else {
+                prop_assert_ne!(key_with(config, &before), key_with(config, &after));
+            }
+        }
     }
 }
 
@@ -304,7 +313,7 @@ proptest! {
         } else {
             json!({"message": m})
         };
-        for strategy in GroupingStrategy::ALL {
+        for strategy in ConfigId::ALL {
             prop_assert_eq!(
                 key_with(*strategy, &wrap(&a)),
                 key_with(*strategy, &wrap(&b)),
@@ -336,7 +345,7 @@ proptest! {
                 {"raw_function": t(6), "package": t(5), "platform": t(0), "in_app": !in_app}
             ]}}]},
         });
-        for strategy in GroupingStrategy::ALL {
+        for strategy in ConfigId::ALL {
             let event = Event::from_slice(event.to_string().as_bytes()).unwrap();
             let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
             prop_assert_eq!(g.key.len(), 32);
@@ -436,7 +445,7 @@ proptest! {
         }
         let a = shaped_event(&repeated, &frames, chain, &tags, &message);
         let b = shaped_event(&without_repeated_defaults(&repeated), &frames, chain, &tags, &message);
-        for strategy in GroupingStrategy::ALL {
+        for strategy in ConfigId::ALL {
             let ga = Event::from_slice(a.to_string().as_bytes()).unwrap();
             let gb = Event::from_slice(b.to_string().as_bytes()).unwrap();
             let grouper = Grouper::new(GroupingConfig::new(*strategy));

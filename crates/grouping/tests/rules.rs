@@ -2,17 +2,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use periscope_grouping::{Grouper, Grouping, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, Grouping, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use serde_json::{Value, json};
 
-fn group_with(strategy: Strategy, event: &Value) -> Grouping {
+fn group_with(config: ConfigId, event: &Value) -> Grouping {
     let event = Event::from_slice(event.to_string().as_bytes()).unwrap();
-    Grouper::new(GroupingConfig::new(strategy)).group(&event)
+    Grouper::new(GroupingConfig::new(config)).group(&event)
 }
 
 fn group(event: &Value) -> Grouping {
-    group_with(Strategy::Default, event)
+    group_with(ConfigId::Periscope2026_11, event)
 }
 
 fn key(event: &Value) -> String {
@@ -749,7 +749,7 @@ fn culprits() {
 
 #[test]
 fn type_and_value_strategy() {
-    let tv = |e: &Value| group_with(Strategy::TypeAndValue, e);
+    let tv = |e: &Value| group_with(ConfigId::TypeAndValue2026_11, e);
     let a = exc_event("KeyError", "id 42", vec![frame("f", true)]);
     let b = exc_event("KeyError", "id 97", vec![frame("g", true)]);
     let c = exc_event("KeyError", "name", vec![frame("f", true)]);

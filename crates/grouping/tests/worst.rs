@@ -11,7 +11,7 @@ mod worst;
 use periscope_grouping::limits::{
     MAX_EXCEPTIONS, MAX_FINGERPRINT_PART_CHARS, MAX_FINGERPRINT_PARTS, MAX_FRAMES,
 };
-use periscope_grouping::{Component, Grouper, GroupingConfig, MAX_TITLE_CHARS, Strategy};
+use periscope_grouping::{Component, ConfigId, Grouper, GroupingConfig, MAX_TITLE_CHARS};
 use periscope_sentry_envelope::Event;
 
 fn count(c: &Component) -> usize {
@@ -47,7 +47,7 @@ fn worst_shapes_are_bounded() {
             bytes.len()
         );
         let event = Event::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for strategy in Strategy::ALL {
+        for strategy in ConfigId::ALL {
             let g = Grouper::new(GroupingConfig::new(*strategy)).group(&event);
             let components = count(&g.explanation);
             assert!(
@@ -87,12 +87,17 @@ fn worst_shapes_are_bounded() {
 #[test]
 fn issue_12_builds_one_tree() {
     let event = Event::from_slice(&worst::issue_12()).unwrap();
-    let g = Grouper::new(GroupingConfig::default()).group(&event);
-    assert_eq!(g.variant, "hybrid-fingerprint");
-    let components = count(&g.explanation);
+    let old = Grouper::new(GroupingConfig::new(ConfigId::Periscope2026_11)).group(&event);
     // The app variant's 250 frames with two parts each, the system variant
     // named, 64 fingerprint entries and the notes.
+    let components = count(&old.explanation);
     assert!(components < 1_000, "{components} components");
+    let g = Grouper::new(GroupingConfig::default()).group(&event);
+    assert_eq!(g.variant, "hybrid-fingerprint");
+    // The same, with the system variant computed (for the second key).
+    let components = count(&g.explanation);
+    assert!(components < 2_000, "{components} components");
+    assert_eq!(g.other_keys.len(), 1);
     let fp = &g.explanation.children[0];
     assert_eq!(fp.name, "hybrid-fingerprint");
     // The built-in tree, the note on the 999 repeats, the literal.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_store::{IngestOutcome, NewEvent};
 use tokio::sync::Semaphore;
 
@@ -35,8 +35,8 @@ pub struct AppState {
     pub(crate) keys: Arc<KeyCache>,
     /// Quotas.
     pub(crate) quotas: Arc<Quotas>,
-    /// One grouper per strategy.
-    pub(crate) groupers: Arc<Vec<(Strategy, Grouper)>>,
+    /// One grouper per grouping configuration.
+    pub(crate) groupers: Arc<Vec<(ConfigId, Grouper)>>,
     /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
     pub(crate) cpu: Arc<Semaphore>,
     /// Whether the database and the digest writer can work.
@@ -53,9 +53,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The grouper for a project's strategy name (unknown names use the default).
-    pub(crate) fn grouper(&self, strategy: &str) -> &Grouper {
-        let wanted: Strategy = strategy.parse().unwrap_or_default();
+    /// The grouper for a project's stored grouping configuration (see
+    /// [`grouping_config`]).
+    pub(crate) fn grouper(&self, stored: &str) -> &Grouper {
+        let wanted = grouping_config(stored);
         self.groupers
             .iter()
             .find(|(s, _)| *s == wanted)
@@ -89,13 +90,21 @@ impl AppState {
 
 fn unreachable_grouper() -> &'static Grouper {
     static DEFAULT: std::sync::OnceLock<Grouper> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(|| Grouper::new(GroupingConfig::default()))
+    DEFAULT.get_or_init(|| Grouper::new(GroupingConfig::new(ConfigId::Periscope2026_11)))
 }
 
-/// Every grouping strategy's grouper.
-pub(crate) fn all_groupers() -> Vec<(Strategy, Grouper)> {
-    Strategy::ALL
+/// The grouping configuration a project's stored name means: a configuration
+/// id, or a strategy name stored before configurations were versioned
+/// (`default` is `periscope:2026-11`). A name no version knows groups as
+/// `default` always did, the column's default, so its issues keep their keys.
+pub(crate) fn grouping_config(stored: &str) -> ConfigId {
+    stored.parse().unwrap_or(ConfigId::Periscope2026_11)
+}
+
+/// Every grouping configuration's grouper.
+pub(crate) fn all_groupers() -> Vec<(ConfigId, Grouper)> {
+    ConfigId::ALL
         .iter()
-        .map(|s| (*s, Grouper::new(GroupingConfig::new(*s))))
+        .map(|c| (*c, Grouper::new(GroupingConfig::new(*c))))
         .collect()
 }

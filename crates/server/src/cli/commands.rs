@@ -1,7 +1,7 @@
 //! What each command of the command line does.
 
 use chrono::Utc;
-use periscope_grouping::{Grouper, GroupingConfig, Strategy};
+use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 
 use crate::service::views::IssueView;
@@ -454,9 +454,9 @@ fn alert(cmd: AlertCommand) -> Result<(), String> {
     Ok(())
 }
 
-fn group(files: &[std::path::PathBuf], strategy: &str) -> Result<(), String> {
-    let strategy: Strategy = strategy.parse().map_err(|e| format!("--strategy: {e}"))?;
-    let grouper = Grouper::new(GroupingConfig::new(strategy));
+fn group(files: &[std::path::PathBuf], config: &str) -> Result<(), String> {
+    let config: ConfigId = config.parse().map_err(|e| format!("--strategy: {e}"))?;
+    let grouper = Grouper::new(GroupingConfig::new(config));
     let mut failed = 0;
     for path in files {
         let result = std::fs::read(path)

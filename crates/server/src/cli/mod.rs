@@ -325,8 +325,11 @@ pub struct GroupArgs {
     /// Event JSON files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// The strategy: default or type-and-value.
-    #[arg(long, default_value = "default")]
+    /// The grouping configuration: periscope:2026-12 (the newest),
+    /// periscope:2026-11 or type-and-value:2026-11; the names stored before
+    /// versioning are read too (default = periscope:2026-11, what a project
+    /// created with them groups by; type-and-value = type-and-value:2026-11).
+    #[arg(long, alias = "config", default_value = "default")]
     pub strategy: String,
 }
 

@@ -729,9 +729,17 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
             "DestinationChangeInput".to_owned(),
             crate::service::destination_change_schema(config.smtp_url.is_some()),
         );
-        let mut strategies: Vec<Value> = periscope_grouping::Strategy::ALL
+        // The configuration ids, then the names stored before versioning
+        // (still accepted), then null.
+        let mut strategies: Vec<Value> = periscope_grouping::ConfigId::ALL
             .iter()
-            .map(|s| Value::from(s.as_str()))
+            .map(|c| Value::from(c.as_str()))
+            .chain(
+                periscope_grouping::ConfigId::ALL
+                    .iter()
+                    .filter_map(|c| c.legacy_name())
+                    .map(Value::from),
+            )
             .collect();
         strategies.push(Value::Null);
         if let Some(field) = schemas

@@ -268,9 +268,9 @@ impl IssueDetail {
     /// how the issue's events group now).
     pub fn grouping(&self) -> Option<periscope_grouping::Grouping> {
         let event = Event::from_slice(&self.latest.as_ref()?.payload).ok()?;
-        let grouper = Grouper::new(GroupingConfig::new(
-            self.strategy.parse().unwrap_or_default(),
-        ));
+        let grouper = Grouper::new(GroupingConfig::new(crate::state::grouping_config(
+            &self.strategy,
+        )));
         Some(grouper.group(&event))
     }
 

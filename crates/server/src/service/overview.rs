@@ -239,7 +239,9 @@ impl Service {
         let details = event.as_ref().map(|e| event_details(&e.payload));
         let grouping = event.as_ref().and_then(|e| {
             let parsed = Event::from_slice(&e.payload).ok()?;
-            let grouper = Grouper::new(GroupingConfig::new(strategy.parse().unwrap_or_default()));
+            let grouper = Grouper::new(GroupingConfig::new(crate::state::grouping_config(
+                &strategy,
+            )));
             Some(grouper.group(&parsed))
         });
         let since = (now - Duration::days(30))

@@ -118,7 +118,10 @@ pub struct ProjectChange {
     #[serde(default, deserialize_with = "whole")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 36500)]
     pub max_age_days: Option<Option<u64>>,
-    /// `default` or `type-and-value`.
+    /// The grouping configuration: `periscope:2026-12` (the newest),
+    /// `periscope:2026-11` or `type-and-value:2026-11`; the names stored
+    /// before versioning (`default`, `type-and-value`) are still accepted.
+    /// Switching starts every issue afresh.
     pub grouping_strategy: Option<String>,
 }
 
@@ -158,10 +161,10 @@ impl ProjectChange {
             settings.max_age_days = v.map(|d| u32::try_from(d).unwrap_or(MAX_AGE_DAYS));
         }
         if let Some(s) = self.grouping_strategy {
-            let strategy: periscope_grouping::Strategy = s.parse().map_err(|_| {
-                let known: Vec<&str> = periscope_grouping::Strategy::ALL
+            let config: periscope_grouping::ConfigId = s.parse().map_err(|_| {
+                let known: Vec<&str> = periscope_grouping::ConfigId::ALL
                     .iter()
-                    .map(|s| s.as_str())
+                    .map(|c| c.as_str())
                     .collect();
                 ServiceError::field(
                     "grouping_strategy",
@@ -171,7 +174,14 @@ impl ProjectChange {
                     ),
                 )
             })?;
-            settings.grouping_strategy = strategy.as_str().to_owned();
+            // A name from before versioning is stored in its usual spelling
+            // (it means the same configuration); an id as the id.
+            let is_id = config.as_str().eq_ignore_ascii_case(s.trim());
+            settings.grouping_strategy = match config.legacy_name() {
+                Some(legacy) if !is_id => legacy,
+                _ => config.as_str(),
+            }
+            .to_owned();
         }
         Ok((name, settings))
     }

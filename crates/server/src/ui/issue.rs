@@ -459,7 +459,8 @@ fn grouping(p: &IssuePage) -> Markup {
     match &p.grouping {
         None => html! { p.muted { "This event cannot be grouped again (it no longer parses)." } },
         Some(g) => html! {
-            p { "Strategy " code { (p.strategy) } ", variant " code { (g.variant) } ": key " code.mono { (g.key) } }
+            p { "Configuration " code { (g.config.as_str()) } ", variant " code { (g.variant) } ": key " code.mono { (g.key) }
+                @for k in &g.other_keys { ", also " code.mono { (k) } } }
             @if g.key != p.issue.grouping_key {
                 p.muted { "This event groups to another key today than the issue's (" code { (p.issue.grouping_key) } "); it was grouped with an older rule." }
             }

@@ -105,6 +105,28 @@ fn limit(form: &FormData, field: &'static str) -> Result<Option<Option<u64>>, Se
     }
 }
 
+/// The project's grouping configuration (a name stored before versioning
+/// with the id it means) and the configurations there are.
+fn grouping_config(stored: &str) -> Markup {
+    let config = crate::state::grouping_config(stored);
+    let meant = (config.as_str() != stored).then_some(config.as_str());
+    html! {
+        p {
+            "Configuration: " code { (stored) }
+            @if let Some(id) = meant { " (" code { (id) } ")" }
+            ". It is not switched here: switching would start every issue afresh."
+        }
+        p.muted {
+            "Configurations: "
+            @for (i, c) in periscope_grouping::ConfigId::ALL.iter().enumerate() {
+                @if i > 0 { "; " }
+                code { (c.as_str()) } " — " (c.description())
+            }
+            "."
+        }
+    }
+}
+
 fn change_from(form: &FormData) -> Result<ProjectChange, ServiceError> {
     Ok(ProjectChange {
         name: form.get("name").map(str::to_owned),
@@ -200,7 +222,7 @@ fn render(
                 button type="submit" { "Add a key" }
             }
             h2 { "Grouping" }
-            p { "Strategy: " code { (p.settings.grouping_strategy) } ". It is not switched here: switching would start every issue afresh." }
+            (grouping_config(&p.settings.grouping_strategy))
             h2.danger { "Delete this project" }
             form.settings.danger method="post" action={ "/projects/" (p.id) "/delete" } {
                 input type="hidden" name="_csrf" value=(viewer.csrf);
