@@ -72,7 +72,10 @@ fn seed(store: &Store, project: periscope_store::ProjectId, issues: usize, event
                     project_id: project,
                     payload: payload(&event_id, issue, i),
                     event_id,
-                    grouping_key: format!("{issue:032x}"),
+                    grouping_keys: vec![periscope_store::GroupingKey::new(
+                        format!("{issue:032x}"),
+                        "default",
+                    )],
                     title: format!("Error{issue}: failure number {issue} in the checkout"),
                     culprit: Some(format!("app/module_{} in handler", issue % 50)),
                     level: "error".into(),

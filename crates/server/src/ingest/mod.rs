@@ -639,7 +639,12 @@ impl Work {
         let new_event = NewEvent {
             project_id: periscope_store::ProjectId(self.project_id),
             event_id: event_id.to_string(),
-            grouping_key: grouping.key.clone(),
+            // One key, from the project's grouping configuration (several
+            // keys, for transitions, are wired later).
+            grouping_keys: vec![periscope_store::GroupingKey::new(
+                grouping.key.clone(),
+                self.project.grouping_strategy.clone(),
+            )],
             title: text_column(&grouping.title),
             culprit: grouping.culprit.as_deref().map(text_column),
             level: event

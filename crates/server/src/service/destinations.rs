@@ -852,7 +852,7 @@ mod tests {
         let event = NewEvent {
             project_id: ProjectId(p),
             event_id: "0123456789abcdef0123456789abcdef".into(),
-            grouping_key: "k".into(),
+            grouping_keys: vec![periscope_store::GroupingKey::new("k", "default")],
             title: "Error: x".into(),
             culprit: None,
             level: "error".into(),
