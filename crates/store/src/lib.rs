@@ -12,7 +12,8 @@
 //!   [`ProjectStore`] (projects, client keys, settings), [`IngestStore`] (the one
 //!   batch call of the digest writer), [`IssueStore`] (listing, searching,
 //!   resolving, muting, the activity log; events, their payloads, search and
-//!   position; hourly counts and tag distributions), [`AlertStore`]
+//!   position; hourly counts and tag distributions), [`GroupingStore`]
+//!   (an issue's grouping keys, merge and unmerge), [`AlertStore`]
 //!   (destinations and the outbox the notifier drains), [`UsageStore`] (quota
 //!   counters that survive restarts), [`UserStore`] (web UI users and their
 //!   sessions), [`StatsStore`] (installation-wide counters every replica adds
@@ -39,13 +40,16 @@
 //!   statements are bound and rows read.
 //! - **Plain values in, plain values out**: the store depends on neither the
 //!   envelope nor the grouping crate; the caller hands over [`NewEvent`]s that
-//!   carry the grouping key, title and culprit it computed, plus the raw payload.
+//!   carry the grouping keys, title and culprit it computed, plus the raw
+//!   payload. Grouping configurations and rules are opaque strings here.
 //!   Time is always passed in (`now`), never read, so tests control it.
 //!
 //! # The ingest batch
 //!
 //! [`IngestStore::ingest_batch`] takes N events and does everything in **one
-//! transaction** (group commit): one upsert per distinct `(project, grouping key)`
+//! transaction** (group commit): one lookup of the batch's grouping keys (the
+//! first stored key of each event, in its order, decides its issue; see
+//! [Grouping keys](#grouping-keys)), one upsert per distinct `(project, issue key)`
 //! (`event_count = event_count + n`, never `COUNT(*)`), a multi-row insert of the
 //! events with `ON CONFLICT (project_id, event_id) DO NOTHING` (a repeated event id
 //! is reported `duplicate` and not counted), the status transitions, one alert row
@@ -65,12 +69,44 @@
 //! exactly one issue and one alert per new grouping key, and exactly one
 //! regression or unmute alert per transition, without deadlocks.
 //!
+//! The store retries a batch (and a merge or unmerge) that fails with a
+//! transient error ([`ErrorClass::Transient`]: a PostgreSQL deadlock or
+//! serialization failure, or [`StoreError::Raced`]) up to three times in all,
+//! each time in a new transaction.
+//!
 //! Transitions: an event on a **resolved** issue re-opens it (`regression`); when
 //! resolved *in a release R*, only an event whose release is newer than R does
 //! (see [`release_is_newer`]: natural, semver-aware order; an event without a
 //! release never does). A **muted** issue unmutes (`unmute`) on the first event
 //! at or after its `muted_until` time, or on the event that makes its count reach
 //! `unmute_at_count` ("N more events"). A plain mute lasts until changed by hand.
+//!
+//! # Grouping keys
+//!
+//! An issue owns one or more grouping keys (table `grouping_keys`: key →
+//! issue, the grouping configuration that computed the key, and the count,
+//! first and last seen of the events that **joined** the issue by it). A
+//! [`NewEvent`] carries its keys in lookup order ([`GroupingKey`]): the first
+//! one stored decides the issue; with none stored, a new issue is created
+//! under the first. Every key of the event is then attached to its issue (a
+//! stored key keeps its issue), and the event counts on the key it joined by
+//! (which it records, with its user's hash). So an issue's count, first and
+//! last seen are the sums, minimum and maximum of its keys', which is what
+//! makes an unmerge exact.
+//!
+//! [`GroupingStore::merge_issues`] moves the keys, events, alerts and activity
+//! of source issues to a target and adds up their counters (hourly counts,
+//! tag counts within the tag row cap, distinct users: exact rows or merged
+//! HyperLogLog sketches); the sources stay as tombstones
+//! ([`Issue::merged_into`]) that redirect ([`GroupingStore::resolve_issue`])
+//! and are in no list, count or search. [`GroupingStore::unmerge_issue`]
+//! moves chosen keys and the events that joined by them to a new issue, whose
+//! count and first/last seen are exactly the moved keys'; hourly counts, tag
+//! counts and users are recounted from the stored events that move (exact
+//! while none of them was evicted). Locks on PostgreSQL: every writer takes
+//! the project, then grouping keys (sorted), then issues; ingest holds the
+//! keys it found `FOR KEY SHARE`, merges take an issue's keys `FOR UPDATE`,
+//! so neither overtakes the other and they cannot deadlock.
 //!
 //! # Storage
 //!
@@ -178,6 +214,7 @@
 //! let store = Store::open_url("sqlite::memory:")?;
 //! let now = Utc::now();
 //! let project = store.create_project("web", "0123456789abcdef0123456789abcdef", now)?;
+//! // One key, computed by the project's grouping configuration.
 //! let event = NewEvent {
 //!     project_id: project.id,
 //!     event_id: "fc6d8c0c43fc4630ad850ee518f1b9d0".into(),
