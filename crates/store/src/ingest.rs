@@ -744,7 +744,7 @@ fn group_by_issue<'k>(routes: &[Option<Route<'k>>]) -> Vec<IssueGroup<'k>> {
     groups.into_values().collect()
 }
 
-/// Step 1: one issue upsert per group, in the groups' (sorted) order, counting
+/// Step 2: one issue upsert per group, in the groups' (sorted) order, counting
 /// each group's events and returning the row as it was before the batch
 /// (status, bounds) with the new count.
 fn upsert_issues<C: Exec>(
@@ -820,7 +820,7 @@ fn issue_of_events(n: usize, upserted: &[Upserted]) -> Vec<i64> {
     issue_of
 }
 
-/// Step 2: the first copies of the events, sorted by (project, event id); the
+/// Step 3: the first copies of the events, sorted by (project, event id); the
 /// row id of each inserted event, `None` for events already stored (and for
 /// later in-batch copies).
 fn insert_events<C: Exec>(
@@ -877,7 +877,7 @@ fn insert_events<C: Exec>(
     Ok(row_id)
 }
 
-/// Step 3, for one issue: undoes the counting of events already stored, counts
+/// Step 4, for one issue: undoes the counting of events already stored, counts
 /// the inserted ones for their project, gathers tag index candidates, and
 /// applies the status [`transition`] (a conditional update and one alert).
 fn settle_issue<'b, C: Exec>(
@@ -1134,7 +1134,7 @@ fn set_keep_flags<C: Exec>(c: &mut C, keep_ids: &[i64]) -> Result<()> {
     Ok(())
 }
 
-/// Step 4: the tag index (sorted, so concurrent writers lock index entries in
+/// Step 5: the tag index (sorted, so concurrent writers lock index entries in
 /// one order) and each issue's count of index rows; then the counts: the
 /// candidates inserted now start with their count, the values already indexed
 /// get theirs added, values over the cap are not indexed but still add to
