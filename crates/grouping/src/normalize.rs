@@ -578,6 +578,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn generated_parts_are_masked_after_their_stable_prefix() {
+        for (name, masked) in [
+            (
+                "a.Foo$$EnhancerBySpringCGLIB$$8e2f1a3b",
+                "a.Foo$$EnhancerBySpringCGLIB$$<auto>",
+            ),
+            (
+                "a.Foo$$FastClassByCGLIB$$1a_2",
+                "a.Foo$$FastClassByCGLIB$$<auto>",
+            ),
+            ("a.Foo$HibernateProxy$Yb4Z_7", "a.Foo$HibernateProxy$<auto>"),
+            ("a.Foo_$$_jvst3c1_12", "a.Foo_$$_jvst<auto>"),
+            (
+                "a.Foo_$$_javassist_seam_4",
+                "a.Foo_$$_javassist_seam_<auto>",
+            ),
+            ("GeneratedMethodAccessor12", "GeneratedMethodAccessor<auto>"),
+            ("com.sun.proxy.$Proxy42", "com.sun.proxy.$Proxy<auto>"),
+            ("a.B$$Lambda$42/0x0000000800c02a00", "a.B$$Lambda<auto>"),
+        ] {
+            assert_eq!(
+                mask_generated_parts(name).as_deref(),
+                Some(masked),
+                "{name}"
+            );
+            assert!(is_generated_name(name), "{name}");
+        }
+        // Generated, but without a known generated part: nothing to mask.
+        assert_eq!(mask_generated_parts("CGLIB$toString$3"), None);
+        assert_eq!(mask_generated_parts("a.Foo$$Lambda"), None);
+        assert_eq!(mask_generated_parts("com.example.Foo"), None);
+        // `$Proxy` only as a class name of its own.
+        assert_eq!(mask_generated_parts("My$ProxyFactory1"), None);
+        assert_eq!(mask_generated_parts("a.$Proxy"), None);
+    }
+
+    #[test]
+    fn ios_app_bundle_paths() {
+        assert!(is_ios_app_bundle_path(
+            "/private/var/containers/Bundle/Application/6A1B/Shop.app/Shop"
+        ));
+        assert!(is_ios_app_bundle_path(
+            "/Users/me/Library/Developer/CoreSimulator/Devices/1/data/Containers/Bundle/Application/2/Shop.app/Shop"
+        ));
+        assert!(!is_ios_app_bundle_path("/usr/lib/libobjc.A.dylib"));
+        assert!(!is_ios_app_bundle_path("/containers/bundle/application"));
+        assert!(!is_ios_app_bundle_path(""));
+    }
+
     #[track_caller]
     fn p(input: &str, expected: &str) {
         assert_eq!(parameterize(input), expected, "input: {input:?}");

@@ -378,60 +378,65 @@ fn report_field<'r>(report: &'r serde_json::Map<String, Value>, names: &[&str]) 
 /// blocked URI (see [`normalize_blocked_uri`]); Expect-CT, Expect-Staple and
 /// HPKP failures by the host name.
 fn security_component(name: &'static str, report: &serde_json::Map<String, Value>) -> Component {
-    let mut children = Vec::with_capacity(2);
     if name == "csp" {
-        let directive = report_field(
-            report,
-            &[
-                "effective_directive",
-                "effective-directive",
-                "effectiveDirective",
-            ],
-        )
-        .or_else(|| {
-            report_field(
-                report,
-                &[
-                    "violated_directive",
-                    "violated-directive",
-                    "violatedDirective",
-                ],
-            )
-            .and_then(|d| d.split_whitespace().next())
-        });
-        children.push(match directive {
-            Some(d) => Component::leaf("directive", d.to_ascii_lowercase()),
-            None => Component::ignored("directive", "the report names no directive"),
-        });
-        let blocked = report_field(
-            report,
-            &[
-                "blocked_uri",
-                "blocked-uri",
-                "blockedURL",
-                "blockedURI",
-                "blocked-url",
-            ],
-        );
-        children.push(Component::leaf(
-            "uri",
-            normalize_blocked_uri(blocked.unwrap_or("")),
-        ));
+        csp_component(report)
     } else {
-        children.push(match report_field(report, &["hostname", "host"]) {
-            Some(h) => Component::leaf("hostname", h.to_ascii_lowercase()),
-            None => Component::ignored("hostname", "the report names no host"),
-        });
+        host_report_component(name, report)
     }
-    let mut c = Component::parent(name, children);
-    if name == "csp" && !c.children.first().is_some_and(|d| d.contributes) {
-        // A blocked URI alone says too little: the message decides.
-        c.exclude("the report names no directive");
-    }
-    if !c.contributes && c.hint.is_none() {
-        c.hint = Some(Cow::Borrowed("the report names no host"));
-    }
-    c
+}
+
+/// A CSP violation: its directive (the effective one, else the first word of
+/// the violated one) and its blocked URI. Without a directive the report says
+/// too little, and the message decides.
+fn csp_component(report: &serde_json::Map<String, Value>) -> Component {
+    let effective = &[
+        "effective_directive",
+        "effective-directive",
+        "effectiveDirective",
+    ];
+    let violated = &[
+        "violated_directive",
+        "violated-directive",
+        "violatedDirective",
+    ];
+    let directive = report_field(report, effective)
+        .or_else(|| report_field(report, violated).and_then(|d| d.split_whitespace().next()));
+    let Some(directive) = directive else {
+        return Component::ignored("csp", "the report names no directive");
+    };
+    let blocked = report_field(
+        report,
+        &[
+            "blocked_uri",
+            "blocked-uri",
+            "blockedURL",
+            "blockedURI",
+            "blocked-url",
+        ],
+    );
+    Component::parent(
+        "csp",
+        vec![
+            Component::leaf("directive", directive.to_ascii_lowercase()),
+            Component::leaf("uri", normalize_blocked_uri(blocked.unwrap_or(""))),
+        ],
+    )
+}
+
+/// An Expect-CT, Expect-Staple or HPKP failure: the mechanism and the host
+/// name. Without a host name, the message decides.
+fn host_report_component(name: &'static str, report: &serde_json::Map<String, Value>) -> Component {
+    let Some(host) = report_field(report, &["hostname", "host"]) else {
+        return Component::ignored(name, "the report names no host");
+    };
+    Component::parent(
+        name,
+        vec![
+            // One host failing different mechanisms is different issues.
+            Component::leaf("report-type", name),
+            Component::leaf("hostname", host.to_ascii_lowercase()),
+        ],
+    )
 }
 
 /// What a blocked URI of a CSP report counts as: `'self'` when empty or
@@ -446,6 +451,10 @@ pub(crate) fn normalize_blocked_uri(uri: &str) -> String {
         "inline" | "unsafe-inline" => return "'unsafe-inline'".to_owned(),
         "eval" | "unsafe-eval" => return "'unsafe-eval'".to_owned(),
         "wasm-eval" | "wasm-unsafe-eval" => return "'wasm-unsafe-eval'".to_owned(),
+        // Browsers name some schemes alone.
+        scheme @ ("data" | "blob" | "about" | "filesystem" | "mediastream") => {
+            return format!("{scheme}:");
+        }
         _ => {}
     }
     let is_scheme = |s: &str| {
