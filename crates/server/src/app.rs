@@ -233,14 +233,17 @@ pub fn build_state_with_writer(
         health,
         throttle: Arc::new(Throttle::new(ThrottleConfig {
             free_failures: config.auth_free_failures,
+            base_delay: config.auth_failure_delay,
             ..ThrottleConfig::default()
         })),
         sign_in_by_address: Arc::new(Throttle::new(ThrottleConfig {
             free_failures: config.auth_free_failures,
+            base_delay: config.auth_failure_delay,
             ..ThrottleConfig::default()
         })),
         sign_in_by_account: Arc::new(Throttle::new(ThrottleConfig {
             free_failures: config.auth_free_failures,
+            base_delay: config.auth_failure_delay,
             ..ThrottleConfig::default()
         })),
         password_hashes: Arc::new(Semaphore::new(config.max_password_hashes)),

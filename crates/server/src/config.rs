@@ -100,6 +100,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Wrong admin keys (or passwords) one client address may try before it must wait.
     pub auth_free_failures: u32,
+    /// The wait imposed by the first failure past the free ones (it doubles per
+    /// further failure, up to five minutes).
+    pub auth_failure_delay: Duration,
     /// Delivered alerts are deleted after this many days (`None`: kept).
     pub alert_max_age_days: Option<u64>,
     /// Issues without an event for this many days are deleted (`None`: kept).
@@ -357,6 +360,10 @@ impl Config {
             sqlite_synchronous_full,
             trusted_proxies,
             auth_free_failures: parse_num(lookup, "PERISCOPE_AUTH_FREE_FAILURES", 5)?,
+            auth_failure_delay: Duration::from_secs(positive(
+                "PERISCOPE_AUTH_FAILURE_DELAY_SECS",
+                parse_num(lookup, "PERISCOPE_AUTH_FAILURE_DELAY_SECS", 1)?,
+            )? as u64),
             alert_max_age_days: days_or_forever(lookup, "PERISCOPE_ALERT_MAX_AGE_DAYS", 30)?,
             issue_max_idle_days: days_or_forever(lookup, "PERISCOPE_ISSUE_MAX_IDLE_DAYS", 365)?,
             session_lifetime: Duration::from_secs(

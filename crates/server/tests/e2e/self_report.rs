@@ -2,11 +2,9 @@
 //! SDK — here to itself: an alert that can never be delivered is logged at error level,
 //! reaches the server's own project as an event and becomes an issue there.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Server, auth_header, http};
+use crate::common::{Server, auth_header, http};
 
 #[test]
 fn server_reports_its_own_errors_to_itself() {

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use periscope_store::{AlertKind, AlertStore, IssueStore};
 
-use common::{
+use crate::common::{
     Server, acknowledged, auth_header, http, metric, post, small_event, spawn_stress, stored_event,
 };
 
@@ -253,7 +251,7 @@ fn kill_9_during_stress(server: Server) {
     );
 
     // Every acknowledged event is there, from before the crash and after it.
-    common::assert_all_stored(&server, project, &ids);
+    crate::common::assert_all_stored(&server, project, &ids);
     let counted: u64 = server.issues(project).iter().map(|i| i.count).sum();
     assert!(
         counted >= ids.len() as u64,
@@ -356,7 +354,7 @@ fn quota_answers_429_with_headers_and_stores_nothing_over() {
                 &client,
                 &server.envelope_url(project),
                 &[("x-sentry-auth", &auth)],
-                common::event_envelope(&id, &body),
+                crate::common::event_envelope(&id, &body),
             )
         };
         answers.push((id, a));

@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Server, auth_header, http};
+use crate::common::{Server, auth_header, http};
 
 /// (current RSS, peak RSS) of a process in KiB, from /proc.
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -38,7 +36,8 @@ fn stored_events(s: &Server, project: i64) -> u64 {
 /// Waits until the server handles `n` ingest requests at once.
 fn wait_in_flight(s: &Server, n: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while common::metric(&s.metrics(), "periscope_ingest_requests_in_flight") != Some(f64::from(n))
+    while crate::common::metric(&s.metrics(), "periscope_ingest_requests_in_flight")
+        != Some(f64::from(n))
     {
         assert!(Instant::now() < deadline, "{n} requests never in flight");
         std::thread::sleep(Duration::from_millis(20));
@@ -67,7 +66,7 @@ fn stalled_chunked_uploads(s: &Server, project: i64, key: &str, n: usize) -> Vec
 /// A chunked envelope (no Content-Length) of about `size` bytes, as Node and .NET
 /// send them.
 fn chunked_envelope(base: &str, project: i64, key: &str, size: usize) -> u16 {
-    let event_id = common::new_event_id();
+    let event_id = crate::common::new_event_id();
     let event = serde_json::json!({
         "event_id": event_id,
         "message": "chunked",

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,7 +256,7 @@ fn a_status_over_a_seeded_database_sqlite() {
 
 #[test]
 fn a_status_over_a_seeded_database_postgres() {
-    let Some(db) = common::TestDatabase::create("status") else {
+    let Some(db) = crate::common::TestDatabase::create("status") else {
         return;
     };
     check_seeded(Store::open_url(db.url()).unwrap(), "postgres");
@@ -451,8 +449,8 @@ fn sample(metrics: &str, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn admin_status(s: &common::Server) -> Value {
-    let resp = common::http()
+fn admin_status(s: &crate::common::Server) -> Value {
+    let resp = crate::common::http()
         .get(format!("{}/api/admin/status", s.base()))
         .header("authorization", format!("Bearer {KEY}"))
         .send()
@@ -461,10 +459,10 @@ fn admin_status(s: &common::Server) -> Value {
     serde_json::from_str::<Value>(&resp.text().unwrap()).unwrap()["status"].clone()
 }
 
-fn post(s: &common::Server, project: i64, key: &str, body: Vec<u8>) -> u16 {
-    common::http()
+fn post(s: &crate::common::Server, project: i64, key: &str, body: Vec<u8>) -> u16 {
+    crate::common::http()
         .post(s.store_url(project))
-        .header("X-Sentry-Auth", common::auth_header(key))
+        .header("X-Sentry-Auth", crate::common::auth_header(key))
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -475,17 +473,17 @@ fn post(s: &common::Server, project: i64, key: &str, body: Vec<u8>) -> u16 {
 
 #[test]
 fn the_status_agrees_with_metrics_on_a_running_server() {
-    let mut s = common::Server::sqlite();
+    let mut s = crate::common::Server::sqlite();
     s.set("API_SECRET_KEY_ADMIN", KEY);
     s.set("PERISCOPE_QUOTA_PROJECT_PER_MINUTE", "3");
     s.start();
     let (p, _dsn, key) = s.create_project("status");
 
     let statuses: Vec<u16> = (0..5)
-        .map(|i| post(&s, p, &key, common::small_event(&format!("g{i}")).1))
+        .map(|i| post(&s, p, &key, crate::common::small_event(&format!("g{i}")).1))
         .collect();
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
-    let (_, body) = common::small_event("bad key");
+    let (_, body) = crate::common::small_event("bad key");
     assert!(matches!(
         post(&s, p, "00000000000000000000000000000000", body),
         401 | 403

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::collapsible_if)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Server, auth_header, http};
+use crate::common::{Server, auth_header, http};
 use serde_json::{Value, json};
 
 const KEY: &str = "test-admin-key-0123456789-abcdefghij";

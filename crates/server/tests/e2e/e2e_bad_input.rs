@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Write;
 
-use common::{Server, auth_header, event_envelope, gzip, http, post, small_event, stored_event};
+use crate::common::{
+    Server, auth_header, event_envelope, gzip, http, post, small_event, stored_event,
+};
 
 /// Limits small enough to test cheaply.
 const MAX_EVENT: usize = 64 * 1024;
@@ -96,17 +96,17 @@ fn cases(key: &str) -> Vec<Case> {
         let payload =
             serde_json::to_vec(&serde_json::json!({"message": "big", "extra": {"pad": pad}}))
                 .unwrap();
-        event_envelope(&common::new_event_id(), &payload)
+        event_envelope(&crate::common::new_event_id(), &payload)
     };
     let oversized_event_in_envelope = {
         let pad = "z".repeat(MAX_EVENT + 1000);
         let payload =
             serde_json::to_vec(&serde_json::json!({"message": "big", "extra": {"pad": pad}}))
                 .unwrap();
-        event_envelope(&common::new_event_id(), &payload)
+        event_envelope(&crate::common::new_event_id(), &payload)
     };
     let two_events = {
-        let mut e = event_envelope(&common::new_event_id(), &good);
+        let mut e = event_envelope(&crate::common::new_event_id(), &good);
         e.extend_from_slice(
             format!("{{\"type\":\"event\",\"length\":{}}}\n", good.len()).as_bytes(),
         );
@@ -115,11 +115,11 @@ fn cases(key: &str) -> Vec<Case> {
         e
     };
     let truncated_envelope = {
-        let e = event_envelope(&common::new_event_id(), &good);
+        let e = event_envelope(&crate::common::new_event_id(), &good);
         e[..e.len() - 40].to_vec()
     };
     let event_and_transaction = {
-        let mut e = event_envelope(&common::new_event_id(), &good);
+        let mut e = event_envelope(&crate::common::new_event_id(), &good);
         let tx = br#"{"type":"transaction","transaction":"/"}"#;
         e.extend_from_slice(
             format!("{{\"type\":\"transaction\",\"length\":{}}}\n", tx.len()).as_bytes(),
@@ -371,7 +371,7 @@ fn cases(key: &str) -> Vec<Case> {
             "missing key on an envelope",
             To::Envelope,
             &None,
-            event_envelope(&common::new_event_id(), &good),
+            event_envelope(&crate::common::new_event_id(), &good),
             401,
         ),
         c(
@@ -406,7 +406,7 @@ fn cases(key: &str) -> Vec<Case> {
             "wrong key on an envelope",
             To::Envelope,
             &Some(auth_header("0123456789abcdef0123456789abcdef")),
-            event_envelope(&common::new_event_id(), &good),
+            event_envelope(&crate::common::new_event_id(), &good),
             403,
         ),
         c(
@@ -711,7 +711,9 @@ fn stalled_bodies_time_out() {
     // Wait until both stalled requests hold their permits: a probe sent before
     // the second one arrived would take its place.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while common::metric(&server.metrics(), "periscope_ingest_requests_in_flight") != Some(2.0) {
+    while crate::common::metric(&server.metrics(), "periscope_ingest_requests_in_flight")
+        != Some(2.0)
+    {
         assert!(
             Instant::now() < deadline,
             "the stalled requests never arrived: {}",
@@ -802,7 +804,7 @@ fn encodings_csp_and_browser_requests() {
         ("identity", sample.clone()),
         ("utf-8", sample.clone()),
     ] {
-        let id = common::new_event_id();
+        let id = crate::common::new_event_id();
         let a = post(
             &client,
             &server.envelope_url(project),
@@ -953,7 +955,7 @@ fn nul_characters_are_stored(mut server: Server) {
     let store = server.store();
     let mut ids = Vec::new();
     for body in bodies {
-        let id = common::new_event_id();
+        let id = crate::common::new_event_id();
         let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
         v["event_id"] = id.clone().into();
         let payload = serde_json::to_vec(&v).unwrap();
@@ -983,7 +985,7 @@ fn nul_characters_are_stored(mut server: Server) {
     // A NUL event in the same batch as others does not fail them.
     let metrics = server.metrics();
     assert_eq!(
-        common::metric(&metrics, "periscope_digest_failures_total"),
+        crate::common::metric(&metrics, "periscope_digest_failures_total"),
         Some(0.0),
         "{metrics}"
     );

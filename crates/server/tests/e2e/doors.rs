@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use serde_json::{Value, json};
 
-use common::{Server, auth_header, http};
+use crate::common::{Server, auth_header, http};
 
 const KEY: &str = "doors-admin-key-0123456789abcdefghijkl";
 

@@ -10,15 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::Server;
-use common::ui::create_user;
+use crate::common::Server;
+use crate::common::ui::create_user;
 use fantoccini::{Client, ClientBuilder, Locator};
 use periscope_test_support::http::HttpRecorder;
 use serde_json::{Value, json};
@@ -162,7 +160,7 @@ fn wait_for_event(server: &Server, project: i64, event_id: &str) {
     periscope_test_support::wait::until_true(
         "the event to be stored",
         Duration::from_secs(20),
-        || common::stored_event(&store, project, event_id).is_some(),
+        || crate::common::stored_event(&store, project, event_id).is_some(),
     );
 }
 
@@ -391,7 +389,7 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
     let script = format!("<script>window.__xss=1;fetch('{evil_url}')</script>");
     let img = format!("\"><img src=\"{evil_url}\" onerror=\"window.__xss=1\">");
     let js = "javascript:window.__xss=1".to_owned();
-    let event_id = common::new_event_id();
+    let event_id = crate::common::new_event_id();
     let event = json!({
         "event_id": event_id,
         "platform": "python",
@@ -415,12 +413,12 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
         "sdk": {"name": script, "version": img},
     });
     let body = serde_json::to_vec(&event).unwrap();
-    let r = blocking(|| common::store_post(server, project, key, body));
+    let r = blocking(|| crate::common::store_post(server, project, key, body));
     assert_eq!(r.status, 200, "step 9: hostile event accepted: {}", r.body);
     let event_hex = event_id.replace('-', "");
     let issue = blocking(|| {
         wait_for_event(server, project, &event_hex);
-        common::stored_event(&server.store(), project, &event_hex)
+        crate::common::stored_event(&server.store(), project, &event_hex)
             .unwrap()
             .summary
             .issue_id
@@ -491,9 +489,9 @@ async fn xss(c: &Client, server: &Server, project: i64, key: &str) {
     );
 }
 
-fn post_event(server: &Server, project: i64, key: &str) -> common::Answer {
-    let (_, body) = common::small_event("browser quota");
-    blocking(|| common::store_post(server, project, key, body))
+fn post_event(server: &Server, project: i64, key: &str) -> crate::common::Answer {
+    let (_, body) = crate::common::small_event("browser quota");
+    blocking(|| crate::common::store_post(server, project, key, body))
 }
 
 /// Step 11b: on the settings page, add a key and revoke the first one (its

@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, cli_issues, stored_json};
+use crate::common::{Server, cli_issues, stored_json};
 
 fn ids(v: &serde_json::Value) -> Vec<String> {
     match v {
@@ -57,7 +55,7 @@ fn python_sdk_events_become_issues() {
         }
     }
     let issue_of = |id: &str| -> i64 {
-        let e = common::stored_event(&server.store(), project, id).unwrap();
+        let e = crate::common::stored_event(&server.store(), project, id).unwrap();
         e.summary.issue_id.get()
     };
     let issues = cli_issues(&server, project);

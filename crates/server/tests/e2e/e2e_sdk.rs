@@ -6,15 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use sentry::protocol::{Breadcrumb, Event, Exception, Frame, Level, Stacktrace};
 use sentry::{Client, ClientOptions, Hub, Scope};
 
-use common::{Server, cli_issues, metric, stored_json};
+use crate::common::{Server, cli_issues, metric, stored_json};
 
 /// A client and hub of our own (tests run in parallel; the global hub is shared).
 fn sdk(dsn: &str) -> (Arc<Client>, Arc<Hub>) {
@@ -285,7 +283,8 @@ fn rust_sdk_honours_the_quota() {
     let stored: Vec<bool> = ids
         .iter()
         .map(|id| {
-            common::stored_event(&server.store(), project, &id.simple().to_string()).is_some()
+            crate::common::stored_event(&server.store(), project, &id.simple().to_string())
+                .is_some()
         })
         .collect();
     assert_eq!(

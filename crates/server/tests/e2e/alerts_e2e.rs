@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::collapsible_if)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, auth_header, http, metric};
+use crate::common::{Server, auth_header, http, metric};
 use periscope_test_support::http::HttpRecorder;
 use periscope_test_support::net::{RefusingPort, SilentServer};
 use periscope_test_support::smtp::SmtpRecorder;
@@ -310,8 +308,8 @@ fn webhook_scenario(s: &Server) {
     // The alert's link is the issue's page in the web UI.
     let url = got[0].json()["alert"]["url"].as_str().unwrap().to_owned();
     let path = &url[url.find("/issues/").unwrap()..];
-    let password = common::ui::create_user(s, "ops@example.com", false);
-    let mut ui = common::ui::Ui::sign_in(s, "ops@example.com", &password);
+    let password = crate::common::ui::create_user(s, "ops@example.com", false);
+    let mut ui = crate::common::ui::Ui::sign_in(s, "ops@example.com", &password);
     let page = ui.get(path);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("payment declined with code 51"));

@@ -8,8 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -21,7 +19,7 @@ use periscope_test_support::wait::until_true;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{Server, http};
+use crate::common::{Server, http};
 use periscope_server::app::{build_state, router};
 use periscope_server::config::Config;
 

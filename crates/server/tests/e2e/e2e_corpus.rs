@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -15,7 +13,7 @@ use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_store::IssueStore;
 
-use common::{
+use crate::common::{
     Server, auth_header, corpus_dir, corpus_files, event_envelope, gzip, http, new_event_id, post,
 };
 

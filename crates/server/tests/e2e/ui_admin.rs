@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
-use common::ui::{Ui, create_user};
+use crate::common::Server;
+use crate::common::ui::{Ui, create_user};
 
 fn started() -> Server {
     let mut server = Server::sqlite();
@@ -173,8 +171,8 @@ fn a_quota_set_in_the_browser_limits_the_sdk() {
     assert_eq!(p.status, 303, "{}", p.body);
     let mut limited = None;
     for _ in 0..6 {
-        let (_, body) = common::small_event("quota");
-        let r = common::store_post(&server, id, &key, body);
+        let (_, body) = crate::common::small_event("quota");
+        let r = crate::common::store_post(&server, id, &key, body);
         if r.status == 429 {
             limited = Some(r);
             break;
@@ -345,8 +343,8 @@ fn destinations_are_added_and_removed_and_alerts_are_logged() {
         .expect("a destination row");
 
     // An event raises a new-issue alert; the log shows it with its delivery.
-    let (_, body) = common::small_event("logged");
-    let r = common::store_post(&server, id, &key, body);
+    let (_, body) = crate::common::small_event("logged");
+    let r = crate::common::store_post(&server, id, &key, body);
     assert_eq!(r.status, 200);
     periscope_test_support::wait::until_true("the alert", Duration::from_secs(20), || {
         let body = ui.get(&format!("/projects/{id}/alerts")).body;
@@ -491,8 +489,8 @@ fn a_key_revoked_in_the_browser_stops_working_within_seconds() {
     assert_eq!(keys.len(), 2);
     let new_key = keys.iter().find(|k| **k != old_key).unwrap().clone();
     let send = |key: &str| {
-        let (_, body) = common::small_event("keys");
-        common::store_post(&server, id, key, body).status
+        let (_, body) = crate::common::small_event("keys");
+        crate::common::store_post(&server, id, key, body).status
     };
     assert_eq!(send(&old_key), 200);
     let p = ui.post(
@@ -530,13 +528,13 @@ fn the_status_page_agrees_with_metrics() {
     let (id, _dsn, key) = server.create_project("shop");
     let mut ui = admin(&server);
     for i in 0..3 {
-        let (_, body) = common::small_event(&format!("status {i}"));
-        let r = common::store_post(&server, id, &key, body);
+        let (_, body) = crate::common::small_event(&format!("status {i}"));
+        let r = crate::common::store_post(&server, id, &key, body);
         assert_eq!(r.status, 200);
     }
-    let (_, body) = common::small_event("bad key");
-    let r = common::post(
-        &common::http(),
+    let (_, body) = crate::common::small_event("bad key");
+    let r = crate::common::post(
+        &crate::common::http(),
         &server.store_url(id),
         &[(
             "x-sentry-auth",
@@ -586,8 +584,8 @@ fn a_failed_delivery_is_retried_from_the_alerts_log() {
     let (id, _dsn, key) = server.create_project("shop");
     let mut ui = admin(&server);
     add_webhook(&mut ui, id, &recorder.url("/hook"), "s");
-    let (_, body) = common::small_event("retry");
-    let r = common::store_post(&server, id, &key, body);
+    let (_, body) = crate::common::small_event("retry");
+    let r = crate::common::store_post(&server, id, &key, body);
     assert_eq!(r.status, 200);
     let log =
         periscope_test_support::wait::until("a failed delivery", Duration::from_secs(20), || {

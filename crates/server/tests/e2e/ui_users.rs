@@ -3,10 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Server;
-use common::ui::{Ui, create_user};
+use crate::common::Server;
+use crate::common::ui::{Ui, create_user};
 
 fn started() -> Server {
     let mut server = Server::sqlite();

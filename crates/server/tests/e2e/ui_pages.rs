@@ -3,10 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::Server;
-use common::ui::{Ui, create_user};
+use crate::common::Server;
+use crate::common::ui::{Ui, create_user};
 
 fn started() -> Server {
     let mut server = Server::sqlite();
@@ -15,14 +13,14 @@ fn started() -> Server {
 }
 
 fn send(server: &Server, project: i64, key: &str, event: &serde_json::Value) -> i64 {
-    let r = common::store_post(server, project, key, serde_json::to_vec(event).unwrap());
+    let r = crate::common::store_post(server, project, key, serde_json::to_vec(event).unwrap());
     assert_eq!(r.status, 200, "{}", r.body);
     let id = event["event_id"].as_str().unwrap().replace('-', "");
     let store = server.store();
     periscope_test_support::wait::until(
         "the event to be stored",
         std::time::Duration::from_secs(20),
-        || common::stored_event(&store, project, &id),
+        || crate::common::stored_event(&store, project, &id),
     )
     .summary
     .issue_id
@@ -31,7 +29,7 @@ fn send(server: &Server, project: i64, key: &str, event: &serde_json::Value) -> 
 
 fn error_event(message: &str) -> serde_json::Value {
     serde_json::json!({
-        "event_id": common::new_event_id(),
+        "event_id": crate::common::new_event_id(),
         "level": "error",
         "platform": "python",
         "exception": {"values": [{"type": "RuntimeError", "value": message}]},
@@ -92,6 +90,8 @@ fn the_first_sign_in_page_explains_the_setup() {
 fn wrong_passwords_are_refused_and_slowed_down() {
     let mut server = Server::sqlite();
     server.set("PERISCOPE_AUTH_FREE_FAILURES", "2");
+    // A wait long enough that a slow (loaded) machine still tries within it.
+    server.set("PERISCOPE_AUTH_FAILURE_DELAY_SECS", "60");
     server.start();
     let password = create_user(&server, "ann@example.com", false);
     let mut ui = Ui::new(&server);
@@ -321,7 +321,7 @@ fn bulk_actions_and_the_raw_json() {
             .event_id
             .clone()
     };
-    let event = common::stored_event(&server.store(), project, &event_id).unwrap();
+    let event = crate::common::stored_event(&server.store(), project, &event_id).unwrap();
     let raw = ui.get(&format!(
         "/issues/{one}/events/{}/json",
         event.summary.event_id
@@ -334,7 +334,7 @@ fn bulk_actions_and_the_raw_json() {
 
 #[test]
 fn every_corpus_event_renders_its_issue_page() {
-    let Some(dir) = common::corpus_dir() else {
+    let Some(dir) = crate::common::corpus_dir() else {
         println!("skipped: PERISCOPE_CORPUS_DIR not set");
         return;
     };
@@ -342,7 +342,7 @@ fn every_corpus_event_renders_its_issue_page() {
     let (project, _dsn, key) = server.create_project("corpus");
     let password = create_user(&server, "ann@example.com", false);
     let mut ui = Ui::sign_in(&server, "ann@example.com", &password);
-    let files = common::corpus_files(&dir);
+    let files = crate::common::corpus_files(&dir);
     assert!(!files.is_empty());
     let mut issues = std::collections::BTreeSet::new();
     let mut rendered = 0;
@@ -354,7 +354,7 @@ fn every_corpus_event_renders_its_issue_page() {
         if !event.is_object() {
             continue;
         }
-        let id = common::new_event_id();
+        let id = crate::common::new_event_id();
         event["event_id"] = serde_json::Value::String(id.clone());
         event.as_object_mut().unwrap().remove("timestamp");
         let issue = send(&server, project, &key, &event);

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -445,7 +443,7 @@ async fn the_user_routes_need_the_key() {
 /// `periscope user invite|invitations|uninvite|role|reset-link` on the real binary.
 #[test]
 fn the_user_commands() {
-    let mut s = common::Server::sqlite();
+    let mut s = crate::common::Server::sqlite();
     s.set("PERISCOPE_BASE_URL", "https://errors.example.com/");
     let out = s.cli(&["user", "create", "ann@example.com", "--admin", "--generate"]);
     assert!(out.contains("created admin ann@example.com"), "{out}");
@@ -503,7 +501,7 @@ fn the_user_commands() {
     assert!(!ok && err.contains("no user"), "{err}");
 
     // Without PERISCOPE_BASE_URL the link says where it points.
-    let t = common::Server::sqlite();
+    let t = crate::common::Server::sqlite();
     t.cli(&["user", "create", "x@example.com", "--admin", "--generate"]);
     let (ok, out, err) = t.cli_raw(&["user", "reset-link", "x@example.com"]);
     assert!(ok, "{err}");

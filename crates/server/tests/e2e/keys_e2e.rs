@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, auth_header, http, small_event};
+use crate::common::{Server, auth_header, http, small_event};
 use periscope_test_support::wait::until_true;
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! Request bodies in flight share a memory budget (`PERISCOPE_MAX_BODY_MEMORY`):
 //! a body that does not fit is answered 503 with `Retry-After`, smaller ones still pass.
 
-mod common;
-
-use common::{Server, auth_header, http};
+use crate::common::{Server, auth_header, http};
 
 #[test]
 fn bodies_beyond_the_memory_budget_get_503() {
