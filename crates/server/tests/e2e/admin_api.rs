@@ -1199,7 +1199,7 @@ fn cli_alert_list_and_retry() {
     let event = periscope_store::NewEvent {
         project_id: periscope_store::ProjectId(p),
         event_id: "0123456789abcdef0123456789abcdef".into(),
-        grouping_key: "k".into(),
+        grouping_keys: vec![periscope_store::GroupingKey::new("k", "periscope:2026-11")],
         title: "Error: \u{1b}[31mred".into(),
         culprit: None,
         level: "error".into(),

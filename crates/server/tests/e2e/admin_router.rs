@@ -113,7 +113,7 @@ fn event(project: periscope_store::ProjectId, key: &str, secs: i64) -> periscope
     periscope_store::NewEvent {
         project_id: project,
         event_id: format!("{:032x}", rand_id()),
-        grouping_key: key.to_owned(),
+        grouping_keys: vec![periscope_store::GroupingKey::new(key, "periscope:2026-11")],
         title: format!("Error: {key}"),
         culprit: None,
         level: "error".to_owned(),
