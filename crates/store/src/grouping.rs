@@ -1021,6 +1021,46 @@ pub(crate) fn issue_keys<C: Exec>(c: &mut C, issue: IssueId) -> Result<Vec<Issue
         .collect())
 }
 
+#[derive(QueryableByName)]
+struct KeyIssueRow {
+    #[diesel(sql_type = Text)]
+    grouping_key: String,
+    #[diesel(sql_type = BigInt)]
+    issue_id: i64,
+}
+
+/// The issue of the first of `keys` that exists in `project` (the lookup order
+/// of ingest). At most [`MAX_LOOKUP_KEYS`] keys are considered.
+pub(crate) fn find_issue<C: Exec>(
+    c: &mut C,
+    project: ProjectId,
+    keys: &[String],
+) -> Result<Option<IssueId>> {
+    let keys = &keys[..keys.len().min(MAX_LOOKUP_KEYS)];
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut q = Q::dynamic(format!(
+        "SELECT grouping_key, issue_id FROM grouping_keys WHERE project_id = ? AND grouping_key IN ({})",
+        placeholders(keys.len())
+    ))
+    .cached()
+    .bind(project);
+    for k in keys {
+        q = q.bind(k.as_str());
+    }
+    let rows: Vec<KeyIssueRow> = c.rows(q)?;
+    Ok(keys.iter().find_map(|k| {
+        rows.iter()
+            .find(|r| &r.grouping_key == k)
+            .map(|r| IssueId(r.issue_id))
+    }))
+}
+
+/// Most keys [`find_issue`] looks up (an event has at most four: app and
+/// system under two configurations).
+pub(crate) const MAX_LOOKUP_KEYS: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -644,6 +644,10 @@ impl GroupingStore for Store {
     fn issue_keys(&self, issue: IssueId) -> Result<Vec<IssueKey>> {
         with_conn!(self, |c| grouping::issue_keys(c, issue))
     }
+
+    fn find_issue(&self, project: ProjectId, keys: &[String]) -> Result<Option<IssueId>> {
+        with_conn!(self, |c| grouping::find_issue(c, project, keys))
+    }
 }
 
 impl IssueStore for Store {

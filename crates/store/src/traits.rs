@@ -197,6 +197,10 @@ pub trait GroupingStore: IssueStore {
     /// An issue's grouping keys with their counters, the busiest first (none
     /// for a tombstone or an unknown issue).
     fn issue_keys(&self, issue: IssueId) -> Result<Vec<IssueKey>>;
+    /// The issue an event with these grouping keys (in lookup order) would
+    /// join now: the issue of the first key that exists, as ingest decides.
+    /// `None` when no key exists (the event would open a new issue).
+    fn find_issue(&self, project: ProjectId, keys: &[String]) -> Result<Option<IssueId>>;
     /// The issue, following [`Issue::merged_into`] from a tombstone to the
     /// issue it was merged into (at most a few hops: merges re-point older
     /// tombstones and refuse tombstones as targets). `None` when there is no

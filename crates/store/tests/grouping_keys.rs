@@ -208,6 +208,26 @@ backend_test!(keys_are_looked_up_in_the_events_order, |_, store| {
     assert!(other[0].created);
 });
 
+backend_test!(find_issue_follows_the_lookup_order, |_, store| {
+    let p = project(store, "p");
+    let q = project(store, "q");
+    let a = ingest(store, &[keyed(p, &["A"], 1)], at(1))[0];
+    let c = ingest(store, &[keyed(p, &["C"], 2)], at(2))[0];
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        store.find_issue(p, &keys(&["X", "C", "A"])).unwrap(),
+        Some(c)
+    );
+    assert_eq!(store.find_issue(p, &keys(&["A", "C"])).unwrap(), Some(a));
+    assert_eq!(store.find_issue(p, &keys(&["X"])).unwrap(), None);
+    assert_eq!(store.find_issue(p, &[]).unwrap(), None);
+    // Keys are per project.
+    assert_eq!(store.find_issue(q, &keys(&["A"])).unwrap(), None);
+    // After a merge, the merged issue's key finds the target.
+    store.merge_issues(p, a, &[c], None, at(3)).unwrap();
+    assert_eq!(store.find_issue(p, &keys(&["C"])).unwrap(), Some(a));
+});
+
 backend_test!(an_event_without_keys_fails_its_batch, |_, store| {
     let p = project(store, "p");
     let mut bad = keyed(p, &["A"], 1);
