@@ -96,4 +96,53 @@ mod tests {
         assert_ne!(key(&[("other", "x")]), key(&[("value", "x")]));
         assert_ne!(key(&[("other", "x")]), key(&[("another", "x")]));
     }
+
+    /// Each common component name has its own one-byte tag, and the tags are
+    /// part of every frozen key: these literals must never change.
+    #[test]
+    fn component_tags_are_pinned() {
+        let keys: Vec<String> = [
+            "function",
+            "module",
+            "filename",
+            "context-line",
+            "type",
+            "value",
+            "message",
+            "fingerprint",
+            "fallback",
+            "other",
+        ]
+        .iter()
+        .map(|name| key(&[(name, "x")]))
+        .collect();
+        assert_eq!(
+            keys,
+            [
+                "8ac660374aec3897ee99f4450cd172c8",
+                "99f3475bc115b9a24016701421951327",
+                "d2b32e0bda5c165144c67d80af4e17b4",
+                "0034156c2858bdea3f483cc9cb6e93e4",
+                "f4030f4351f263a80a82d4d8d3890ed3",
+                "d67101004dac4cf0eb4c5cd33d1cf4d9",
+                "4057d6ba1da1b54a3ef78d338e4a1717",
+                "1129f1ee20ab2a2f01d8f74d1c611372",
+                "88ef4e4b9f52b0585b483db61938ec7a",
+                "af926651bcc3a756dc8c9ca643be8df3",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_new_configurations_tag_their_keys() {
+        let pairs = &[("message", "x")];
+        assert_eq!(
+            key_in(ConfigId::TypeAndValue2026_11, pairs),
+            key_in(ConfigId::Periscope2026_11, pairs)
+        );
+        assert_ne!(
+            key_in(ConfigId::Periscope2026_12, pairs),
+            key_in(ConfigId::Periscope2026_11, pairs)
+        );
+    }
 }

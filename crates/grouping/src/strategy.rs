@@ -101,8 +101,8 @@ pub(crate) fn malformed_group(exceptions: &[Exception]) -> Option<&'static str> 
     // Walk up from every exception; a walk that meets itself is a cycle. Each
     // exception is settled once (`done`), so the walks are linear in all.
     let mut done: HashSet<u64> = HashSet::with_capacity(parent_of.len());
+    let mut path: HashSet<u64> = HashSet::new();
     for &start in parent_of.keys() {
-        let mut path: HashSet<u64> = HashSet::new();
         let mut at = Some(start);
         while let Some(id) = at {
             if done.contains(&id) {
@@ -113,7 +113,7 @@ pub(crate) fn malformed_group(exceptions: &[Exception]) -> Option<&'static str> 
             }
             at = parent_of.get(&id).copied().flatten();
         }
-        done.extend(path);
+        done.extend(path.drain());
     }
     None
 }
