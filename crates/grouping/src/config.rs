@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::rules::{FingerprintRules, StacktraceRules};
+
 /// A versioned grouping configuration: one fixed set of rules.
 ///
 /// A configuration is **frozen** once released: every key it produces stays
@@ -159,6 +161,19 @@ impl ConfigId {
         }
     }
 
+    /// The configuration's built-in stack-trace rules, named `built-in` in
+    /// explanations: those of `src/rules/builtin/periscope-2026-12.txt` for
+    /// `periscope:2026-12`, none for the configurations released before.
+    /// Parsed once per process.
+    pub fn builtin_stacktrace_rules(self) -> &'static StacktraceRules {
+        match self {
+            ConfigId::Periscope2026_12 => crate::rules::builtin::periscope_2026_12(),
+            ConfigId::Periscope2026_11 | ConfigId::TypeAndValue2026_11 => {
+                crate::rules::builtin::none()
+            }
+        }
+    }
+
     /// The version tag that starts every hash of this configuration. The
     /// configurations released before versioning keep the tag they had
     /// (`periscope-grouping/1`), so their keys did not move; every later one
@@ -234,19 +249,38 @@ impl<'de> Deserialize<'de> for ConfigId {
     }
 }
 
-/// The configuration of a [`Grouper`](crate::Grouper): today the
-/// configuration id; project-specific rules will join it.
+/// The configuration of a [`Grouper`](crate::Grouper): the configuration id
+/// and the project's own rules ([`rules`](crate::rules)), if any.
 ///
 /// Serialized as `{"id": "periscope:2026-12"}`; `{"strategy": "type-and-value"}`
-/// (the form before configurations were versioned) is still read.
+/// (the form before configurations were versioned) is still read. **The
+/// rules are not serialized** (nor read): a server stores the rule *text*
+/// next to the id and compiles it with [`FingerprintRules::parse`] and
+/// [`StacktraceRules::parse`] when it builds the configuration with
+/// [`GroupingConfig::with_rules`]; a configuration read back from JSON has
+/// no project rules.
+///
+/// Project rules apply under every configuration (they are the user's
+/// explicit wish); the built-in stack-trace rules of a configuration
+/// ([`ConfigId::builtin_stacktrace_rules`], only `periscope:2026-12` has
+/// some) run before them, so a project rule overrides a built-in one.
 ///
 /// ```
+/// use periscope_grouping::rules::{FingerprintRules, StacktraceRules};
 /// use periscope_grouping::{ConfigId, GroupingConfig};
 /// let config: GroupingConfig = serde_json::from_str(r#"{"strategy": "type-and-value"}"#).unwrap();
 /// assert_eq!(config.id, ConfigId::TypeAndValue2026_11);
 /// assert_eq!(GroupingConfig::default().id, ConfigId::NEWEST);
+///
+/// let fingerprint = FingerprintRules::parse("error.type:DbError -> database").unwrap();
+/// let stacktrace = StacktraceRules::parse("stack.module:vendor.* -app").unwrap();
+/// let config = GroupingConfig::with_rules(ConfigId::NEWEST, fingerprint, stacktrace);
+/// assert_eq!(config.fingerprint_rules().len(), 1);
+/// assert!(config.has_project_rules());
+/// // The rules are not part of the serialized form.
+/// assert_eq!(serde_json::to_string(&config).unwrap(), r#"{"id":"periscope:2026-12"}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct GroupingConfig {
@@ -254,14 +288,73 @@ pub struct GroupingConfig {
     /// in a hybrid fingerprint).
     #[serde(alias = "strategy")]
     pub id: ConfigId,
+    /// The project's fingerprint rules (empty: none).
+    #[serde(skip)]
+    fingerprint_rules: FingerprintRules,
+    /// The project's stack-trace rules (empty: none).
+    #[serde(skip)]
+    stacktrace_rules: StacktraceRules,
 }
 
-impl GroupingConfig {
-    /// A configuration with the given id.
-    pub fn new(id: ConfigId) -> Self {
-        Self { id }
+/// Equal when the ids and the rules are (rules compare by what they say, not
+/// by the lines they were written on).
+impl PartialEq for GroupingConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.fingerprint_rules == other.fingerprint_rules
+            && self.stacktrace_rules == other.stacktrace_rules
     }
 }
+
+impl Eq for GroupingConfig {}
+
+impl GroupingConfig {
+    /// A configuration with the given id and no project rules.
+    pub fn new(id: ConfigId) -> Self {
+        Self {
+            id,
+            fingerprint_rules: FingerprintRules::default(),
+            stacktrace_rules: StacktraceRules::default(),
+        }
+    }
+
+    /// A configuration with the given id and a project's compiled rules.
+    ///
+    /// The stack-trace rules are named `project` in explanations
+    /// ([`StacktraceRules::with_origin`] is applied here); the
+    /// [`Grouper`](crate::Grouper) runs them after the configuration's
+    /// built-in rules.
+    pub fn with_rules(
+        id: ConfigId,
+        fingerprint: FingerprintRules,
+        stacktrace: StacktraceRules,
+    ) -> GroupingConfig {
+        Self {
+            id,
+            fingerprint_rules: fingerprint,
+            stacktrace_rules: stacktrace.with_origin(PROJECT_ORIGIN),
+        }
+    }
+
+    /// The project's fingerprint rules (empty when it has none).
+    pub fn fingerprint_rules(&self) -> &FingerprintRules {
+        &self.fingerprint_rules
+    }
+
+    /// The project's stack-trace rules (empty when it has none), named
+    /// `project`.
+    pub fn stacktrace_rules(&self) -> &StacktraceRules {
+        &self.stacktrace_rules
+    }
+
+    /// Whether the project has rules of either kind.
+    pub fn has_project_rules(&self) -> bool {
+        !self.fingerprint_rules.is_empty() || !self.stacktrace_rules.is_empty()
+    }
+}
+
+/// The origin of a project's stack-trace rules in explanations.
+pub(crate) const PROJECT_ORIGIN: &str = "project";
 
 #[cfg(test)]
 mod tests {

@@ -14,19 +14,33 @@ use crate::limits::{
     BoundedTitle, MAX_FINGERPRINT_PART_CHARS, MAX_FINGERPRINT_PARTS, prefix_chars,
 };
 use crate::normalize::{first_line, package_name};
+use crate::rules::{FingerprintMatch, StacktraceRules};
 use crate::strategy::{
-    self, Variant, considered_exceptions, considered_frames, grouping_exceptions, grouping_thread,
-    is_in_app,
+    self, RuleDecisions, Variant, considered_exceptions, considered_frames, grouping_exceptions,
+    grouping_thread,
 };
 
 /// Groups events into issues.
 ///
-/// A `Grouper` holds only its configuration: it is cheap to build, `Send + Sync`,
-/// and [`group`](Grouper::group) is pure (no I/O, no clock, no shared mutable
-/// state), so one instance can serve every thread.
-#[derive(Debug, Clone, Default)]
+/// A `Grouper` holds its configuration and the effective stack-trace rules
+/// (the configuration's built-in rules, then the project's), compiled once
+/// when it is built: it is `Send + Sync`, and [`group`](Grouper::group) is
+/// pure (no I/O, no clock, no shared mutable state), so one instance can
+/// serve every thread.
+#[derive(Debug, Clone)]
 pub struct Grouper {
     config: GroupingConfig,
+    /// The built-in stack-trace rules, then the project's.
+    stacktrace_rules: StacktraceRules,
+    /// How many of `stacktrace_rules` are built-in.
+    builtin_len: usize,
+}
+
+/// A grouper for [`GroupingConfig::default`].
+impl Default for Grouper {
+    fn default() -> Self {
+        Grouper::new(GroupingConfig::default())
+    }
 }
 
 /// The grouping decision for one event.
@@ -136,9 +150,29 @@ impl Grouping {
 }
 
 impl Grouper {
-    /// A grouper with the given configuration (cheap: nothing is compiled here).
+    /// A grouper with the given configuration. The effective stack-trace
+    /// rules are put together here, once: the configuration's built-in rules
+    /// ([`ConfigId::builtin_stacktrace_rules`], parsed once per process)
+    /// followed by the project's ([`GroupingConfig::stacktrace_rules`]), so
+    /// that a project rule overrides a built-in one.
     pub fn new(config: GroupingConfig) -> Self {
-        Self { config }
+        let builtin = config.id.builtin_stacktrace_rules();
+        let project = config.stacktrace_rules();
+        let stacktrace_rules = match (builtin.is_empty(), project.is_empty()) {
+            (_, true) => builtin.clone(),
+            (true, false) => project.clone(),
+            (false, false) => StacktraceRules::concat(builtin, project),
+        };
+        Self {
+            builtin_len: builtin.len(),
+            stacktrace_rules,
+            config,
+        }
+    }
+
+    /// The effective stack-trace rules: the built-in ones, then the project's.
+    pub fn stacktrace_rules(&self) -> &StacktraceRules {
+        &self.stacktrace_rules
     }
 
     /// The configuration.
@@ -153,9 +187,17 @@ impl Grouper {
     /// terms by the [`limits`](crate::limits).
     pub fn group(&self, event: &Event) -> Grouping {
         let config = self.config.id;
-        let facts = Facts::of(event, config.features());
-        let (built_in, built_in_variant) = self.built_in(event);
-        let entries = event.fingerprint.as_deref().unwrap_or_default();
+        let features = config.features();
+        // Stack-trace rules: once per event, for both variants and the crash frame.
+        let decisions =
+            RuleDecisions::compute(event, &self.stacktrace_rules, self.builtin_len, features);
+        let facts = Facts::of(event, features, &decisions);
+        let (built_in, built_in_variant) = self.built_in(event, &decisions);
+        // A project's fingerprint rule replaces the SDK's fingerprint, as
+        // Sentry's server-side fingerprinting does.
+        let rule = self.config.fingerprint_rules().first_match(event);
+        let client_entries = event.fingerprint.as_deref().unwrap_or_default();
+        let entries = rule.as_ref().map_or(client_entries, |m| m.fingerprint);
         let Considered {
             parts,
             repeated_defaults,
@@ -177,7 +219,12 @@ impl Grouper {
                 ),
             )
         });
-        let mut resolver = Resolver::new(event, &facts, &parts);
+        let title_parts: Vec<Part<'_>> = rule
+            .as_ref()
+            .and_then(|m| m.title)
+            .map(title_variables)
+            .unwrap_or_default();
+        let mut resolver = Resolver::new(event, &facts, &parts, &title_parts);
 
         let kind = fingerprint::kind(&parts);
         let (variant, mut children) = match kind {
@@ -186,7 +233,8 @@ impl Grouper {
                 let mut fp_children: Vec<Component> =
                     parts.iter().map(|p| resolver.component(p)).collect();
                 fp_children.extend(omitted.clone());
-                let fp = Component::parent("custom-fingerprint", fp_children);
+                let fp =
+                    with_rule_hint(Component::parent("custom-fingerprint", fp_children), &rule);
                 let mut children = vec![fp];
                 children.extend(built_in.into_iter().map(|mut c| {
                     c.exclude("the custom fingerprint takes precedence");
@@ -223,7 +271,8 @@ impl Grouper {
                     }
                 }
                 fp_children.extend(omitted.clone());
-                let fp = Component::parent("hybrid-fingerprint", fp_children);
+                let fp =
+                    with_rule_hint(Component::parent("hybrid-fingerprint", fp_children), &rule);
                 let mut children = vec![fp];
                 for mut c in rest {
                     c.exclude("the hybrid fingerprint takes precedence");
@@ -237,6 +286,17 @@ impl Grouper {
             // any) go to the root.
             children.extend(repeated);
             children.extend(omitted);
+            if let Some(m) = &rule {
+                children.push(Component::ignored(
+                    "fingerprint",
+                    format!("{}: the built-in grouping", rule_name(m)),
+                ));
+            }
+        }
+        if let Some(m) = &rule
+            && !client_entries.is_empty()
+        {
+            children.push(replaced_client_fingerprint(client_entries, m));
         }
         let explanation = Component {
             name: Cow::Borrowed("grouping"),
@@ -256,7 +316,10 @@ impl Grouper {
             config,
             key,
             other_keys,
-            title: title(event, &facts),
+            title: match rule.as_ref().and_then(|m| m.title) {
+                Some(template) => resolver.title(template),
+                None => title(event, &facts),
+            },
             culprit: culprit(event, &facts),
             variant: variant.to_owned(),
             explanation,
@@ -265,20 +328,24 @@ impl Grouper {
 
     /// The built-in strategy's components (exactly one of them contributes,
     /// the fallback if need be) and the name of the winning one.
-    fn built_in(&self, event: &Event) -> (Vec<Component>, &'static str) {
+    fn built_in<'e>(
+        &self,
+        event: &'e Event,
+        decisions: &'e RuleDecisions<'e>,
+    ) -> (Vec<Component>, &'static str) {
         let config = self.config.id;
         let mut children = match config.family() {
             Family::Periscope => {
                 let features = config.features();
-                let app = if strategy::has_in_app_frames(event, features) {
-                    strategy::default_variant(event, Variant::App, config)
+                let app = if strategy::has_in_app_frames(event, features, decisions) {
+                    strategy::default_variant(event, Variant::App, config, decisions)
                 } else {
                     Component::ignored("app", "the event has no in-app frames")
                 };
                 if app.contributes {
                     let system = if features.system_key {
                         // Computed for the second key (see `system_key`).
-                        strategy::default_variant(event, Variant::System, config)
+                        strategy::default_variant(event, Variant::System, config, decisions)
                             .exclude_because(SYSTEM_KEY_HINT)
                     } else {
                         // The losing variant is only named, not computed.
@@ -288,7 +355,7 @@ impl Grouper {
                 }
                 vec![
                     app,
-                    strategy::default_variant(event, Variant::System, config),
+                    strategy::default_variant(event, Variant::System, config, decisions),
                 ]
             }
             Family::TypeAndValue => {
@@ -396,9 +463,9 @@ struct Facts<'e> {
 }
 
 impl<'e> Facts<'e> {
-    fn of(event: &'e Event, features: Features) -> Self {
+    fn of(event: &'e Event, features: Features, decisions: &RuleDecisions<'_>) -> Self {
         let exceptions = grouping_exceptions(&event.exceptions, features);
-        let crash_frame = crash_frame(event, &exceptions, features);
+        let crash_frame = crash_frame(event, &exceptions, features, decisions);
         Self {
             exceptions,
             crash_frame,
@@ -418,9 +485,14 @@ struct Resolver<'e, 'f> {
 }
 
 impl<'e, 'f> Resolver<'e, 'f> {
-    fn new(event: &'e Event, facts: &'f Facts<'e>, parts: &'f [Part<'f>]) -> Self {
+    fn new(
+        event: &'e Event,
+        facts: &'f Facts<'e>,
+        parts: &'f [Part<'f>],
+        title_parts: &'f [Part<'f>],
+    ) -> Self {
         let mut wanted: HashMap<&'f str, Option<&'e str>> = HashMap::new();
-        for part in parts {
+        for part in parts.iter().chain(title_parts) {
             if let Part::Var(Var::Tag(name)) = part {
                 wanted.insert(name, None);
             }
@@ -477,6 +549,94 @@ impl<'e, 'f> Resolver<'e, 'f> {
                 }
             }
         }
+    }
+}
+
+impl<'f> Resolver<'_, 'f> {
+    /// A fingerprint rule's `title="..."` with its variables resolved as in a
+    /// fingerprint (a missing value gives its fallback, `<no-transaction>`
+    /// ...; an unknown variable stays as written), cut to
+    /// [`MAX_TITLE_CHARS`](crate::limits::MAX_TITLE_CHARS).
+    fn title(&mut self, template: &'f str) -> String {
+        let mut title = BoundedTitle::new();
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start..].find("}}").map(|end| end + 2) else {
+                break;
+            };
+            title = title.push(&rest[..start]);
+            let entry = &rest[start..start + len];
+            match fingerprint::parse_part(entry) {
+                Part::Var(var) => {
+                    let c = self.component(&Part::Var(var));
+                    title = title.push(c.values.first().map_or("", String::as_str));
+                }
+                _ => title = title.push(entry),
+            }
+            rest = &rest[start + len..];
+        }
+        let title = title.push(rest).finish();
+        if title.trim().is_empty() {
+            "<unlabeled event>".to_owned()
+        } else {
+            title
+        }
+    }
+}
+
+/// The variables of a title template (to resolve tags in one pass).
+fn title_variables(template: &str) -> Vec<Part<'_>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}").map(|end| end + 2) else {
+            break;
+        };
+        if let part @ Part::Var(_) = fingerprint::parse_part(&rest[start..start + len]) {
+            out.push(part);
+        }
+        rest = &rest[start + len..];
+    }
+    out
+}
+
+/// A fingerprint rule as explanations name it:
+/// `fingerprint rule 1 (line 2): error.type:DatabaseUnavailable -> system-down`.
+fn rule_name(m: &FingerprintMatch<'_>) -> String {
+    format!(
+        "fingerprint rule {} (line {}): {}",
+        m.index + 1,
+        m.line,
+        m.text
+    )
+}
+
+/// The fingerprint component, its hint naming the rule that gave it, if any.
+fn with_rule_hint(c: Component, rule: &Option<FingerprintMatch<'_>>) -> Component {
+    match rule {
+        Some(m) => c.with_hint(rule_name(m)),
+        None => c,
+    }
+}
+
+/// The SDK's fingerprint that a rule replaced: shown, never counted (at most
+/// [`MAX_FINGERPRINT_PARTS`] entries, each cut to
+/// [`MAX_FINGERPRINT_PART_CHARS`]).
+fn replaced_client_fingerprint(entries: &[String], m: &FingerprintMatch<'_>) -> Component {
+    let values = entries
+        .iter()
+        .take(MAX_FINGERPRINT_PARTS)
+        .map(|e| prefix_chars(e, MAX_FINGERPRINT_PART_CHARS).0.to_owned())
+        .collect();
+    Component {
+        name: Cow::Borrowed("client-fingerprint"),
+        contributes: false,
+        hint: Some(Cow::Owned(format!(
+            "the SDK's fingerprint, replaced by {}",
+            rule_name(m)
+        ))),
+        values,
+        children: Vec::new(),
     }
 }
 
@@ -561,12 +721,16 @@ fn crash_frame<'e>(
     event: &'e Event,
     exceptions: &[&'e Exception],
     features: Features,
+    decisions: &RuleDecisions<'_>,
 ) -> Option<&'e Frame> {
-    let frames = considered_frames(&primary_stacktrace(event, exceptions)?.frames);
+    let st = primary_stacktrace(event, exceptions)?;
+    let frames = considered_frames(&st.frames);
     frames
         .iter()
+        .enumerate()
         .rev()
-        .find(|f| is_in_app(f, features))
+        .find(|(i, f)| decisions.in_app(st, *i, f, features))
+        .map(|(_, f)| f)
         .or(frames.last())
 }
 

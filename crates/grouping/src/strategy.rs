@@ -16,6 +16,9 @@ use crate::normalize::{
     is_url_or_pseudo_path, mask_generated_parts, normalize_filename, normalize_function,
     normalize_native_function, parameterize,
 };
+use crate::rules::{
+    FrameDecision, RuleRef, StacktraceContext, StacktraceDecision, StacktraceRules,
+};
 
 /// Which frames count: only in-app ones, or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +169,99 @@ pub(crate) fn grouping_thread(threads: &[Thread]) -> Option<&Thread> {
     }
 }
 
+/// What the stack-trace rules (built-in and the project's) decided for the
+/// stack traces of one event, computed once per event and shared by both
+/// variants and the crash frame: one [`StacktraceDecision`] per stack trace
+/// that grouping considers (those of the considered exceptions, of the
+/// grouping thread and the top-level one), over its considered frames.
+#[derive(Debug, Default)]
+pub(crate) struct RuleDecisions<'e> {
+    /// The stack trace (by identity) and what the rules decided for it.
+    entries: Vec<(&'e Stacktrace, StacktraceDecision)>,
+    /// How many of the rules are built-in (to number the project's own).
+    builtin_len: usize,
+}
+
+impl<'e> RuleDecisions<'e> {
+    /// Applies `rules` (the built-in ones first, `builtin_len` of them) to
+    /// every stack trace of the event that grouping considers. Nothing is
+    /// computed without rules. Cost: O(frames × matchers) per rule.
+    pub(crate) fn compute(
+        event: &'e Event,
+        rules: &StacktraceRules,
+        builtin_len: usize,
+        features: Features,
+    ) -> Self {
+        let mut entries: Vec<(&'e Stacktrace, StacktraceDecision)> = Vec::new();
+        if !rules.is_empty() {
+            let platform = event.platform.as_deref();
+            let mut add = |st: &'e Stacktrace, ctx: StacktraceContext<'_>| {
+                if !st.frames.is_empty() && !entries.iter().any(|(s, _)| std::ptr::eq(*s, st)) {
+                    let decision = rules.apply_in(&ctx, considered_frames(&st.frames));
+                    entries.push((st, decision));
+                }
+            };
+            let exceptions = grouping_exceptions(&event.exceptions, features);
+            for exc in considered_exceptions(&exceptions) {
+                if let Some(st) = &exc.stacktrace {
+                    let ctx = StacktraceContext::new(platform)
+                        .with_exception(exc.ty.as_deref(), exc.value.as_deref());
+                    add(st, ctx);
+                }
+            }
+            if let Some(st) = grouping_thread(&event.threads).and_then(|t| t.stacktrace.as_ref()) {
+                add(st, StacktraceContext::new(platform));
+            }
+            if let Some(st) = &event.stacktrace {
+                add(st, StacktraceContext::new(platform));
+            }
+        }
+        Self {
+            entries,
+            builtin_len,
+        }
+    }
+
+    /// What the rules decided for a stack trace, if they were applied to it.
+    pub(crate) fn get(&self, st: &Stacktrace) -> Option<&StacktraceDecision> {
+        self.entries
+            .iter()
+            .find(|(s, _)| std::ptr::eq(*s, st))
+            .map(|(_, d)| d)
+    }
+
+    /// Whether frame `i` of the considered frames of `st` is in-app: as a
+    /// rule decided, else as the client said (see [`is_in_app`]).
+    pub(crate) fn in_app(&self, st: &Stacktrace, i: usize, f: &Frame, features: Features) -> bool {
+        ruled_in_app(f, self.get(st).and_then(|d| d.frames.get(i)), features).0
+    }
+
+    /// A rule as explanations name it: `built-in rule 12 (line 40): TEXT`,
+    /// `project rule 2 (line 3): TEXT` (numbered from 1 within its origin).
+    pub(crate) fn rule_name(&self, rule: &RuleRef) -> String {
+        match rule.origin.as_deref() {
+            Some(crate::config::PROJECT_ORIGIN) => format!(
+                "project rule {} (line {}): {}",
+                rule.index.saturating_sub(self.builtin_len) + 1,
+                rule.line,
+                rule.text
+            ),
+            Some(origin) => format!(
+                "{origin} rule {} (line {}): {}",
+                rule.index + 1,
+                rule.line,
+                rule.text
+            ),
+            None => format!(
+                "rule {} (line {}): {}",
+                rule.index + 1,
+                rule.line,
+                rule.text
+            ),
+        }
+    }
+}
+
 /// What every part of the built-in strategy needs to know.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ctx<'p> {
@@ -177,22 +273,53 @@ pub(crate) struct Ctx<'p> {
     pub(crate) features: Features,
     /// The configuration (for the hash of identical exceptions).
     pub(crate) config: ConfigId,
+    /// What the stack-trace rules decided (empty without rules).
+    pub(crate) decisions: &'p RuleDecisions<'p>,
 }
 
 /// Whether a frame counts as in-app: as the client said, and with
 /// [`Features::ios_bundle_in_app`] also every frame of an iOS app bundle.
 pub(crate) fn is_in_app(f: &Frame, features: Features) -> bool {
-    f.in_app == Some(true)
-        || features.ios_bundle_in_app
-            && [&f.package, &f.abs_path]
-                .into_iter()
-                .any(|p| p.as_deref().is_some_and(is_ios_app_bundle_path))
+    f.in_app == Some(true) || in_ios_app_bundle(f, features)
+}
+
+/// Whether [`Features::ios_bundle_in_app`] makes the frame in-app.
+fn in_ios_app_bundle(f: &Frame, features: Features) -> bool {
+    features.ios_bundle_in_app
+        && [&f.package, &f.abs_path]
+            .into_iter()
+            .any(|p| p.as_deref().is_some_and(is_ios_app_bundle_path))
+}
+
+/// Whether a frame is in-app, and the rule that decided if one did. In
+/// order: a project rule's `+app`/`-app`; else an iOS app bundle path
+/// ([`Features::ios_bundle_in_app`]); else a built-in rule; else the client.
+pub(crate) fn ruled_in_app<'d>(
+    f: &Frame,
+    d: Option<&'d FrameDecision>,
+    features: Features,
+) -> (bool, Option<&'d RuleRef>) {
+    match d.and_then(|d| Some((d.in_app?, d.in_app_rule.as_ref()?))) {
+        Some((_, rule))
+            if rule.origin.as_deref() != Some(crate::config::PROJECT_ORIGIN)
+                && in_ios_app_bundle(f, features) =>
+        {
+            (true, None)
+        }
+        Some((v, rule)) => (v, Some(rule)),
+        None => (is_in_app(f, features), None),
+    }
 }
 
 /// The built-in Sentry-like strategy for one variant: chained exception →
 /// threads → stack trace → (security report) → message, the first that
 /// contributes wins.
-pub(crate) fn default_variant(event: &Event, variant: Variant, config: ConfigId) -> Component {
+pub(crate) fn default_variant<'p>(
+    event: &'p Event,
+    variant: Variant,
+    config: ConfigId,
+    decisions: &'p RuleDecisions<'p>,
+) -> Component {
     let features = config.features();
     let platform = event.platform.as_deref().unwrap_or("");
     let ctx = Ctx {
@@ -200,6 +327,7 @@ pub(crate) fn default_variant(event: &Event, variant: Variant, config: ConfigId)
         platform,
         features,
         config,
+        decisions,
     };
     let mut candidates: Vec<Component> = Vec::with_capacity(4);
     // The first candidate that contributes wins; the later ones are only named
@@ -283,12 +411,17 @@ pub(crate) fn default_variant(event: &Event, variant: Variant, config: ConfigId)
 /// (see [`considered_frames`]) of the exceptions considered, of the grouping
 /// thread and of the top-level stack trace. (Whether this is true never
 /// changes a key: the app variant only wins with a contributing in-app frame.)
-pub(crate) fn has_in_app_frames(event: &Event, features: Features) -> bool {
+pub(crate) fn has_in_app_frames(
+    event: &Event,
+    features: Features,
+    decisions: &RuleDecisions<'_>,
+) -> bool {
     let in_app = |st: Option<&Stacktrace>| {
         st.is_some_and(|st| {
             considered_frames(&st.frames)
                 .iter()
-                .any(|f| is_in_app(f, features))
+                .enumerate()
+                .any(|(i, f)| decisions.in_app(st, i, f, features))
         })
     };
     let exceptions = grouping_exceptions(&event.exceptions, features);
@@ -644,19 +777,40 @@ pub(crate) fn stacktrace(st: &Stacktrace, ctx: Ctx<'_>) -> Component {
         ));
     }
     let mut any_in_app = false;
+    let decision = ctx.decisions.get(st);
     // The previous frame for the recursion check: frames ignored as a whole
     // (JavaScript eval and native-code frames) are skipped.
     let mut previous: Option<usize> = None;
-    for f in considered {
-        let in_app = is_in_app(f, ctx.features);
+    for (i, f) in considered.iter().enumerate() {
+        let client_in_app = is_in_app(f, ctx.features);
+        let d = decision.and_then(|d| d.frames.get(i));
+        // A rule's in-app decision overrides the client's.
+        let (in_app, rule) = ruled_in_app(f, d, ctx.features);
+        let app_note = rule.filter(|_| in_app != client_in_app).map(|rule| {
+            let v = in_app;
+            format!(
+                "{} by {}",
+                if v { "+app" } else { "-app" },
+                ctx.decisions.rule_name(rule)
+            )
+        });
         any_in_app |= in_app;
         if variant == Variant::App && !in_app {
             // Not expanded: its parts could not count in this variant.
             previous = Some(frames.len());
-            frames.push(Component::ignored("frame", "not an in-app frame"));
+            frames.push(match app_note {
+                Some(note) => Component::ignored("frame", format!("not an in-app frame ({note})")),
+                None => Component::ignored("frame", "not an in-app frame"),
+            });
             continue;
         }
         let mut c = frame(f, event_platform, ctx.features);
+        if let Some(d) = d {
+            apply_frame_decision(&mut c, d, ctx.decisions);
+        }
+        if let Some(note) = app_note {
+            add_note(&mut c, note);
+        }
         if c.hint.as_deref() != Some(LOW_QUALITY_JS) {
             let recursion = previous
                 .and_then(|i| frames.get(i))
@@ -668,7 +822,44 @@ pub(crate) fn stacktrace(st: &Stacktrace, ctx: Ctx<'_>) -> Component {
         }
         frames.push(c);
     }
+    if let Some(limit) = decision.and_then(|d| d.max_frames.as_ref())
+        && limit.value > 0
+    {
+        // Only the N contributing frames nearest the crash count.
+        let max = limit.value as usize;
+        let mut seen = 0;
+        for c in frames
+            .iter_mut()
+            .rev()
+            .filter(|c| c.name == "frame" && c.contributes)
+        {
+            seen += 1;
+            if seen > max {
+                c.exclude(format!(
+                    "beyond max-frames={max} of {}: only the {max} contributing frames nearest the crash count",
+                    ctx.decisions.rule_name(&limit.rule)
+                ));
+            }
+        }
+    }
     let mut c = Component::parent("stacktrace", frames);
+    if let Some(limit) = decision.and_then(|d| d.min_frames.as_ref())
+        && c.contributes
+    {
+        let count = c
+            .children
+            .iter()
+            .filter(|f| f.name == "frame" && f.contributes)
+            .count();
+        if count < limit.value as usize {
+            c.exclude(format!(
+                "{count} contributing frames, fewer than min-frames={} of {}",
+                limit.value,
+                ctx.decisions.rule_name(&limit.rule)
+            ));
+            return c;
+        }
+    }
     if !c.contributes {
         c.hint = Some(Cow::Borrowed(if variant == Variant::App && !any_in_app {
             "the stack trace has no in-app frames"
@@ -677,6 +868,41 @@ pub(crate) fn stacktrace(st: &Stacktrace, ctx: Ctx<'_>) -> Component {
         }));
     }
     c
+}
+
+/// Applies what the rules decided for one frame to its component: `-group`
+/// excludes it, `+group` makes it contribute again where a built-in rule
+/// had excluded it (when it has a part that contributes), a category is
+/// recorded as a non-contributing `category` part. Each names its rule.
+fn apply_frame_decision(c: &mut Component, d: &FrameDecision, decisions: &RuleDecisions<'_>) {
+    match (d.contributes, d.contributes_rule.as_ref()) {
+        (Some(false), Some(rule)) => c.exclude(format!("-group by {}", decisions.rule_name(rule))),
+        (Some(true), Some(rule)) if !c.contributes && c.children.iter().any(|p| p.contributes) => {
+            c.contributes = true;
+            c.hint = Some(Cow::Owned(format!(
+                "+group by {}",
+                decisions.rule_name(rule)
+            )));
+        }
+        _ => {}
+    }
+    if let (Some(category), Some(rule)) = (&d.category, &d.category_rule) {
+        c.children.push(Component {
+            name: Cow::Borrowed("category"),
+            contributes: false,
+            hint: Some(Cow::Owned(format!("by {}", decisions.rule_name(rule)))),
+            values: vec![category.clone()],
+            children: Vec::new(),
+        });
+    }
+}
+
+/// Adds a note to a component's hint (after its reason, if it has one).
+fn add_note(c: &mut Component, note: String) {
+    c.hint = Some(Cow::Owned(match c.hint.take() {
+        Some(hint) => format!("{hint}; {note}"),
+        None => note,
+    }));
 }
 
 /// Whether two frames give the same grouping values (ignoring whether the

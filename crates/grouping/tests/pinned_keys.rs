@@ -207,7 +207,7 @@ const PINS: &[Pin] = &[
     pin("javascript-context", "periscope:2026-12", "325d5e8c3689f5f02f023588d714e7ba", &[], "context-line=const id = cart.items[0].id; | function=total | type=TypeError"),
     pin("java-generated", "periscope:2026-12", "5d782f570ac56594385ea4f8c803c41a", &["7e9a194bc0f4f44c251a746126bae12b"], "module=com.shop.OrderService$$EnhancerBySpringCGLIB$$<auto> | function=place | module=com.shop.OrderService$$FastClassBySpringCGLIB$$<auto> | function=invoke | module=com.shop.Order$HibernateProxy$<auto> | function=getTotal | module=com.sun.proxy.$Proxy<auto> | function=apply | type=java.lang.NullPointerException"),
     pin("csp", "periscope:2026-12", "ba944f692849ebb5847ef5ebd96bf67d", &[], "directive=script-src | uri=evil.example"),
-    pin("ios-bundle", "periscope:2026-12", "a50db008462ef594d1406b181a1a663c", &["62af8efd66e6d212697b51f8a7a21877"], "function=-[CartController reload] | type=NSRangeException"),
+    pin("ios-bundle", "periscope:2026-12", "a50db008462ef594d1406b181a1a663c", &["7adb61f9a346a0935bde54dfeacf6d77"], "function=-[CartController reload] | type=NSRangeException"),
     pin("empty", "periscope:2026-12", "c42bd120806da10d20fb2e338926adff", &[], "fallback=<no grouping information>"),
 ];
 

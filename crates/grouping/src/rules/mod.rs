@@ -115,6 +115,7 @@
 //! unknown; brace alternatives (`{a,b}`) in globs are not supported (braces
 //! are literal characters).
 
+pub(crate) mod builtin;
 mod error;
 mod fingerprint;
 mod glob;
