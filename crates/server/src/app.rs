@@ -17,7 +17,7 @@ use crate::pipeline::bus::{Bus, BusLimits};
 use crate::pipeline::health::{Health, HealthObserver};
 use crate::pipeline::keys::KeyCache;
 use crate::pipeline::quotas::Quotas;
-use crate::state::{AppState, all_groupers};
+use crate::state::AppState;
 use crate::throttle::{Throttle, ThrottleConfig};
 
 /// The CORS policy of the ingest endpoints (PROTOCOL.md).
@@ -252,7 +252,6 @@ pub fn build_state_with_writer(
         bus,
         metrics,
         quotas: Arc::new(quotas),
-        groupers: Arc::new(all_groupers()),
     };
     Ok((state, writer))
 }

@@ -100,6 +100,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Wrong admin keys (or passwords) one client address may try before it must wait.
     pub auth_free_failures: u32,
+    /// How long after a switch of grouping configuration events are grouped
+    /// under both (zero: switch at once).
+    pub grouping_transition: Duration,
     /// The wait imposed by the first failure past the free ones (it doubles per
     /// further failure, up to five minutes).
     pub auth_failure_delay: Duration,
@@ -360,6 +363,10 @@ impl Config {
             sqlite_synchronous_full,
             trusted_proxies,
             auth_free_failures: parse_num(lookup, "PERISCOPE_AUTH_FREE_FAILURES", 5)?,
+            grouping_transition: Duration::from_secs(
+                86_400
+                    * parse_num::<u64>(lookup, "PERISCOPE_GROUPING_TRANSITION_DAYS", 30)?.min(3650),
+            ),
             auth_failure_delay: Duration::from_secs(positive(
                 "PERISCOPE_AUTH_FAILURE_DELAY_SECS",
                 parse_num(lookup, "PERISCOPE_AUTH_FAILURE_DELAY_SECS", 1)?,

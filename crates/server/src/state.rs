@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
 use periscope_store::{IngestOutcome, NewEvent};
 use tokio::sync::Semaphore;
 
@@ -35,8 +34,6 @@ pub struct AppState {
     pub(crate) keys: Arc<KeyCache>,
     /// Quotas.
     pub(crate) quotas: Arc<Quotas>,
-    /// One grouper per grouping configuration.
-    pub(crate) groupers: Arc<Vec<(ConfigId, Grouper)>>,
     /// CPU-heavy ingest work (decode, parse, group) running at once, one per core.
     pub(crate) cpu: Arc<Semaphore>,
     /// Whether the database and the digest writer can work.
@@ -53,18 +50,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The grouper for a project's stored grouping configuration (see
-    /// [`grouping_config`]).
-    pub(crate) fn grouper(&self, stored: &str) -> &Grouper {
-        let wanted = grouping_config(stored);
-        self.groupers
-            .iter()
-            .find(|(s, _)| *s == wanted)
-            .or_else(|| self.groupers.first())
-            .map(|(_, g)| g)
-            .unwrap_or_else(|| unreachable_grouper())
-    }
-
     /// This process's figures for the installation status
     /// ([`Service::installation_status`](crate::service::Service::installation_status)):
     /// its bus, its ingest requests in flight, its uptime and the quota usage
@@ -86,25 +71,4 @@ impl AppState {
             quotas: self.quotas.usage(now),
         }
     }
-}
-
-fn unreachable_grouper() -> &'static Grouper {
-    static DEFAULT: std::sync::OnceLock<Grouper> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(|| Grouper::new(GroupingConfig::new(ConfigId::Periscope2026_11)))
-}
-
-/// The grouping configuration a project's stored name means: a configuration
-/// id, or a strategy name stored before configurations were versioned
-/// (`default` is `periscope:2026-11`). A name no version knows groups as
-/// `default` always did, the column's default, so its issues keep their keys.
-pub(crate) fn grouping_config(stored: &str) -> ConfigId {
-    stored.parse().unwrap_or(ConfigId::Periscope2026_11)
-}
-
-/// Every grouping configuration's grouper.
-pub(crate) fn all_groupers() -> Vec<(ConfigId, Grouper)> {
-    ConfigId::ALL
-        .iter()
-        .map(|c| (*c, Grouper::new(GroupingConfig::new(*c))))
-        .collect()
 }

@@ -1,8 +1,6 @@
 //! What each command of the command line does.
 
 use chrono::Utc;
-use periscope_grouping::{ConfigId, Grouper, GroupingConfig};
-use periscope_sentry_envelope::Event;
 
 use crate::service::views::IssueView;
 use crate::service::{IssueChange, IssueQuery, NewDestination, Service};
@@ -32,7 +30,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Alert(cmd) => alert(cmd),
         Command::User(cmd) => super::users::user(&open()?, cmd),
         Command::Status { json } => super::status::status(&open()?, json),
-        Command::Group(args) => group(&args.files, &args.strategy),
+        Command::Group(args) => super::grouping::group(args, open),
         Command::SendTestEvent(args) => send_test_event(&args.dsn, &args.message),
         Command::Stress(args) => stress(args),
     }
@@ -131,6 +129,7 @@ fn project(cmd: ProjectCommand) -> Result<(), String> {
             println!("deleted project {id} ({})", p.name);
         }
         ProjectCommand::Key(cmd) => key(&service, cmd)?,
+        ProjectCommand::Grouping(args) => super::grouping::project_grouping(&service, args)?,
         ProjectCommand::TestEvent { id, json } => {
             super::test_sends::project_test_event(&service, id, json)?;
         }
@@ -301,6 +300,13 @@ fn issue(cmd: IssueCommand) -> Result<(), String> {
                 ..IssueChange::default()
             },
         ),
+        IssueCommand::Keys { id, json } => super::grouping::keys(&service, id, json),
+        IssueCommand::Merge { id, issues, json } => {
+            super::grouping::merge(&service, id, &issues, json)
+        }
+        IssueCommand::Unmerge { id, keys, json } => {
+            super::grouping::unmerge(&service, id, &keys, json)
+        }
     }
 }
 
@@ -452,29 +458,6 @@ fn alert(cmd: AlertCommand) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn group(files: &[std::path::PathBuf], config: &str) -> Result<(), String> {
-    let config: ConfigId = config.parse().map_err(|e| format!("--strategy: {e}"))?;
-    let grouper = Grouper::new(GroupingConfig::new(config));
-    let mut failed = 0;
-    for path in files {
-        let result = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| Event::from_slice(&bytes).map_err(|e| e.to_string()));
-        match result {
-            Ok(event) => println!("{}", grouper.group(&event).to_json_line()),
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: {e}", path.display());
-            }
-        }
-    }
-    if failed > 0 {
-        Err(format!("{failed} file(s) could not be grouped"))
-    } else {
-        Ok(())
-    }
 }
 
 fn send_test_event(dsn: &str, message: &str) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! The command line: `periscope <command>`.
 
 pub mod commands;
+pub mod grouping;
 pub mod show;
 pub mod status;
 pub mod stress;
@@ -55,8 +56,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the grouping of event JSON files, one JSON line each.
-    Group(GroupArgs),
+    /// Print the grouping of event JSON files, one JSON line each: with a
+    /// configuration and rules to try, or as a project groups (--project).
+    Group(grouping::GroupArgs),
     /// Send a real event through the Sentry protocol (with the Rust Sentry SDK).
     SendTestEvent(SendTestEventArgs),
     /// Load generator: send realistic events to a DSN and report throughput and latency.
@@ -92,6 +94,9 @@ pub enum ProjectCommand {
     /// Manage a project's client keys (DSNs).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Show a project's grouping (configuration, transition, rules), or
+    /// change it with the options.
+    Grouping(grouping::ProjectGroupingArgs),
     /// Send a test event to a project through a running server and print its
     /// event id (as the project setup page does).
     ///
@@ -197,6 +202,38 @@ pub enum IssueCommand {
     Reopen {
         /// The issue id.
         id: i64,
+    },
+    /// List an issue's grouping keys with their own event counts.
+    Keys {
+        /// The issue id.
+        id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge issues of the same project into one: their keys, events,
+    /// counters, alerts and activity move to it; they redirect to it.
+    Merge {
+        /// The issue to merge into.
+        id: i64,
+        /// The issues to merge into it.
+        #[arg(required = true)]
+        issues: Vec<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move some grouping keys of an issue (see `issue keys`), with the
+    /// events that joined by them, to a new issue.
+    Unmerge {
+        /// The issue id.
+        id: i64,
+        /// The keys to move.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -317,20 +354,6 @@ pub enum AlertCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `periscope group FILE...`
-#[derive(Debug, Args)]
-pub struct GroupArgs {
-    /// Event JSON files.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// The grouping configuration: periscope:2026-12 (the newest),
-    /// periscope:2026-11 or type-and-value:2026-11; the names stored before
-    /// versioning are read too (default = periscope:2026-11, what a project
-    /// created with them groups by; type-and-value = type-and-value:2026-11).
-    #[arg(long, alias = "config", default_value = "default")]
-    pub strategy: String,
 }
 
 /// `periscope send-test-event DSN`

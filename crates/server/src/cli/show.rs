@@ -461,6 +461,7 @@ mod tests {
                 resolved_in_release: None,
                 muted_until: None,
                 unmute_at_count: None,
+                merged_into: None,
             },
             grouping: GroupingView {
                 strategy: "default".into(),

@@ -48,6 +48,7 @@ use crate::service::{
 use crate::state::AppState;
 
 mod deliveries;
+mod grouping;
 mod keys;
 mod status;
 mod test_sends;
@@ -94,6 +95,20 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/admin/issues/{id}", get(get_issue).patch(patch_issue))
         .route("/api/admin/issues/{id}/events", get(list_issue_events))
+        .route("/api/admin/issues/{id}/keys", get(grouping::issue_keys))
+        .route("/api/admin/issues/{id}/merge", post(grouping::merge_issues))
+        .route(
+            "/api/admin/issues/{id}/unmerge",
+            post(grouping::unmerge_issue),
+        )
+        .route(
+            "/api/admin/projects/{id}/grouping",
+            get(grouping::get_grouping),
+        )
+        .route(
+            "/api/admin/projects/{id}/grouping/test",
+            post(grouping::test_grouping),
+        )
         .route(
             "/api/admin/users",
             get(users::list_users).post(users::create_user),
@@ -711,6 +726,7 @@ pub(crate) fn document(config: &crate::config::Config) -> Value {
     doc.merge(status::StatusDoc::openapi());
     doc.merge(deliveries::DeliveriesDoc::openapi());
     doc.merge(test_sends::TestSendsDoc::openapi());
+    doc.merge(grouping::GroupingDoc::openapi());
     doc.servers = Some(vec![utoipa::openapi::Server::new(&config.base_url)]);
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     if let Some(schemas) = doc
@@ -788,7 +804,7 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         assert_eq!(
             paths.len(),
-            10 + 5 + 2 + 1 + 1 + 2 + 1,
+            10 + 5 + 2 + 1 + 1 + 2 + 1 + 5,
             "{:?}",
             paths.keys().collect::<Vec<_>>()
         );

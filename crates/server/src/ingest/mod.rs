@@ -629,7 +629,8 @@ impl Work {
             .or(event.event_id)
             .filter(|id| !id.is_nil())
             .unwrap_or_else(|| EventId::from_bytes(rand::random()));
-        let grouping = state.grouper(&self.project.grouping_strategy).group(&event);
+        let grouped = self.project.grouping.group(&event, now);
+        let grouping = &grouped.grouping;
         let timestamp = event
             .timestamp
             .as_ref()
@@ -638,13 +639,10 @@ impl Work {
             .unwrap_or(now);
         let new_event = NewEvent {
             project_id: periscope_store::ProjectId(self.project_id),
+            // In lookup order: app before system, the current configuration
+            // before the one a transition leaves.
+            grouping_keys: grouped.keys.clone(),
             event_id: event_id.to_string(),
-            // One key, from the project's grouping configuration (several
-            // keys, for transitions, are wired later).
-            grouping_keys: vec![periscope_store::GroupingKey::new(
-                grouping.key.clone(),
-                self.project.grouping_strategy.clone(),
-            )],
             title: text_column(&grouping.title),
             culprit: grouping.culprit.as_deref().map(text_column),
             level: event

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::service::Db;
 
 /// What the ingest path needs to know of a project (cached per public key).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ProjectInfo {
     /// The project id.
     pub(crate) project_id: i64,
@@ -34,8 +34,9 @@ pub(crate) struct ProjectInfo {
     pub(crate) quota_per_hour: Option<u64>,
     /// The project's own per-day quota.
     pub(crate) quota_per_day: Option<u64>,
-    /// Its grouping strategy name.
-    pub(crate) grouping_strategy: String,
+    /// How it groups (configuration, transition, rules), compiled once per
+    /// cache fill.
+    pub(crate) grouping: crate::service::grouping::ProjectGrouping,
 }
 
 impl ProjectInfo {
@@ -46,7 +47,7 @@ impl ProjectInfo {
             quota_per_minute: p.settings.quota_per_minute,
             quota_per_hour: p.settings.quota_per_hour,
             quota_per_day: p.settings.quota_per_day,
-            grouping_strategy: p.settings.grouping_strategy.clone(),
+            grouping: crate::service::grouping::ProjectGrouping::of(&p.settings),
         }
     }
 }

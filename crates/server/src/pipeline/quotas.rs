@@ -264,7 +264,7 @@ mod tests {
             quota_per_minute: per_minute,
             quota_per_hour: None,
             quota_per_day: None,
-            grouping_strategy: "default".into(),
+            grouping: crate::service::grouping::ProjectGrouping::of(&Default::default()),
         }
     }
 

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use periscope_store::{
-    AlertStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, RetentionLimits,
-    RetentionReport, StatsStore, Store, StoreError, UsageStore, UserStore,
+    AlertStore, GroupingStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore,
+    RetentionLimits, RetentionReport, StatsStore, Store, StoreError, UsageStore, UserStore,
 };
 
 /// Everything the server asks of its database.
 pub trait Database:
     ProjectStore
     + IssueStore
+    + GroupingStore
     + AlertStore
     + UsageStore
     + UserStore

@@ -1,6 +1,6 @@
 //! The one error type of the application layer.
 
-use periscope_store::{ErrorClass, StoreError};
+use periscope_store::{ErrorClass, GroupingError, StoreError};
 
 /// Why an operation could not be done. Each door maps it once: the HTTP adapter to
 /// a status code (400, 404, 409, 503, 500), the CLI to its message and exit code.
@@ -67,6 +67,12 @@ impl From<StoreError> for ServiceError {
             )),
             StoreError::NotFound(m) => ServiceError::NotFound(m),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
+            StoreError::InvalidInput(m) => ServiceError::Invalid(m),
+            StoreError::Grouping(g) => match g {
+                GroupingError::UnknownIssue(_) => ServiceError::NotFound(g.to_string()),
+                GroupingError::Tombstone { .. } => ServiceError::Conflict(g.to_string()),
+                _ => ServiceError::Invalid(g.to_string()),
+            },
             other if other.class() == ErrorClass::Unavailable => ServiceError::Unavailable(other),
             other => ServiceError::Internal(other.to_string()),
         }

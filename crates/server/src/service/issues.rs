@@ -1,7 +1,6 @@
 //! Issues and their events.
 
 use chrono::{DateTime, Utc};
-use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_store::{
     IssueAction, IssueFilter, IssueId, IssueSort, ProjectId, StatusFilter, StoredEvent,
@@ -259,8 +258,10 @@ pub struct IssueDetail {
     pub issue: periscope_store::Issue,
     /// Its latest stored event, with the payload.
     pub latest: Option<StoredEvent>,
-    /// Its project's grouping strategy name.
+    /// Its project's grouping configuration name (as stored).
     pub strategy: String,
+    /// Its project's settings (the grouping rules with them).
+    pub settings: periscope_store::ProjectSettings,
 }
 
 impl IssueDetail {
@@ -268,10 +269,11 @@ impl IssueDetail {
     /// how the issue's events group now).
     pub fn grouping(&self) -> Option<periscope_grouping::Grouping> {
         let event = Event::from_slice(&self.latest.as_ref()?.payload).ok()?;
-        let grouper = Grouper::new(GroupingConfig::new(crate::state::grouping_config(
-            &self.strategy,
-        )));
-        Some(grouper.group(&event))
+        Some(
+            super::grouping::ProjectGrouping::of(&self.settings)
+                .current()
+                .group(&event),
+        )
     }
 
     /// The view every door shows.
@@ -337,11 +339,12 @@ impl Service {
     /// An issue with its latest event and grouping.
     pub fn issue_detail(&self, id: i64, project: Option<i64>) -> Result<IssueDetail> {
         let issue = self.scoped_issue(id, project)?;
-        let strategy = self
+        let settings = self
             .db
             .get_project(issue.project_id)?
-            .map(|p| p.settings.grouping_strategy)
+            .map(|p| p.settings)
             .unwrap_or_default();
+        let strategy = settings.grouping_strategy.clone();
         let latest = match self
             .db
             .list_events(IssueId(id), None, 1, None)?
@@ -355,6 +358,7 @@ impl Service {
             issue,
             latest,
             strategy,
+            settings,
         })
     }
 

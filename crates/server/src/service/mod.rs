@@ -15,6 +15,7 @@ pub mod db;
 mod destinations;
 pub mod error;
 pub mod event;
+pub mod grouping;
 mod issues;
 pub mod overview;
 mod projects;

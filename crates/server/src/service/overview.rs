@@ -6,7 +6,6 @@
 //! scan of the events table.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use periscope_grouping::{Grouper, GroupingConfig};
 use periscope_sentry_envelope::Event;
 use periscope_store::{
     Activity, CountBucket, EventPosition, EventSummary, Issue, IssueId, ProjectId, StoredEvent,
@@ -239,10 +238,11 @@ impl Service {
         let details = event.as_ref().map(|e| event_details(&e.payload));
         let grouping = event.as_ref().and_then(|e| {
             let parsed = Event::from_slice(&e.payload).ok()?;
-            let grouper = Grouper::new(GroupingConfig::new(crate::state::grouping_config(
-                &strategy,
-            )));
-            Some(grouper.group(&parsed))
+            Some(
+                super::grouping::ProjectGrouping::of(&project.settings)
+                    .current()
+                    .group(&parsed),
+            )
         });
         let since = (now - Duration::days(30))
             .duration_trunc(Duration::days(1))

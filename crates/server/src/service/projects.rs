@@ -121,8 +121,16 @@ pub struct ProjectChange {
     /// The grouping configuration: `periscope:2026-12` (the newest),
     /// `periscope:2026-11` or `type-and-value:2026-11`; the names stored
     /// before versioning (`default`, `type-and-value`) are still accepted.
-    /// Switching starts every issue afresh.
+    /// Switching starts a transition (`PERISCOPE_GROUPING_TRANSITION_DAYS`)
+    /// during which events are grouped under both configurations, so existing
+    /// issues keep their events.
     pub grouping_strategy: Option<String>,
+    /// Fingerprint rules in Sentry's syntax (`error.type:Timeout -> timeouts`),
+    /// one per line; `""` for none.
+    pub fingerprint_rules: Option<String>,
+    /// Stack-trace rules in Sentry's syntax (`stack.module:vendor.* -app`),
+    /// one per line; `""` for none.
+    pub stacktrace_rules: Option<String>,
 }
 
 impl ProjectChange {
@@ -183,6 +191,14 @@ impl ProjectChange {
             }
             .to_owned();
         }
+        if let Some(rules) = self.fingerprint_rules {
+            super::grouping::compile_rules(&rules, "")?;
+            settings.fingerprint_rules = rules;
+        }
+        if let Some(rules) = self.stacktrace_rules {
+            super::grouping::compile_rules("", &rules)?;
+            settings.stacktrace_rules = rules;
+        }
         Ok((name, settings))
     }
 }
@@ -198,6 +214,22 @@ impl Service {
         let p = self
             .db
             .create_project(&name, &new_public_key(), Utc::now())?;
+        // New projects group with the newest configuration (the column's
+        // default is the first, which projects made before versioning keep).
+        let settings = ProjectSettings {
+            grouping_strategy: periscope_grouping::ConfigId::NEWEST.as_str().to_owned(),
+            ..p.settings.clone()
+        };
+        let p = self
+            .db
+            .update_project(
+                p.id,
+                &ProjectUpdate {
+                    name: None,
+                    settings: Some(settings),
+                },
+            )?
+            .unwrap_or(p);
         (self.keys_changed)();
         Ok(ProjectView::of(self.base_url(), &p))
     }
@@ -226,7 +258,16 @@ impl Service {
     /// Changes a project's name and settings.
     pub fn update_project(&self, id: i64, change: ProjectChange) -> Result<ProjectView> {
         let current = self.require_project(id)?;
-        let (name, settings) = change.apply(current.settings)?;
+        let old_config = current.settings.grouping_strategy.clone();
+        let (name, mut settings) = change.apply(current.settings)?;
+        if settings.grouping_strategy != old_config {
+            super::grouping::start_transition(
+                &mut settings,
+                &old_config,
+                Utc::now(),
+                self.config.grouping_transition,
+            );
+        }
         let p = self
             .db
             .update_project(

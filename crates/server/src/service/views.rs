@@ -68,8 +68,12 @@ pub struct SettingsView {
     pub max_events: Option<u64>,
     /// Events older than this many days are deleted (`null`: kept).
     pub max_age_days: Option<u32>,
-    /// The grouping strategy.
+    /// The grouping configuration (see `GET /api/admin/projects/{id}/grouping`).
     pub grouping_strategy: String,
+    /// Fingerprint rules (Sentry syntax).
+    pub fingerprint_rules: String,
+    /// Stack-trace rules (Sentry syntax).
+    pub stacktrace_rules: String,
 }
 
 impl From<&ProjectSettings> for SettingsView {
@@ -81,6 +85,8 @@ impl From<&ProjectSettings> for SettingsView {
             max_events: s.max_events,
             max_age_days: s.max_age_days,
             grouping_strategy: s.grouping_strategy.clone(),
+            fingerprint_rules: s.fingerprint_rules.clone(),
+            stacktrace_rules: s.stacktrace_rules.clone(),
         }
     }
 }
@@ -160,6 +166,8 @@ pub struct IssueView {
     pub muted_until: Option<String>,
     /// Muted until its count reaches this, if muted for a number of events.
     pub unmute_at_count: Option<u64>,
+    /// The issue it was merged into (it redirects there), if merged.
+    pub merged_into: Option<i64>,
 }
 
 impl From<&Issue> for IssueView {
@@ -180,6 +188,7 @@ impl From<&Issue> for IssueView {
             resolved_in_release: i.resolved_in_release.clone(),
             muted_until: timestamp_opt(i.muted_until),
             unmute_at_count: i.unmute_at_count,
+            merged_into: i.merged_into.map(|m| m.get()),
         }
     }
 }

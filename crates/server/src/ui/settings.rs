@@ -108,7 +108,7 @@ fn limit(form: &FormData, field: &'static str) -> Result<Option<Option<u64>>, Se
 /// The project's grouping configuration (a name stored before versioning
 /// with the id it means) and the configurations there are.
 fn grouping_config(stored: &str) -> Markup {
-    let config = crate::state::grouping_config(stored);
+    let config = crate::service::grouping::stored_config(stored);
     let meant = (config.as_str() != stored).then_some(config.as_str());
     html! {
         p {
@@ -136,6 +136,8 @@ fn change_from(form: &FormData) -> Result<ProjectChange, ServiceError> {
         max_events: limit(form, "max_events")?,
         max_age_days: limit(form, "max_age_days")?,
         grouping_strategy: None,
+        fingerprint_rules: None,
+        stacktrace_rules: None,
     })
 }
 

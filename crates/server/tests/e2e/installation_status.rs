@@ -40,7 +40,10 @@ fn event(project: periscope_store::ProjectId, n: u32, at: DateTime<Utc>) -> NewE
             "{:032x}",
             u128::from(n) + (u128::from(project.get() as u64) << 64)
         ),
-        grouping_keys: vec![periscope_store::GroupingKey::new(format!("key-{}", n % 2), "periscope:2026-11")],
+        grouping_keys: vec![periscope_store::GroupingKey::new(
+            format!("key-{}", n % 2),
+            "periscope:2026-11",
+        )],
         title: format!("Error {n}"),
         culprit: None,
         level: "error".into(),

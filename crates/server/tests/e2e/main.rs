@@ -5,7 +5,7 @@
 //! most of CI's test build. `cargo test -p periscope-server --test e2e <module>::`
 //! runs one subject (e.g. `ui_browser::`).
 
-#![allow(missing_docs, unreachable_pub)]
+#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -21,6 +21,7 @@ mod e2e_load;
 mod e2e_python;
 mod e2e_sdk;
 mod event_views;
+mod grouping;
 mod installation_status;
 mod keys_e2e;
 mod layers;
