@@ -5,7 +5,12 @@
 //! most of CI's test build. `cargo test -p periscope-server --test e2e <module>::`
 //! runs one subject (e.g. `ui_browser::`).
 
-#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod common;
 
