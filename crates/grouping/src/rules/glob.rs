@@ -58,6 +58,14 @@ pub(crate) struct Glob {
     tokens: Vec<Token>,
     /// The pattern is a plain string (no wildcard): matched by comparison.
     literal: Option<String>,
+    /// The literal characters the pattern starts with (lowercased when the
+    /// mode ignores case): a value must start with them.
+    prefix: Vec<char>,
+    /// The literal characters the pattern ends with: a value must end with them.
+    suffix: Vec<char>,
+    /// The longest run of literal characters (as `prefix`): a value must
+    /// contain it.
+    needle: String,
 }
 
 impl PartialEq for Glob {
@@ -186,11 +194,26 @@ impl Glob {
         } else {
             tokens
         };
+        let lit = |t: &Token| match t {
+            Token::Lit(c) => Some(*c),
+            _ => None,
+        };
+        let prefix: Vec<char> = tokens.iter().map_while(lit).collect();
+        let mut suffix: Vec<char> = tokens.iter().rev().map_while(lit).collect();
+        suffix.reverse();
+        let needle = tokens
+            .split(|t| lit(t).is_none())
+            .max_by_key(|run| run.len())
+            .map(|run| run.iter().filter_map(lit).collect::<String>())
+            .unwrap_or_default();
         Ok(Glob {
             source,
             mode,
             tokens,
             literal,
+            prefix,
+            suffix,
+            needle,
         })
     }
 
@@ -230,7 +253,35 @@ impl Glob {
                 value == literal
             };
         }
+        // Cheap rejections first: most values a rule sees do not match, and
+        // most patterns start or end with literal characters.
+        let fold = |c: char| if self.mode.no_case() { lower(c) } else { c };
+        if !self.prefix.is_empty()
+            && !value
+                .chars()
+                .map(fold)
+                .take(self.prefix.len())
+                .eq(self.prefix.iter().copied())
+        {
+            return false;
+        }
+        if !self.suffix.is_empty()
+            && !value
+                .chars()
+                .rev()
+                .map(fold)
+                .take(self.suffix.len())
+                .eq(self.suffix.iter().rev().copied())
+        {
+            return false;
+        }
+        if self.needle.len() > 1 && !self.contains_needle(value) {
+            return false;
+        }
         let m = self.tokens.len();
+        if m < 64 {
+            return self.is_match_bits(value);
+        }
         // `active[i]`: the first `i` tokens match the value read so far.
         let mut active = vec![false; m + 1];
         let mut next = vec![false; m + 1];
@@ -260,6 +311,59 @@ impl Glob {
             self.close(&mut active);
         }
         active[m]
+    }
+
+    /// Whether `value` contains [`needle`](Glob::needle) (`true` when that
+    /// cannot be told cheaply: a value that is not ASCII under a mode that
+    /// ignores case).
+    fn contains_needle(&self, value: &str) -> bool {
+        if !self.mode.no_case() {
+            return value.contains(self.needle.as_str());
+        }
+        if !value.is_ascii() || !self.needle.is_ascii() {
+            return true;
+        }
+        let needle = self.needle.as_bytes();
+        value
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    }
+
+    /// [`is_match`](Self::is_match) for patterns of fewer than 64 tokens:
+    /// the positions as bits of one word, no allocation.
+    fn is_match_bits(&self, value: &str) -> bool {
+        let m = self.tokens.len();
+        let close = |mut active: u64| {
+            for (i, token) in self.tokens.iter().enumerate() {
+                if active & (1 << i) != 0 && matches!(token, Token::Star(_)) {
+                    active |= 1 << (i + 1);
+                }
+            }
+            active
+        };
+        let mut active = close(1);
+        for c in value.chars() {
+            let mut next = 0u64;
+            let mut rest = active & ((1u64 << m) - 1);
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let token = &self.tokens[i];
+                if self.accepts(token, c) {
+                    next |= if matches!(token, Token::Star(_)) {
+                        1 << i
+                    } else {
+                        1 << (i + 1)
+                    };
+                }
+            }
+            if next == 0 {
+                return false;
+            }
+            active = close(next);
+        }
+        active & (1 << m) != 0
     }
 
     /// A star may match nothing: whoever reaches it also reaches past it.

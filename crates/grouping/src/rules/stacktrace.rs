@@ -7,7 +7,7 @@ use periscope_sentry_envelope::Frame;
 
 use super::MAX_MATCHERS_PER_RULE;
 use super::error::{RuleError, RuleErrorKind};
-use super::matcher::{FrameView, Matcher, MatcherField};
+use super::matcher::{Family, FrameView, Matcher, MatcherField};
 use super::parse::{Cursor, rule_lines};
 
 /// A flag a stack-trace rule sets on frames.
@@ -640,8 +640,21 @@ impl StacktraceRules {
         let mut matched = vec![false; frames.len()];
         let mut max_frames = None;
         let mut min_frames = None;
+        // The families of the frames: a rule that requires another family
+        // (most built-in rules say `family:native`) is skipped as a whole.
+        let mut families: Vec<Family> = Vec::with_capacity(3);
+        for v in &views {
+            if !families.contains(&v.family) {
+                families.push(v.family);
+            }
+        }
         for (ri, rule) in self.rules.iter().enumerate() {
-            if !rule.context_matches(ctx) {
+            let family_possible = rule
+                .matchers
+                .iter()
+                .filter(|m| *m.field() == MatcherField::Family && !m.is_negated())
+                .all(|m| families.iter().any(|f| m.family_matches(*f)));
+            if !family_possible || !rule.context_matches(ctx) {
                 continue;
             }
             let (mut first, mut last) = (usize::MAX, 0);
