@@ -871,8 +871,9 @@ pub(crate) fn stacktrace(st: &Stacktrace, ctx: Ctx<'_>) -> Component {
 }
 
 /// Applies what the rules decided for one frame to its component: `-group`
-/// excludes it, `+group` makes it contribute again where a built-in rule
-/// had excluded it (when it has a part that contributes), a category is
+/// excludes it, `+group` makes it contribute again where the strategy had
+/// excluded it (when it has a part that contributes) and is noted on a frame
+/// that counts anyway (it may undo a built-in `-group`), a category is
 /// recorded as a non-contributing `category` part. Each names its rule.
 fn apply_frame_decision(c: &mut Component, d: &FrameDecision, decisions: &RuleDecisions<'_>) {
     match (d.contributes, d.contributes_rule.as_ref()) {
@@ -883,6 +884,9 @@ fn apply_frame_decision(c: &mut Component, d: &FrameDecision, decisions: &RuleDe
                 "+group by {}",
                 decisions.rule_name(rule)
             )));
+        }
+        (Some(true), Some(rule)) if c.contributes => {
+            add_note(c, format!("+group by {}", decisions.rule_name(rule)));
         }
         _ => {}
     }
