@@ -187,7 +187,7 @@ fn id_list(ids: &[i64]) -> String {
 
 /// The project row, share-locked on PostgreSQL (as ingest does), so a
 /// concurrent deletion of the project waits or is seen.
-fn lock_project<C: Exec>(c: &mut C, project: ProjectId) -> Result<()> {
+pub(crate) fn lock_project<C: Exec>(c: &mut C, project: ProjectId) -> Result<()> {
     let sql = if c.is_postgres() {
         "SELECT id FROM projects WHERE id = ? FOR KEY SHARE"
     } else {
@@ -982,7 +982,7 @@ fn split_users<C: Exec>(
 
 /// The source's first and last release from its remaining stored events (by
 /// event time), when it has any left.
-fn recount_releases<C: Exec>(c: &mut C, s: i64) -> Result<()> {
+pub(crate) fn recount_releases<C: Exec>(c: &mut C, s: i64) -> Result<()> {
     let first: Option<ReleaseRow> = c.row(
         Q::new(
             "SELECT release_name FROM events WHERE issue_id = ? ORDER BY occurred_at, id LIMIT 1",

@@ -1139,7 +1139,7 @@ fn set_keep_flags<C: Exec>(c: &mut C, keep_ids: &[i64]) -> Result<()> {
 /// candidates inserted now start with their count, the values already indexed
 /// get theirs added, values over the cap are not indexed but still add to
 /// their key's total (the "other" of a distribution).
-fn index_tags<C: Exec>(
+pub(crate) fn index_tags<C: Exec>(
     c: &mut C,
     candidates: &BTreeMap<(i64, &str, &str), i64>,
     counts: &BTreeMap<(i64, &str, &str), i64>,
@@ -1235,7 +1235,7 @@ fn count_hours<C: Exec>(
 /// inserted; an issue whose count would pass [`EXACT_LIMIT`] switches to a
 /// sketch seeded from its rows (which are then deleted); issues already on a
 /// sketch get their sketch updated and the estimate stored.
-fn count_users<C: Exec>(
+pub(crate) fn count_users<C: Exec>(
     c: &mut C,
     users: &BTreeMap<i64, (i64, BTreeMap<&str, u64>)>,
 ) -> Result<()> {

@@ -13,7 +13,7 @@
 //!   batch call of the digest writer), [`IssueStore`] (listing, searching,
 //!   resolving, muting, the activity log; events, their payloads, search and
 //!   position; hourly counts and tag distributions), [`GroupingStore`]
-//!   (an issue's grouping keys, merge and unmerge), [`AlertStore`]
+//!   (an issue's grouping keys, merge and unmerge, regrouping), [`AlertStore`]
 //!   (destinations and the outbox the notifier drains), [`UsageStore`] (quota
 //!   counters that survive restarts), [`UserStore`] (web UI users and their
 //!   sessions), [`StatsStore`] (installation-wide counters every replica adds
@@ -107,6 +107,25 @@
 //! the project, then grouping keys (sorted), then issues; ingest holds the
 //! keys it found `FOR KEY SHARE`, merges take an issue's keys `FOR UPDATE`,
 //! so neither overtakes the other and they cannot deadlock.
+//!
+//! # Regrouping
+//!
+//! After a project's grouping changed, `periscope regroup` groups its stored
+//! events again in bounded, resumable batches:
+//! [`GroupingStore::stored_events_after`] reads them in row-id order (the
+//! cursor) with their payloads, the caller computes each event's keys with
+//! the current grouping, and [`GroupingStore::regroup_batch`] resolves them as
+//! ingest does (first stored key decides, none: a new issue under the first,
+//! without a new-issue alert), attaches every key, and moves each event whose
+//! issue changes with everything counted for it (event, hourly, tag, per-key
+//! and user counts, first/last seen and release). The event's join key
+//! becomes its first key, so a batch run twice changes nothing. An issue left
+//! with no stored event and no count becomes a tombstone merged into the
+//! issue that received most of its events (its keys, alerts and activity
+//! follow); one still counting evicted events stays. One
+//! [`ActivityKind::Regrouped`] entry per issue changed. Locks as a merge
+//! (keys, sorted, before issues). See the `regroup` module for what cannot
+//! be undone exactly.
 //!
 //! # Storage
 //!
@@ -248,6 +267,7 @@ mod ingest;
 mod installation;
 mod model;
 mod ops;
+mod regroup;
 mod release;
 mod sql;
 mod stats;
@@ -263,8 +283,8 @@ pub use model::{
     CountBucket, Delivery, DeliveryState, Destination, EventPosition, EventSummary, EvictionReport,
     GroupingKey, IngestOutcome, Issue, IssueAction, IssueFilter, IssueKey, IssueSort, IssueStatus,
     MergeOutcome, NewEvent, Page, Project, ProjectKey, ProjectSettings, ProjectUpdate,
-    RetentionLimits, RetentionReport, Role, Session, StatusFilter, StoredEvent, TagDistribution,
-    UsageDelta, User,
+    RegroupOutcome, RetentionLimits, RetentionReport, Role, Session, StatusFilter, StoredEvent,
+    StoredForRegroup, TagDistribution, UsageDelta, User,
 };
 pub use model::{TokenKind, UserSession, UserToken};
 /// The ids of the store's records, shared with the other crates (see

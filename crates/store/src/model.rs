@@ -163,6 +163,50 @@ pub struct MergeOutcome {
     pub moved_events: u64,
 }
 
+/// One stored event as [`GroupingStore::stored_events_after`](crate::GroupingStore::stored_events_after)
+/// hands it to a regroup: what is needed to group it again and to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredForRegroup {
+    /// The event's row id: the cursor (pass the last one seen as `after`).
+    pub row_id: i64,
+    /// The SDK's event id (what
+    /// [`GroupingStore::regroup_batch`](crate::GroupingStore::regroup_batch)
+    /// takes back).
+    pub event_id: String,
+    /// The issue it is in now.
+    pub issue_id: IssueId,
+    /// The grouping key it joined its issue by (`None` only for rows no
+    /// migration could name one for).
+    pub grouping_key: Option<String>,
+    /// The JSON the SDK sent, decompressed (as
+    /// [`IssueStore::get_event`](crate::IssueStore::get_event) returns it).
+    pub payload: Vec<u8>,
+}
+
+/// What [`GroupingStore::regroup_batch`](crate::GroupingStore::regroup_batch)
+/// did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegroupOutcome {
+    /// Events of the batch still stored (the others were skipped), each
+    /// counted once.
+    pub events_seen: u64,
+    /// Of those, the events whose issue changed.
+    pub events_moved: u64,
+    /// Issues the batch created (for keys no issue had), in creation order.
+    /// No new-issue alert is raised for them.
+    pub issues_created: Vec<IssueId>,
+    /// Issues the batch left without any stored event, in id order: each is
+    /// now a tombstone merged into the issue that received most of its events
+    /// (see [`RegroupOutcome::merged_into`]), unless it still counts events
+    /// evicted by retention (then it stays, with that count).
+    pub issues_emptied: Vec<IssueId>,
+    /// The emptied issues that became tombstones: (issue, the issue it was
+    /// merged into).
+    pub merged_into: Vec<(IssueId, IssueId)>,
+    /// Grouping keys attached to an issue by the batch (keys no issue had).
+    pub keys_attached: u64,
+}
+
 /// One grouped event handed to [`IngestStore::ingest_batch`](crate::IngestStore::ingest_batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -888,6 +932,12 @@ pub enum ActivityKind {
     /// the detail `into #N: <keys>`) or came from one (on the new issue,
     /// `from #M: <keys>`).
     Unmerged,
+    /// A regroup (re-running grouping over stored events, see
+    /// [`GroupingStore::regroup_batch`](crate::GroupingStore::regroup_batch))
+    /// moved events into or out of this issue; no actor unless given. The
+    /// detail says how many and from or to where (`+3 from #12; -2 to #15`,
+    /// `created`, `merged into #15`). One entry per issue per batch.
+    Regrouped,
     /// A value written by a newer version of the store.
     Unknown(String),
 }
@@ -903,6 +953,7 @@ impl ActivityKind {
             ActivityKind::Regression => "regression",
             ActivityKind::Merged => "merged",
             ActivityKind::Unmerged => "unmerged",
+            ActivityKind::Regrouped => "regrouped",
             ActivityKind::Unknown(s) => s,
         }
     }
@@ -918,6 +969,7 @@ impl ActivityKind {
             "regression" => ActivityKind::Regression,
             "merged" => ActivityKind::Merged,
             "unmerged" => ActivityKind::Unmerged,
+            "regrouped" => ActivityKind::Regrouped,
             other => ActivityKind::Unknown(other.to_owned()),
         }
     }
@@ -1118,6 +1170,7 @@ mod tests {
             ActivityKind::Regression,
             ActivityKind::Merged,
             ActivityKind::Unmerged,
+            ActivityKind::Regrouped,
             ActivityKind::Unknown("assigned".into()),
         ] {
             let json = serde_json::to_string(&k).unwrap();

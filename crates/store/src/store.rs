@@ -23,14 +23,14 @@ use crate::model::{
     Session, StoredEvent, TagDistribution, UsageDelta, User,
 };
 use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
-use crate::model::{IssueKey, MergeOutcome};
+use crate::model::{GroupingKey, IssueKey, MergeOutcome, RegroupOutcome, StoredForRegroup};
 use crate::model::{TokenKind, UserSession, UserToken};
 use crate::sql::{Exec, Q};
 use crate::traits::{
     AlertStore, GroupingStore, IngestStore, IssueStore, MaintenanceStore, ProjectStore, UsageStore,
     UserStore,
 };
-use crate::{grouping, ops, stats, users};
+use crate::{grouping, ops, regroup, stats, users};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -647,6 +647,48 @@ impl GroupingStore for Store {
 
     fn find_issue(&self, project: ProjectId, keys: &[String]) -> Result<Option<IssueId>> {
         with_conn!(self, |c| grouping::find_issue(c, project, keys))
+    }
+
+    fn stored_events_after(
+        &self,
+        project: ProjectId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredForRegroup>> {
+        let rows = with_conn!(self, |c| regroup::stored_events_after(
+            c, project, after, limit
+        ))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredForRegroup {
+                    row_id: r.id,
+                    event_id: r.event_id,
+                    issue_id: IssueId(r.issue_id),
+                    grouping_key: r.grouping_key,
+                    payload: decompress(&r.payload, ops::to_u64(r.payload_size))?,
+                })
+            })
+            .collect()
+    }
+
+    fn regroup_batch(
+        &self,
+        project: ProjectId,
+        events: &[(String, Vec<GroupingKey>)],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RegroupOutcome> {
+        let max_tags = self.ingest_limits().max_tags_per_issue;
+        self.retrying(|| {
+            with_tx!(self, |c| regroup::regroup_batch(
+                c,
+                project,
+                events,
+                actor,
+                ops::ms(now),
+                max_tags
+            ))
+        })
     }
 }
 

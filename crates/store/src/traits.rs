@@ -7,9 +7,10 @@ use crate::error::Result;
 use crate::installation::{CounterResolution, DatabaseInfo, DeliveryCounts, InstallationCount};
 use crate::model::{
     Activity, AlertWithDeliveries, ClaimedDelivery, CountBucket, Delivery, DeliveryState,
-    Destination, EventPosition, EventSummary, EvictionReport, IngestOutcome, Issue, IssueAction,
-    IssueFilter, IssueKey, MergeOutcome, NewEvent, Page, Project, ProjectUpdate, Role, Session,
-    StoredEvent, TagDistribution, UsageDelta, User,
+    Destination, EventPosition, EventSummary, EvictionReport, GroupingKey, IngestOutcome, Issue,
+    IssueAction, IssueFilter, IssueKey, MergeOutcome, NewEvent, Page, Project, ProjectUpdate,
+    RegroupOutcome, Role, Session, StoredEvent, StoredForRegroup, TagDistribution, UsageDelta,
+    User,
 };
 use crate::model::{DeliveryId, DestinationId, IssueId, ProjectId, UserId};
 use crate::model::{TokenKind, UserSession, UserToken};
@@ -142,12 +143,13 @@ pub trait IssueStore {
     fn tag_distribution(&self, issue_id: IssueId, top: usize) -> Result<Vec<TagDistribution>>;
 }
 
-/// Issues with several grouping keys: merging issues and splitting keys off
-/// into a new issue (see the crate docs, [Grouping keys](crate#grouping-keys)).
+/// Issues with several grouping keys: merging issues, splitting keys off
+/// into a new issue (see the crate docs, [Grouping keys](crate#grouping-keys))
+/// and regrouping stored events ([Regrouping](crate#regrouping)).
 ///
 /// A trait of its own rather than more [`IssueStore`] methods: an embedder
-/// with its own issue storage implements three methods to support merges, or
-/// none; [`GroupingStore::resolve_issue`] comes with them.
+/// with its own issue storage implements these methods to support merges and
+/// regrouping, or none; [`GroupingStore::resolve_issue`] comes with them.
 pub trait GroupingStore: IssueStore {
     /// Merges the `sources` into `target` in one transaction: their grouping
     /// keys, stored events, alerts and activity move to the target; its
@@ -201,6 +203,59 @@ pub trait GroupingStore: IssueStore {
     /// join now: the issue of the first key that exists, as ingest decides.
     /// `None` when no key exists (the event would open a new issue).
     fn find_issue(&self, project: ProjectId, keys: &[String]) -> Result<Option<IssueId>>;
+    /// The project's stored events in row-id order after the cursor `after`
+    /// (`None`: from the first), at most `limit` (clamped to 1..=1000), with
+    /// their issue, the key they joined it by and their payload
+    /// (decompressed): the reading side of a regroup (`periscope regroup`),
+    /// resumable from the last [`StoredForRegroup::row_id`] seen. Events
+    /// stored after the regroup began come last; events evicted meanwhile
+    /// are simply not returned.
+    fn stored_events_after(
+        &self,
+        project: ProjectId,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredForRegroup>>;
+    /// Groups stored events again, in one transaction (retried on transient
+    /// errors): `events` are (event id, the keys the project's grouping
+    /// computes for it now, in lookup order). See the crate docs,
+    /// [Regrouping](crate#regrouping), for the rules; in short:
+    ///
+    /// - events are taken in the order given (the first copy of a repeated
+    ///   id); an id no longer stored in `project` is skipped;
+    /// - an event's issue is that of the first of its keys stored (keys
+    ///   attached by earlier events of the batch count), as at ingest; with
+    ///   none stored, a new unresolved issue is created under its first key
+    ///   (title, culprit and level of the event) **without a new-issue
+    ///   alert**: regrouping history is not news. Every key of the event is
+    ///   attached to its issue (a stored key keeps its issue);
+    /// - the event's recorded join key becomes its **first** key (after the
+    ///   attaching, the key a fresh ingest of it would join by), so a second
+    ///   run of the same batch changes nothing;
+    /// - an event whose issue changes moves with its counts: event count,
+    ///   hourly count of its receipt hour, tag value and key counts (within
+    ///   the receiving issue's tag row cap), per-key counters, first/last
+    ///   seen and release, distinct users (exact rows or sketch, as ingest;
+    ///   the issue it leaves recounts its users only while it counts them
+    ///   exactly, a sketch keeps its estimate);
+    /// - an issue left with no stored event and no count (no evicted events)
+    ///   becomes a tombstone merged into the issue that received most of its
+    ///   events (its remaining keys, alerts and activity move there, as a
+    ///   merge does); with a count of evicted events it stays;
+    /// - one [`ActivityKind::Regrouped`](crate::ActivityKind::Regrouped)
+    ///   entry (with `actor`) per issue that gained or lost events.
+    ///
+    /// An event with no key fails the call with
+    /// [`StoreError::InvalidInput`](crate::StoreError::InvalidInput), as does
+    /// a batch of more than 1000 events; an unknown project with
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound).
+    fn regroup_batch(
+        &self,
+        project: ProjectId,
+        events: &[(String, Vec<GroupingKey>)],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RegroupOutcome>;
     /// The issue, following [`Issue::merged_into`] from a tombstone to the
     /// issue it was merged into (at most a few hops: merges re-point older
     /// tombstones and refuse tombstones as targets). `None` when there is no
