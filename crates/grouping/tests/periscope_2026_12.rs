@@ -69,6 +69,16 @@ fn a_template_without_params_or_formatted_text_is_the_message() {
     // Params without a formatted text: the template is still what counts.
     let params = json!({"logentry": {"message": "Cache %s cold", "params": [7]}});
     assert_eq!(values(NEW, &params), pairs(&[("message", "Cache %s cold")]));
+    let hint = |e: &Value| {
+        group_with(NEW, e)
+            .explanation
+            .find("message")
+            .and_then(|c| c.hint.clone())
+    };
+    let template_hint = "the message template (logentry.message) counts, not the formatted text";
+    assert_eq!(hint(&params).as_deref(), Some(template_hint));
+    let formatted = json!({"logentry": {"message": "Cache %s cold", "formatted": "Cache 7 cold"}});
+    assert_eq!(hint(&formatted).as_deref(), Some(template_hint));
     // A blank template falls back to the formatted text.
     let blank = json!({"logentry": {"message": "  ", "formatted": "Cache 7 cold"}});
     assert_eq!(group_with(NEW, &blank).key, g.key);
@@ -248,6 +258,10 @@ fn csp_keywords_and_schemes_are_named_as_sentry_does() {
         ("wss://push.example:443/socket", "push.example"),
         ("https://user@[2001:db8::1]:8080/x", "[2001:db8::1]"),
         ("evil.example/path", "evil.example"),
+        // Not schemes: a drive letter, a leading digit, a blank.
+        ("C:x/y", "c:x"),
+        ("1ab://evil.example/x", "1ab:"),
+        ("a b://evil.example/x", "a b:"),
     ] {
         let e = csp(json!({"effective-directive": "connect-src", "blocked-uri": blocked}));
         assert_eq!(

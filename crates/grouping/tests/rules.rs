@@ -279,6 +279,37 @@ fn app_variant_wins_with_in_app_frames() {
 }
 
 #[test]
+fn in_app_frames_of_a_top_level_stack_trace_make_the_app_variant() {
+    // A message with a stack trace, no exception and no threads.
+    let e = json!({"platform": "python", "message": "m", "stacktrace": {"frames": [
+        frame("lib", false), frame("mine", true)
+    ]}});
+    let g = group(&e);
+    assert_eq!(g.variant, "app");
+    assert_eq!(
+        values(&e),
+        vec![pair("module", "app.mod"), pair("function", "mine")]
+    );
+}
+
+#[test]
+fn an_app_variant_without_a_contributing_in_app_frame_does_not_win() {
+    // The in-app frame has nothing that counts: the app variant would win
+    // by the exception type alone, which is not an app-specific grouping.
+    let e = json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+        {"function": "lib"}, {"in_app": true, "lineno": 3}
+    ]}}]}});
+    for config in [ConfigId::Periscope2026_11, ConfigId::Periscope2026_12] {
+        let g = group_with(config, &e);
+        assert_eq!(g.variant, "system", "{config}");
+        let app = &g.explanation.children[0];
+        assert_eq!(app.name, "app");
+        assert!(!app.contributes);
+        assert_eq!(app.hint.as_deref(), Some("no in-app frame contributes"));
+    }
+}
+
+#[test]
 fn system_variant_without_in_app_frames() {
     // `in_app` absent counts as not in-app.
     let a = json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": [
