@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::User(cmd) => super::users::user(&open()?, cmd),
         Command::Status { json } => super::status::status(&open()?, json),
         Command::Group(args) => super::grouping::group(args, open),
+        Command::Regroup(args) => super::grouping::regroup(&open()?, args),
         Command::SendTestEvent(args) => send_test_event(&args.dsn, &args.message),
         Command::Stress(args) => stress(args),
     }

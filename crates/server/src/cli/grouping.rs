@@ -296,3 +296,86 @@ pub(crate) fn unmerge(
     }
     Ok(())
 }
+
+/// `periscope regroup --project P [--dry-run]`
+#[derive(Debug, Args)]
+pub struct RegroupArgs {
+    /// The project id.
+    #[arg(long)]
+    pub project: i64,
+    /// Change nothing: report which issues would merge or split and how many
+    /// events would move.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Events per batch (one transaction each), 1 to 1000.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Resume after this row (printed after every batch as `next_after`).
+    #[arg(long)]
+    pub after: Option<i64>,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Print the final report as JSON (progress lines go to standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `periscope regroup`.
+pub(crate) fn regroup(service: &Service, args: RegroupArgs) -> Result<(), String> {
+    use crate::service::regroup::RegroupRequest;
+    let report = service
+        .regroup(
+            RegroupRequest {
+                project: args.project,
+                dry_run: args.dry_run,
+                batch: args.batch,
+                after: args.after,
+                limit: args.limit,
+            },
+            |r| {
+                eprintln!(
+                    "{} events read, {} {}moved; next_after {}",
+                    r.events_seen,
+                    r.events_moved,
+                    if r.dry_run { "would be " } else { "" },
+                    r.next_after
+                        .map_or_else(|| "-".to_owned(), |a| a.to_string())
+                );
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        return Ok(());
+    }
+    let would = if report.dry_run { "would " } else { "" };
+    println!(
+        "{} events read{}; {} {would}move, {} new issue(s) {would}open",
+        report.events_seen,
+        if report.complete { " (all)" } else { "" },
+        report.events_moved,
+        report.new_issues
+    );
+    for (to, from) in &report.merges {
+        let from: Vec<String> = from.iter().map(|i| format!("#{i}")).collect();
+        if *to == 0 {
+            println!("  a new issue {would}receive events of {}", from.join(", "));
+        } else {
+            println!("  issue #{to} {would}receive events of {}", from.join(", "));
+        }
+    }
+    for (issue, parts) in &report.splits {
+        println!("  issue #{issue} {would}split into {parts}");
+    }
+    if report.unreadable > 0 {
+        println!(
+            "  {} stored event(s) could not be read again",
+            report.unreadable
+        );
+    }
+    if let (false, Some(after)) = (report.complete, report.next_after) {
+        println!("resume with --after {after}");
+    }
+    Ok(())
+}

@@ -59,6 +59,10 @@ pub enum Command {
     /// Print the grouping of event JSON files, one JSON line each: with a
     /// configuration and rules to try, or as a project groups (--project).
     Group(grouping::GroupArgs),
+    /// Group a project's stored events again with its current grouping (after
+    /// a change of rules or configuration), in resumable batches; --dry-run
+    /// reports which issues would merge or split.
+    Regroup(grouping::RegroupArgs),
     /// Send a real event through the Sentry protocol (with the Rust Sentry SDK).
     SendTestEvent(SendTestEventArgs),
     /// Load generator: send realistic events to a DSN and report throughput and latency.

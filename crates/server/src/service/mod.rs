@@ -19,6 +19,7 @@ pub mod grouping;
 mod issues;
 pub mod overview;
 mod projects;
+pub mod regroup;
 pub mod status;
 pub mod users;
 pub mod views;
