@@ -1,6 +1,6 @@
 //! `periscope project grouping`, `periscope group`, and the grouping commands
 //! of `periscope issue` (keys, merge, unmerge): thin over
-//! [`Service`](crate::service::Service).
+//! [`Service`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //!
 //! The stored events are read in row order, in batches of at most
 //! [`MAX_BATCH`], each grouped with the project's current grouper; a batch is
-//! one store transaction ([`GroupingStore::regroup_batch`]) that moves the
+//! one store transaction ([`GroupingStore::regroup_batch`](periscope_store::GroupingStore::regroup_batch)) that moves the
 //! events whose keys now lead to another issue, attaches the new keys, and
 //! moves the counts with them, so a run can stop anywhere and resume after the
 //! last row it reported (`--after`). The dry run changes nothing: it resolves
