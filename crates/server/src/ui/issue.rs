@@ -1,7 +1,7 @@
 //! The issue page: what the issue is, how often it happens, what to do about it,
 //! and one of its events read in full.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -10,9 +10,10 @@ use maud::{Markup, html};
 use super::auth::Viewer;
 use super::form::{FormData, QueryData, encode, id};
 use super::{call, error_page, layout, see_other};
-use crate::service::IssueChange;
 use crate::service::event::{EventDetails, ExceptionView, FrameView, Relation, safe_link};
+use crate::service::grouping::{IssueKeyView, MAX_MERGE};
 use crate::service::overview::IssuePage;
+use crate::service::{IssueChange, ServiceError};
 use crate::state::AppState;
 
 /// Breadcrumbs shown before "show all".
@@ -20,29 +21,120 @@ const RECENT_CRUMBS: usize = 20;
 /// Largest payload shown inline as raw JSON (the download has all of it).
 const MAX_INLINE_JSON: usize = 256 * 1024;
 
-/// `GET /issues/{id}?event=&q=&frames=all&crumbs=all`.
+/// Characters of a grouping key shown (the whole key is in its `title`).
+const SHORT_KEY: usize = 12;
+
+/// `GET /issues/{id}?event=&q=&frames=all&crumbs=all`. A merged issue (a
+/// tombstone) redirects to the issue it was merged into, with the same query.
 pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(raw): Path<String>,
+    RawQuery(raw_query): RawQuery,
     QueryData(q): QueryData,
 ) -> Response {
     let issue_id = match id(&raw) {
         Ok(i) => i,
         Err(r) => return r,
     };
+    let notice = done_notice(&q);
+    let shown = show(&state, &viewer, issue_id, &q, notice, StatusCode::OK).await;
+    match shown {
+        Shown::Page(r) => r,
+        Shown::MergedInto(live) => {
+            let query = raw_query
+                .filter(|q| !q.is_empty())
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            see_other(&format!("/issues/{live}{query}"))
+        }
+    }
+}
+
+/// A message at the top of the issue page after a grouping action.
+enum Notice {
+    /// What was done (markup built from numbers, never from the query's text).
+    Done(Markup),
+    /// Why it was not done.
+    Failed(String),
+}
+
+/// The notice a redirect after a merge or an unmerge asks for: only numbers
+/// are read from the query, so a link cannot make the page say anything else.
+fn done_notice(q: &FormData) -> Option<Notice> {
+    let number = |name: &str| q.text(name).and_then(|v| v.parse::<u64>().ok());
+    if let Some(merged) = q.text("merged") {
+        let ids: Vec<i64> = merged
+            .split(',')
+            .filter_map(|v| v.trim().parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .take(MAX_MERGE)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let moved = number("moved").unwrap_or(0);
+        return Some(Notice::Done(html! {
+            "Merged " (issue_links(&ids)) " into this issue; "
+            (layout::count(moved)) " stored event" @if moved != 1 { "s" } " moved here."
+        }));
+    }
+    let from = q
+        .text("unmerged_from")
+        .and_then(|v| v.parse::<i64>().ok())?;
+    let keys = number("keys").unwrap_or(0);
+    Some(Notice::Done(html! {
+        "This new issue holds " (layout::count(keys)) " grouping key" @if keys != 1 { "s" }
+        " moved out of " a href={ "/issues/" (from) } { "issue #" (from) }
+        ", with the events that joined by them."
+    }))
+}
+
+/// `#3, #5` as links.
+fn issue_links(ids: &[i64]) -> Markup {
+    html! {
+        @for (n, i) in ids.iter().enumerate() {
+            @if n > 0 { ", " }
+            a href={ "/issues/" (i) } { "#" (i) }
+        }
+    }
+}
+
+/// The issue page, or the issue a tombstone was merged into.
+enum Shown {
+    Page(Response),
+    MergedInto(i64),
+}
+
+/// Loads and renders the issue page (with `notice` and `status`), unless the
+/// issue was merged into another one.
+async fn show(
+    state: &AppState,
+    viewer: &Viewer,
+    issue_id: i64,
+    q: &FormData,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Shown {
     let event = q.text("event").map(str::to_owned);
     let search = q.text("q").map(str::to_owned);
     let loaded = {
         let search = search.clone();
-        call(&state, move |s| {
-            s.issue_page(issue_id, event.as_deref(), search.as_deref(), Utc::now())
+        call(state, move |s| {
+            let live = s.live_issue(issue_id)?;
+            if live != issue_id {
+                return Ok(Err(live));
+            }
+            let page = s.issue_page(issue_id, event.as_deref(), search.as_deref(), Utc::now())?;
+            let keys = s.issue_keys(issue_id, None)?;
+            Ok(Ok((page, keys)))
         })
         .await
     };
-    let p = match loaded {
-        Ok(p) => p,
-        Err(r) => return r,
+    let (p, keys) = match loaded {
+        Ok(Ok(x)) => x,
+        Ok(Err(live)) => return Shown::MergedInto(live),
+        Err(r) => return Shown::Page(r),
     };
     let opts = Options {
         all_frames: q.get("frames") == Some("all"),
@@ -57,13 +149,16 @@ pub(crate) async fn page(
         ),
         (title.as_str(), format!("/issues/{issue_id}")),
     ];
-    layout::page(
-        &title,
-        &viewer,
-        &crumbs,
-        render(&p, &viewer, &opts, Utc::now()),
-    )
-    .into_response()
+    let now = Utc::now();
+    let body = html! {
+        @match &notice {
+            Some(Notice::Done(m)) => p.ok.notice role="status" #grouping-notice { (m) },
+            Some(Notice::Failed(m)) => p.error.notice role="alert" #grouping-notice { (m) },
+            None => {},
+        }
+        (render(&p, &keys, viewer, &opts, now))
+    };
+    Shown::Page((status, layout::page(&title, viewer, &crumbs, body)).into_response())
 }
 
 struct Options {
@@ -89,7 +184,13 @@ fn event_url(issue: i64, event: &str, opts: &Options) -> String {
     u
 }
 
-fn render(p: &IssuePage, viewer: &Viewer, opts: &Options, now: DateTime<Utc>) -> Markup {
+fn render(
+    p: &IssuePage,
+    keys: &[IssueKeyView],
+    viewer: &Viewer,
+    opts: &Options,
+    now: DateTime<Utc>,
+) -> Markup {
     let i = &p.issue;
     html! {
         section.issuehead {
@@ -133,6 +234,7 @@ fn render(p: &IssuePage, viewer: &Viewer, opts: &Options, now: DateTime<Utc>) ->
                 }
             }
         }
+        (grouping_keys(p, keys, viewer, now))
         h2 #event { "Event" }
         (event_nav(p, opts))
         @if let Some(matches) = &p.matches {
@@ -469,15 +571,130 @@ fn grouping(p: &IssuePage) -> Markup {
     }
 }
 
-fn component(c: &periscope_grouping::Component) -> Markup {
+/// One component of a grouping explanation, with its children: whether it
+/// counts (also in words, for screen readers and copied text), its values and
+/// its hint (which names the rule that changed it, if one did).
+pub(crate) fn component(c: &periscope_grouping::Component) -> Markup {
     html! {
         li class=(if c.contributes { "on" } else { "off" }) {
+            span.mark title=(if c.contributes { "counts for the key" } else { "does not count" }) {
+                (if c.contributes { "+" } else { "−" })
+            }
+            " "
             span.name { (c.name) }
             @if !c.values.is_empty() { " " span.values { (c.values.join(" · ")) } }
             @if let Some(h) = &c.hint { " " span.hint { "(" (h) ")" } }
             @if !c.children.is_empty() {
                 ul.tree { @for child in &c.children { (component(child)) } }
             }
+        }
+    }
+}
+
+/// A grouping key shortened for a table cell.
+fn short_key(key: &str) -> String {
+    if key.chars().count() > SHORT_KEY {
+        let cut: String = key.chars().take(SHORT_KEY).collect();
+        format!("{cut}…")
+    } else {
+        key.to_owned()
+    }
+}
+
+/// An RFC 3339 time of the service as "3 min ago".
+fn ago_text(t: Option<&str>, now: DateTime<Utc>) -> Markup {
+    match t.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
+        Some(t) => layout::ago(t.with_timezone(&Utc), now),
+        None => html! { span.muted { "—" } },
+    }
+}
+
+/// The issue's grouping keys; for admins, moving some to a new issue and
+/// merging other issues into this one.
+fn grouping_keys(
+    p: &IssuePage,
+    keys: &[IssueKeyView],
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> Markup {
+    let id = p.issue.id.get();
+    let admin = viewer.user.is_admin();
+    let can_move = admin && keys.len() > 1;
+    html! {
+        section.grouping-keys aria-labelledby="grouping" {
+            h2 #grouping { "Grouping" }
+            p.muted {
+                "Events join this issue by these grouping keys (computed by the project's grouping configuration and rules; "
+                a href={ "/projects/" (p.project.id) "/grouping" } { "see the project's grouping" } ")."
+            }
+            form method="post" action={ "/issues/" (id) "/unmerge" } {
+                input type="hidden" name="_csrf" value=(viewer.csrf);
+                table.grouping-keys {
+                    thead { tr {
+                        @if can_move { th { span.hidden { "Move" } } }
+                        th { "Key" } th { "Configuration" } th.num { "Events" } th { "Last seen" }
+                    } }
+                    tbody {
+                        @for k in keys {
+                            tr data-key=(k.key) {
+                                @if can_move {
+                                    td { input type="checkbox" name="key" value=(k.key) aria-label={ "Move key " (k.key) }; }
+                                }
+                                td.mono { code title=(k.key) { (short_key(&k.key)) } }
+                                td { code { (k.config) } }
+                                td.num { (layout::count(k.count)) }
+                                td { (ago_text(k.last_seen.as_deref(), now)) }
+                            }
+                        }
+                        @if keys.is_empty() {
+                            tr { td colspan="5" { span.muted { "No grouping key is recorded for this issue." } } }
+                        }
+                    }
+                }
+                @if can_move {
+                    div.toolbar {
+                        button type="submit" { "Move to a new issue" }
+                        span.muted { "The checked keys, with the events that joined by them, become a new issue (at least one key stays here)." }
+                    }
+                }
+            }
+            @if admin {
+                form.toolbar.merge method="post" action={ "/issues/" (id) "/merge" } {
+                    input type="hidden" name="_csrf" value=(viewer.csrf);
+                    label.inline {
+                        "Merge issues into this one "
+                        input type="text" name="issues" placeholder="issue numbers, e.g. 12, 15 18" aria-label="Issues to merge into this one" maxlength="2000" required;
+                    }
+                    button type="submit" { "Merge into #" (id) }
+                    span.muted { "Their events, keys, counts and history move here; their pages then lead here." }
+                }
+            }
+        }
+    }
+}
+
+/// Activity detail text with `#12` turned into links to issue 12 (the store
+/// names merged and unmerged issues so).
+fn detail_links(text: &str) -> Markup {
+    let mut parts: Vec<(bool, &str)> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('#') {
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len() - at - 1, |n| n);
+        if digits == 0 {
+            parts.push((false, &rest[..=at]));
+            rest = &rest[at + 1..];
+            continue;
+        }
+        parts.push((false, &rest[..at]));
+        parts.push((true, &rest[at + 1..at + 1 + digits]));
+        rest = &rest[at + 1 + digits..];
+    }
+    parts.push((false, rest));
+    html! {
+        @for (link, t) in parts {
+            @if link { a href={ "/issues/" (t) } { "#" (t) } } @else { (t) }
         }
     }
 }
@@ -492,7 +709,7 @@ fn activity(p: &IssuePage, now: DateTime<Utc>) -> Markup {
                 li {
                     (layout::ago(a.created_at, now)) " · "
                     strong { (a.kind.as_str()) }
-                    @if let Some(d) = &a.detail { " " (d) }
+                    @if let Some(d) = &a.detail { " " (detail_links(d)) }
                     @if let Some(who) = &a.actor { " by " (who) } @else { " (automatic)" }
                 }
             }
@@ -557,16 +774,180 @@ pub(crate) async fn change_status(
     };
     let actor = viewer.user.email.clone();
     match call(&state, move |s| {
+        let live = s.live_issue(issue_id)?;
+        if live != issue_id {
+            return Ok(Err(live));
+        }
         s.update_issue(issue_id, None, change, Some(&actor), Utc::now())
+            .map(Ok)
     })
     .await
     {
-        Ok(_) => see_other(&format!("/issues/{issue_id}")),
+        Ok(Ok(_)) => see_other(&format!("/issues/{issue_id}")),
+        Ok(Err(live)) => merged_away(issue_id, live),
         Err(r) => r,
     }
 }
 
-/// `GET /issues/{id}/events/{event_id}/json`: the stored payload as a download.
+/// The answer to a form sent to an issue that was merged meanwhile (a page
+/// left open): nothing was done; the issue it went to is linked.
+fn merged_away(issue_id: i64, live: i64) -> Response {
+    let body = layout::bare(
+        "Conflict",
+        html! {
+            main.narrow {
+                h1 { "409 Conflict" }
+                p.error { "Issue #" (issue_id) " was merged into issue #" (live) "; nothing was changed." }
+                p { a href={ "/issues/" (live) } { "Open issue #" (live) } }
+            }
+        },
+    );
+    (StatusCode::CONFLICT, body).into_response()
+}
+
+/// Issue numbers typed in a form: separated by commas and/or spaces, an
+/// optional `#` before each.
+fn parse_issue_numbers(text: &str) -> Result<Vec<i64>, String> {
+    let mut ids = Vec::new();
+    for word in text
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let digits = word.strip_prefix('#').unwrap_or(word);
+        match digits.parse::<i64>() {
+            Ok(n) if n > 0 => ids.push(n),
+            _ => {
+                let shown: String = word.chars().take(40).collect();
+                return Err(format!(
+                    "“{shown}” is not an issue number: type the numbers of the issues to merge, separated by commas or spaces."
+                ));
+            }
+        }
+        if ids.len() > MAX_MERGE {
+            return Err(format!("At most {MAX_MERGE} issues are merged at once."));
+        }
+    }
+    if ids.is_empty() {
+        return Err("Type the number of at least one issue to merge into this one.".into());
+    }
+    Ok(ids)
+}
+
+/// The issue page again with why a grouping action was refused; errors that
+/// are not about the request become the usual error pages.
+async fn refused(state: &AppState, viewer: &Viewer, issue_id: i64, e: ServiceError) -> Response {
+    let status = match &e {
+        ServiceError::Invalid(_) | ServiceError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        _ => return super::service_error(e),
+    };
+    refused_with(state, viewer, issue_id, status, e.to_string()).await
+}
+
+async fn refused_with(
+    state: &AppState,
+    viewer: &Viewer,
+    issue_id: i64,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    let mut target = issue_id;
+    // A page left open on an issue merged meanwhile: show the issue it went to.
+    for _ in 0..2 {
+        let notice = Some(Notice::Failed(message.clone()));
+        match show(state, viewer, target, &FormData::default(), notice, status).await {
+            Shown::Page(r) => return r,
+            Shown::MergedInto(live) => target = live,
+        }
+    }
+    error_page(status, &message)
+}
+
+/// `POST /issues/{id}/merge` (admins): merges the issues typed in `issues`
+/// into this one, then shows it with what moved.
+pub(crate) async fn merge(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check_admin(&form) {
+        return r;
+    }
+    let issue_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let sources = match parse_issue_numbers(form.get("issues").unwrap_or_default()) {
+        Ok(ids) => ids,
+        Err(m) => return refused_with(&state, &viewer, issue_id, StatusCode::BAD_REQUEST, m).await,
+    };
+    let actor = viewer.user.email.clone();
+    let outcome = call(&state, move |s| {
+        Ok(s.merge_issues(issue_id, None, &sources, Some(&actor), Utc::now()))
+    })
+    .await;
+    match outcome {
+        Err(r) => r,
+        Ok(Ok(m)) => {
+            tracing::info!(issue = m.issue_id, merged = ?m.merged, by = %viewer.user.email, "issues merged from the web UI");
+            let merged: Vec<String> = m.merged.iter().map(i64::to_string).collect();
+            see_other(&format!(
+                "/issues/{}?merged={}&moved={}",
+                m.issue_id,
+                merged.join(","),
+                m.moved_events
+            ))
+        }
+        Ok(Err(e)) => refused(&state, &viewer, issue_id, e).await,
+    }
+}
+
+/// `POST /issues/{id}/unmerge` (admins): moves the checked `key`s to a new
+/// issue and shows it.
+pub(crate) async fn unmerge(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = viewer.check_admin(&form) {
+        return r;
+    }
+    let issue_id = match id(&raw) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let keys: Vec<String> = form.all("key").map(str::to_owned).collect();
+    if keys.is_empty() {
+        return refused_with(
+            &state,
+            &viewer,
+            issue_id,
+            StatusCode::BAD_REQUEST,
+            "Check at least one grouping key to move to a new issue.".into(),
+        )
+        .await;
+    }
+    let n = keys.len();
+    let actor = viewer.user.email.clone();
+    let outcome = call(&state, move |s| {
+        Ok(s.unmerge_issue(issue_id, None, &keys, Some(&actor), Utc::now()))
+    })
+    .await;
+    match outcome {
+        Err(r) => r,
+        Ok(Ok(new)) => {
+            tracing::info!(issue = issue_id, new, by = %viewer.user.email, "grouping keys moved to a new issue from the web UI");
+            see_other(&format!("/issues/{new}?unmerged_from={issue_id}&keys={n}"))
+        }
+        Ok(Err(e)) => refused(&state, &viewer, issue_id, e).await,
+    }
+}
+
+/// `GET /issues/{id}/events/{event_id}/json`: the stored payload as a download
+/// (of a merged issue: redirected to the issue it was merged into).
 pub(crate) async fn raw_json(
     State(state): State<AppState>,
     _viewer: Viewer,
@@ -578,10 +959,21 @@ pub(crate) async fn raw_json(
     };
     let loaded = {
         let event_id = event_id.clone();
-        call(&state, move |s| s.issue_event(issue_id, &event_id)).await
+        call(&state, move |s| {
+            let live = s.live_issue(issue_id)?;
+            if live != issue_id {
+                return Ok(Err(live));
+            }
+            s.issue_event(issue_id, &event_id).map(Ok)
+        })
+        .await
     };
     let event = match loaded {
-        Ok(e) => e,
+        Ok(Ok(e)) => e,
+        // The events of a merged issue are the other issue's now.
+        Ok(Err(live)) => {
+            return see_other(&format!("/issues/{live}/events/{}/json", encode(&event_id)));
+        }
         Err(r) => return r,
     };
     let mut r = event.payload.into_response();
@@ -597,4 +989,62 @@ pub(crate) async fn raw_json(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn issue_numbers_are_read_with_commas_spaces_and_hashes() {
+        assert_eq!(
+            parse_issue_numbers("12, #15 18;19").unwrap(),
+            [12, 15, 18, 19]
+        );
+        assert!(
+            parse_issue_numbers("  ")
+                .unwrap_err()
+                .contains("at least one")
+        );
+        assert!(parse_issue_numbers("3 x").unwrap_err().contains("“x”"));
+        assert!(parse_issue_numbers("0").is_err());
+        let many = (1..=(MAX_MERGE as i64 + 1))
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(parse_issue_numbers(&many).unwrap_err().contains("At most"));
+    }
+
+    #[test]
+    fn activity_details_link_the_issues_they_name() {
+        let m = detail_links("into #14: <b>k</b> #x #").into_string();
+        assert_eq!(
+            m,
+            "into <a href=\"/issues/14\">#14</a>: &lt;b&gt;k&lt;/b&gt; #x #"
+        );
+        assert_eq!(
+            detail_links("#3, #5").into_string(),
+            "<a href=\"/issues/3\">#3</a>, <a href=\"/issues/5\">#5</a>"
+        );
+        assert_eq!(short_key("0123456789abcdef"), "0123456789ab…");
+        assert_eq!(short_key("short"), "short");
+    }
+
+    #[test]
+    fn done_notices_are_made_of_numbers_only() {
+        let q = FormData::parse(b"merged=3,x,%3Cb%3E,5&moved=7").unwrap();
+        let Some(Notice::Done(m)) = done_notice(&q) else {
+            panic!("a notice");
+        };
+        let m = m.into_string();
+        assert!(
+            m.contains("href=\"/issues/3\"") && m.contains("href=\"/issues/5\""),
+            "{m}"
+        );
+        assert!(!m.contains("&lt;b") && m.contains("7 stored events"), "{m}");
+        let q = FormData::parse(b"merged=%3Cscript%3E").unwrap();
+        assert!(done_notice(&q).is_none());
+        assert!(done_notice(&FormData::default()).is_none());
+    }
 }

@@ -1,5 +1,6 @@
 //! A project's issue list: tabs by status, the search of the admin API, cursor
-//! pages, and bulk resolve / mute / reopen.
+//! pages, and bulk resolve / mute / reopen, and (admins) merging the ticked
+//! issues into the oldest of them.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -116,6 +117,9 @@ pub(crate) async fn page(
                     button type="submit" name="action" value="resolve" { "Resolve" }
                     button type="submit" name="action" value="mute" { "Mute" }
                     button type="submit" name="action" value="reopen" { "Reopen" }
+                    @if viewer.user.is_admin() {
+                        button type="submit" name="action" value="merge" title="The ticked issues become one: the oldest of them (the lowest number) keeps its page, the others lead to it." { "Merge into the oldest" }
+                    }
                 }
                 table.issues {
                     thead { tr {
@@ -188,6 +192,12 @@ pub(crate) async fn bulk(
         Ok(i) => i,
         Err(r) => return r,
     };
+    if form.get("action") == Some("merge") {
+        if let Err(r) = viewer.require_admin() {
+            return r;
+        }
+        return merge(&state, &viewer, project_id, &form).await;
+    }
     let status = match form.get("action") {
         Some("resolve") => "resolved",
         Some("mute") => "muted",
@@ -226,4 +236,41 @@ pub(crate) async fn bulk(
         .filter(|b| b.starts_with(&format!("/projects/{project_id}/issues")))
         .map_or_else(|| format!("/projects/{project_id}/issues"), str::to_owned);
     see_other(&back)
+}
+
+/// The bulk form's "Merge into the oldest": the ticked issue created first
+/// (the lowest number) receives the others; its page shows what moved.
+async fn merge(state: &AppState, viewer: &Viewer, project_id: i64, form: &FormData) -> Response {
+    let mut ids: Vec<i64> = match form.all("id").map(str::parse::<i64>).collect() {
+        Ok(ids) => ids,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, "An issue id is not a number."),
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < 2 {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Tick at least two issues to merge them.",
+        );
+    }
+    let target = ids[0];
+    let sources = ids[1..].to_vec();
+    let actor = viewer.user.email.clone();
+    let merged = call(state, move |s| {
+        s.merge_issues(target, Some(project_id), &sources, Some(&actor), Utc::now())
+    })
+    .await;
+    match merged {
+        Ok(m) => {
+            tracing::info!(issue = m.issue_id, merged = ?m.merged, by = %viewer.user.email, "issues merged from the issue list");
+            let merged: Vec<String> = m.merged.iter().map(i64::to_string).collect();
+            see_other(&format!(
+                "/issues/{}?merged={}&moved={}",
+                m.issue_id,
+                merged.join(","),
+                m.moved_events
+            ))
+        }
+        Err(r) => r,
+    }
 }

@@ -28,6 +28,7 @@ mod alerts;
 mod assets;
 mod auth;
 mod form;
+mod grouping;
 mod issue;
 mod layout;
 mod list;
@@ -74,6 +75,11 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             "/projects/{id}/keys/{public_key}/revoke",
             post(settings::revoke_key),
         )
+        .route(
+            "/projects/{id}/grouping",
+            get(grouping::page).post(grouping::save),
+        )
+        .route("/projects/{id}/grouping/test", post(grouping::try_rules))
         .route("/projects/{id}/alerts", get(alerts::log))
         .route(
             "/projects/{id}/deliveries/{delivery_id}/retry",
@@ -99,6 +105,8 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/projects/{id}/issues/bulk", post(list::bulk))
         .route("/issues/{id}", get(issue::page))
         .route("/issues/{id}/status", post(issue::change_status))
+        .route("/issues/{id}/merge", post(issue::merge))
+        .route("/issues/{id}/unmerge", post(issue::unmerge))
         .route("/issues/{id}/events/{event_id}/json", get(issue::raw_json))
         .route("/status", get(status::page))
         .route("/users", get(users::page))

@@ -24,6 +24,7 @@ pub(crate) fn project_tabs(project: i64, active: &str, admin: bool) -> Markup {
             (tab("issues", "Issues", format!("/projects/{project}/issues")))
             (tab("alerts", "Alerts", format!("/projects/{project}/alerts")))
             (tab("setup", "Setup", format!("/projects/{project}/setup")))
+            (tab("grouping", "Grouping", format!("/projects/{project}/grouping")))
             @if admin {
                 (tab("destinations", "Destinations", format!("/projects/{project}/destinations")))
                 (tab("settings", "Settings", format!("/projects/{project}/settings")))
@@ -106,15 +107,17 @@ fn limit(form: &FormData, field: &'static str) -> Result<Option<Option<u64>>, Se
 }
 
 /// The project's grouping configuration (a name stored before versioning
-/// with the id it means) and the configurations there are.
-fn grouping_config(stored: &str) -> Markup {
+/// with the id it means) and the configurations there are; the grouping tab
+/// changes it.
+fn grouping_config(project: i64, stored: &str) -> Markup {
     let config = crate::service::grouping::stored_config(stored);
     let meant = (config.as_str() != stored).then_some(config.as_str());
     html! {
         p {
             "Configuration: " code { (stored) }
             @if let Some(id) = meant { " (" code { (id) } ")" }
-            ". It is not switched here: switching would start every issue afresh."
+            ". It is switched, and the project's fingerprint and stack-trace rules are edited, on the "
+            a href={ "/projects/" (project) "/grouping" } { "Grouping" } " tab."
         }
         p.muted {
             "Configurations: "
@@ -224,7 +227,7 @@ fn render(
                 button type="submit" { "Add a key" }
             }
             h2 { "Grouping" }
-            (grouping_config(&p.settings.grouping_strategy))
+            (grouping_config(p.id, &p.settings.grouping_strategy))
             h2.danger { "Delete this project" }
             form.settings.danger method="post" action={ "/projects/" (p.id) "/delete" } {
                 input type="hidden" name="_csrf" value=(viewer.csrf);
