@@ -35,6 +35,7 @@ mod stability;
 mod test_sends;
 mod ui_admin;
 mod ui_browser;
+mod ui_grouping;
 mod ui_pages;
 mod ui_users;
 mod users_api;
