@@ -307,6 +307,9 @@ fn the_ui_in_chromium() {
 
         // 9. Hostile event data: shown literally, nothing runs, nothing is fetched.
         xss(&c, &server, project, &key).await;
+        // 9b. Two issues merged through the issue page's form; the merged one's
+        // page then leads to the issue it went into.
+        merge_in_browser(&c, &server, project).await;
 
         // 10. A project made in the browser; its setup page gives the DSN, and
         // shows the first event the Python SDK sends with it.
@@ -380,6 +383,65 @@ fn the_ui_in_chromium() {
         c.close().await.unwrap();
     });
     drop(driver);
+}
+
+/// Merges the project's newest issue into its oldest through the issue page,
+/// as an admin typing its number; the count grows and the merged issue's page
+/// leads to the oldest.
+async fn merge_in_browser(c: &Client, server: &Server, project: i64) {
+    let base = server.base();
+    let mut ids: Vec<i64> = blocking(|| server.issues(project))
+        .iter()
+        .map(|i| i.id.get())
+        .collect();
+    ids.sort_unstable();
+    assert!(ids.len() >= 2, "step 9b: two issues to merge ({ids:?})");
+    let (into, from) = (ids[0], ids[ids.len() - 1]);
+    let count = |text: String| text.replace(',', "").parse::<u64>().unwrap();
+    c.goto(&format!("{base}/issues/{into}")).await.unwrap();
+    let before = count(text_of(c, "#count").await);
+    c.find(Locator::Css("form.merge input[name=issues]"))
+        .await
+        .unwrap()
+        .send_keys(&format!("#{from}"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.merge button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#grouping-notice"))
+        .await
+        .unwrap();
+    let notice = text_of(c, "#grouping-notice").await;
+    assert!(
+        notice.contains(&format!("Merged #{from} into this issue")),
+        "step 9b: {notice}"
+    );
+    assert!(
+        count(text_of(c, "#count").await) > before,
+        "step 9b: the count grew"
+    );
+    assert!(
+        text_of(c, "ul.activity")
+            .await
+            .contains(&format!("merged #{from}")),
+        "step 9b"
+    );
+    shot(c, "issue-merged.png").await;
+    c.goto(&format!("{base}/issues/{from}")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("h1#title"))
+        .await
+        .unwrap();
+    assert_eq!(
+        path_of(c).await,
+        format!("/issues/{into}"),
+        "step 9b: the merged issue leads here"
+    );
 }
 
 /// Events whose every field a page shows carries script or a link to a recorder.
