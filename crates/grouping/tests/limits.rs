@@ -209,6 +209,19 @@ fn only_both_ends_of_a_long_chain_are_considered() {
             "64 exceptions in the middle of the chain not considered (at most 32: the first and the last 16)"
         )
     );
+    // One note, between the two runs: n exceptions and the note.
+    let chain_tree = &g.explanation.children[1].children[0];
+    assert_eq!(chain_tree.children.len(), n + 1);
+    let notes = chain_tree
+        .children
+        .iter()
+        .filter(|c| {
+            c.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("not considered"))
+        })
+        .count();
+    assert_eq!(notes, 1);
 }
 
 #[test]

@@ -425,6 +425,16 @@ fn malformed_exception_groups_fall_back_to_the_top_exception() {
         // The frozen configuration keeps its leaves.
         assert_ne!(values(OLD, &e), top);
     }
+    // The frozen configuration does not look for malformation: a group with
+    // one leaf stays a chain with its wrappers dropped.
+    let e = group_event(&[(1, Some(9))]);
+    let old = group_with(OLD, &e);
+    let chain = old.explanation.find("chained-exception").unwrap();
+    assert_eq!(
+        chain.hint.as_deref(),
+        Some("exception-group wrappers dropped")
+    );
+    assert_eq!(values(OLD, &e), pairs(&[("type", "E1"), ("value", "v")]));
     // A well-formed group keeps its distinct leaves.
     let e = group_event(&[(1, Some(0)), (2, Some(0)), (3, Some(2))]);
     assert_eq!(

@@ -310,6 +310,84 @@ fn an_app_variant_without_a_contributing_in_app_frame_does_not_win() {
 }
 
 #[test]
+fn explanations_say_why_parts_do_not_count() {
+    let e = json!({"platform": "python", "exception": {"values": [
+        {"type": "A", "value": "user 42", "stacktrace": {"frames": [{"function": "lib", "in_app": false}]}},
+        {"type": "B", "value": "plain", "stacktrace": {"frames": [
+            {"in_app": true, "lineno": 1},
+            {"module": "app", "function": "f", "in_app": true}
+        ]}}
+    ]}});
+    let g = group(&e);
+    assert_eq!(g.variant, "app");
+    let chain = &g.explanation.children[0].children[0];
+    let (a, b) = (&chain.children[0], &chain.children[1]);
+    assert_eq!(
+        a.children[0].hint.as_deref(),
+        Some("the stack trace has no in-app frames")
+    );
+    assert_eq!(
+        a.find("value").unwrap().hint.as_deref(),
+        Some("stripped event-specific values")
+    );
+    let b_stack = &b.children[0];
+    assert!(b_stack.contributes);
+    assert_eq!(b_stack.hint, None);
+    assert_eq!(
+        b_stack.children[0].hint.as_deref(),
+        Some("no part of the frame contributes")
+    );
+    assert_eq!(b_stack.children[1].hint, None);
+    // In-app frames that contribute nothing.
+    let e = json!({"exception": {"values": [{"type": "C", "value": "plain", "stacktrace": {"frames": [
+        {"in_app": true, "lineno": 1}
+    ]}}]}});
+    let g = group(&e);
+    let app_stack = g.explanation.children[0].find("stacktrace").unwrap();
+    assert_eq!(app_stack.hint.as_deref(), Some("no frame contributes"));
+    let system_stack = g.explanation.children[1].find("stacktrace").unwrap();
+    assert_eq!(system_stack.hint.as_deref(), Some("no frame contributes"));
+    assert_eq!(g.explanation.children[1].find("value").unwrap().hint, None);
+}
+
+#[test]
+fn a_chain_repeating_one_exception_counts_each() {
+    // Only leaves of an exception group are deduplicated, not a plain chain.
+    let exc = json!({"type": "E", "value": "v", "stacktrace": {"frames": [frame("f", true)]}});
+    let e = json!({"platform": "python", "exception": {"values": [exc.clone(), exc]}});
+    for config in [ConfigId::Periscope2026_11, ConfigId::Periscope2026_12] {
+        let g = group_with(config, &e);
+        let types = g
+            .contributing_values()
+            .iter()
+            .filter(|(n, _)| *n == "type")
+            .count();
+        assert_eq!(types, 2, "{config}");
+    }
+}
+
+#[test]
+fn native_normalization_is_for_native_frames_only() {
+    let e = |platform: &str| {
+        json!({"platform": platform, "exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+            {"function": "task.cold", "in_app": true}
+        ]}}]}})
+    };
+    assert_eq!(values(&e("native"))[0], pair("function", "task"));
+    assert_eq!(values(&e("python"))[0], pair("function", "task.cold"));
+}
+
+#[test]
+fn context_lines_are_measured_in_characters() {
+    // 100 two-byte characters: 200 bytes, still within 120 characters.
+    let line = "é".repeat(100);
+    let e = json!({"platform": "python", "exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+        {"function": "f", "in_app": true, "context_line": line}
+    ]}}]}});
+    assert!(values(&e).contains(&pair("context-line", &line)));
+}
+
+#[test]
 fn system_variant_without_in_app_frames() {
     // `in_app` absent counts as not in-app.
     let a = json!({"exception": {"values": [{"type": "E", "stacktrace": {"frames": [
