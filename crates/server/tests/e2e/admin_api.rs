@@ -1169,14 +1169,27 @@ fn cli_issue_destination_and_group_commands() {
         error_event("ZeroDivisionError", "division by zero", json!({})).to_string(),
     )
     .unwrap();
-    let out = s.cli(&["group", file.to_str().unwrap()]);
+    // As the project groups (its configuration, from the database): the key
+    // of its issue, which the event would join.
+    let out = s.cli(&["group", "--project", &a.to_string(), file.to_str().unwrap()]);
     let line: Value = serde_json::from_str(out.trim()).unwrap();
     let (_, issue) = call(&s, "GET", &format!("/api/admin/issues/{zid}"), None);
     assert_eq!(
         line["key"], issue["issue"]["grouping_key"],
         "the CLI groups as ingest does"
     );
+    assert_eq!(line["issue_id"], zid);
     assert_eq!(line["title"], "ZeroDivisionError: division by zero");
+    // Offline, with a configuration named: the key of that configuration.
+    let out = s.cli(&[
+        "group",
+        "--config",
+        "periscope:2026-12",
+        file.to_str().unwrap(),
+    ]);
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["key"], issue["issue"]["grouping_key"]);
+    assert_eq!(line["config"], "periscope:2026-12");
 }
 
 #[test]
