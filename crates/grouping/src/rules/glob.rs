@@ -50,6 +50,24 @@ enum Token {
     Star(bool),
 }
 
+/// A necessary condition for a glob to match a value, read from the
+/// pattern's literal characters (see [`Glob::key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GlobKey {
+    /// The pattern has no wildcard: the value must equal this.
+    Exact(String),
+    /// The value must start with this.
+    Prefix(String),
+    /// The value must end with this.
+    Suffix(String),
+    /// The value must contain this.
+    Contains(String),
+    /// The pattern matches any value (`*`; `**` in a path).
+    Any,
+    /// Nothing cheap to require.
+    None,
+}
+
 /// A compiled glob. Equality is by canonical source and mode.
 #[derive(Debug, Clone)]
 pub(crate) struct Glob {
@@ -66,12 +84,39 @@ pub(crate) struct Glob {
     /// The longest run of literal characters (as `prefix`): a value must
     /// contain it.
     needle: String,
+    /// The pattern is stars that match anything (`*`; `**` in a path).
+    any: bool,
+    /// `prefix` and `suffix` as strings.
+    prefix_str: String,
+    suffix_str: String,
+    /// The pattern is its key and stars that match anything: matched by
+    /// checking the key alone.
+    shape: Shape,
+}
+
+/// Patterns matched by their key alone (see [`Glob::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `abc*`
+    Prefix,
+    /// `*abc`
+    Suffix,
+    /// `*abc*`
+    Contains,
+    /// Anything else: the simulation decides.
+    General,
 }
 
 impl PartialEq for Glob {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source && self.mode == other.mode
     }
+}
+
+/// How a glob that ignores case folds one character of a value (the first
+/// character of its lowercase form).
+pub(crate) fn fold_char(c: char) -> char {
+    lower(c)
 }
 
 fn lower(c: char) -> char {
@@ -206,15 +251,66 @@ impl Glob {
             .max_by_key(|run| run.len())
             .map(|run| run.iter().filter_map(lit).collect::<String>())
             .unwrap_or_default();
-        Ok(Glob {
+        let any = !tokens.is_empty()
+            && tokens
+                .iter()
+                .all(|t| matches!(t, Token::Star(double) if *double || !mode.path()));
+        let mut glob = Glob {
             source,
             mode,
             tokens,
             literal,
+            prefix_str: prefix.iter().collect(),
+            suffix_str: suffix.iter().collect(),
             prefix,
             suffix,
             needle,
-        })
+            any,
+            shape: Shape::General,
+        };
+        glob.shape = match glob.key() {
+            (GlobKey::Prefix(_), true) => Shape::Prefix,
+            (GlobKey::Suffix(_), true) => Shape::Suffix,
+            (GlobKey::Contains(_), true) => Shape::Contains,
+            _ => Shape::General,
+        };
+        Ok(glob)
+    }
+
+    /// What a value must be, start with, end with or contain for the glob to
+    /// match it, as one [`GlobKey`]: the most selective of the pattern's
+    /// literal parts. Under a mode that ignores case the key is folded
+    /// character by character with [`fold_char`] (as
+    /// [`is_match`](Self::is_match) folds the value), so it is to be compared
+    /// with a value folded the same way.
+    ///
+    /// The second value says whether the key is also sufficient: the pattern
+    /// is literal, or literal characters and stars that match anything
+    /// (`abc*`, `*abc`, `*abc*`; `**` in a path), so a value matches exactly
+    /// when it satisfies the key.
+    pub(crate) fn key(&self) -> (GlobKey, bool) {
+        let any = |t: Option<&Token>| match t {
+            Some(Token::Star(double)) => *double || !self.mode.path(),
+            _ => false,
+        };
+        let (first, last) = (self.tokens.first(), self.tokens.last());
+        let m = self.tokens.len();
+        if let Some(literal) = &self.literal {
+            (GlobKey::Exact(literal.clone()), true)
+        } else if self.any {
+            (GlobKey::Any, true)
+        } else if self.prefix.len() >= self.suffix.len() && !self.prefix.is_empty() {
+            let exact = self.prefix.len() + 1 == m && any(last);
+            (GlobKey::Prefix(self.prefix_str.clone()), exact)
+        } else if !self.suffix.is_empty() {
+            let exact = self.suffix.len() + 1 == m && any(first);
+            (GlobKey::Suffix(self.suffix_str.clone()), exact)
+        } else if !self.needle.is_empty() {
+            let exact = self.needle.chars().count() + 2 == m && any(first) && any(last);
+            (GlobKey::Contains(self.needle.clone()), exact)
+        } else {
+            (GlobKey::None, false)
+        }
     }
 
     /// The canonical pattern text: wildcards as written, literal special
@@ -246,38 +342,139 @@ impl Glob {
 
     /// Whether `value` matches the whole pattern.
     pub(crate) fn is_match(&self, value: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let no_case = self.mode.no_case();
+        // An ASCII value folds byte by byte (`lower` agrees on ASCII, and
+        // turns no other character into one).
+        let ascii = no_case && value.is_ascii();
         if let Some(literal) = &self.literal {
-            return if self.mode.no_case() {
-                value.chars().map(lower).eq(literal.chars())
-            } else {
+            return if !no_case {
                 value == literal
+            } else if ascii {
+                value.eq_ignore_ascii_case(literal)
+            } else {
+                value.chars().map(lower).eq(literal.chars())
             };
         }
         // Cheap rejections first: most values a rule sees do not match, and
         // most patterns start or end with literal characters.
-        let fold = |c: char| if self.mode.no_case() { lower(c) } else { c };
-        if !self.prefix.is_empty()
-            && !value
-                .chars()
-                .map(fold)
-                .take(self.prefix.len())
-                .eq(self.prefix.iter().copied())
-        {
-            return false;
+        let fold = |c: char| if no_case { lower(c) } else { c };
+        if !self.prefix.is_empty() {
+            let hit = if !no_case {
+                value.starts_with(self.prefix_str.as_str())
+            } else if ascii {
+                let p = self.prefix_str.as_bytes();
+                value.len() >= p.len() && value.as_bytes()[..p.len()].eq_ignore_ascii_case(p)
+            } else {
+                value
+                    .chars()
+                    .map(fold)
+                    .take(self.prefix.len())
+                    .eq(self.prefix.iter().copied())
+            };
+            if !hit {
+                return false;
+            }
+            if self.shape == Shape::Prefix {
+                return true;
+            }
         }
-        if !self.suffix.is_empty()
-            && !value
-                .chars()
-                .rev()
-                .map(fold)
-                .take(self.suffix.len())
-                .eq(self.suffix.iter().rev().copied())
-        {
-            return false;
+        if !self.suffix.is_empty() {
+            let hit = if !no_case {
+                value.ends_with(self.suffix_str.as_str())
+            } else if ascii {
+                let x = self.suffix_str.as_bytes();
+                value.len() >= x.len()
+                    && value.as_bytes()[value.len() - x.len()..].eq_ignore_ascii_case(x)
+            } else {
+                value
+                    .chars()
+                    .rev()
+                    .map(fold)
+                    .take(self.suffix.len())
+                    .eq(self.suffix.iter().rev().copied())
+            };
+            if !hit {
+                return false;
+            }
+            if self.shape == Shape::Suffix {
+                return true;
+            }
+        }
+        if self.shape == Shape::Contains {
+            if !no_case {
+                return value.contains(self.needle.as_str());
+            }
+            if ascii {
+                // An ASCII value cannot hold a needle that is not ASCII.
+                return self.needle.is_ascii() && self.contains_needle(value);
+            }
         }
         if self.needle.len() > 1 && !self.contains_needle(value) {
             return false;
         }
+        self.simulate(value)
+    }
+
+    /// [`is_match`](Self::is_match) for a value that is ASCII and already
+    /// lowercase, under a mode that ignores case (the same answer, with
+    /// plain comparisons). Other globs or values go to `is_match`.
+    pub(crate) fn is_match_lower_ascii(&self, value: &str) -> bool {
+        if !self.mode.no_case() || !value.is_ascii() {
+            return self.is_match(value);
+        }
+        if self.any {
+            return true;
+        }
+        // The key is folded; an ASCII value matches a character class
+        // the same lowercased or not (classes try both cases).
+        if let Some(literal) = &self.literal {
+            return value == literal;
+        }
+        if !self.prefix.is_empty() {
+            if !value.starts_with(self.prefix_str.as_str()) {
+                return false;
+            }
+            if self.shape == Shape::Prefix {
+                return true;
+            }
+        }
+        if !self.suffix.is_empty() {
+            if !value.ends_with(self.suffix_str.as_str()) {
+                return false;
+            }
+            if self.shape == Shape::Suffix {
+                return true;
+            }
+        }
+        if !self.needle.is_empty() && !value.contains(self.needle.as_str()) {
+            return false;
+        }
+        if self.shape == Shape::Contains {
+            return true;
+        }
+        self.simulate(value)
+    }
+
+    /// Whether a path matches, read both as itself and, when relative, as
+    /// if it started with `/`: `slashed` is `/` then the path, ASCII and
+    /// already lowercase under a mode that ignores case (as
+    /// [`is_match_lower_ascii`](Self::is_match_lower_ascii)).
+    pub(crate) fn is_path_match_lower_ascii(&self, slashed: &str) -> bool {
+        let value = slashed.get(1..).unwrap_or_default();
+        let relative = !value.starts_with('/');
+        if self.shape == Shape::Contains && self.mode.no_case() && slashed.is_ascii() {
+            // `slashed` holds the needle where `value` does, or at its start.
+            let needle = self.needle.as_str();
+            return value.contains(needle) || (relative && slashed.starts_with(needle));
+        }
+        self.is_match_lower_ascii(value) || (relative && self.is_match_lower_ascii(slashed))
+    }
+
+    /// The simulation of all positions at once.
+    fn simulate(&self, value: &str) -> bool {
         let m = self.tokens.len();
         if m < 64 {
             return self.is_match_bits(value);
@@ -323,11 +520,16 @@ impl Glob {
         if !value.is_ascii() || !self.needle.is_ascii() {
             return true;
         }
-        let needle = self.needle.as_bytes();
-        value
-            .as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+        let v = value.as_bytes();
+        let Some((&first, rest)) = self.needle.as_bytes().split_first() else {
+            return true;
+        };
+        // The needle is folded: its first byte is lowercase.
+        v.len() > rest.len()
+            && (0..v.len() - rest.len()).any(|i| {
+                v[i].to_ascii_lowercase() == first
+                    && v[i + 1..i + 1 + rest.len()].eq_ignore_ascii_case(rest)
+            })
     }
 
     /// [`is_match`](Self::is_match) for patterns of fewer than 64 tokens:
@@ -511,15 +713,32 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
         #[test]
         fn agrees_with_the_reference(
-            pattern in "(a|B|/|\\*|\\*\\*|\\?|\\[a-b\\]|\\[!a\\]){0,6}",
-            value in "[aAbB/c]{0,8}",
+            pattern in "(a|B|/|k|é|\\*|\\*\\*|\\?|\\[a-b\\]|\\[!a\\]){0,6}",
+            value in "[aAbB/ckKéÉ\u{212a}]{0,8}",
             mode in mode(),
         ) {
             let g = glob(&pattern, mode);
             let chars: Vec<char> = value.chars().collect();
             prop_assert_eq!(g.is_match(&value), reference(&g.tokens, &chars, &g));
+        }
+
+        #[test]
+        fn lowercased_ascii_values_match_alike(
+            pattern in "(a|B|/|k|é|\\*|\\*\\*|\\?|\\[a-b\\]|\\[!A\\]|\\[B\\]){0,6}",
+            value in "[aAbB/ckK]{0,8}",
+            mode in mode(),
+        ) {
+            let g = glob(&pattern, mode);
+            let lowered = value.to_ascii_lowercase();
+            // Under `Plain` the value keeps its case (the glob is
+            // case-sensitive); otherwise lowering it changes nothing.
+            let expected = g.is_match(if mode == GlobMode::Plain { &lowered } else { &value });
+            prop_assert_eq!(g.is_match_lower_ascii(&lowered), expected);
+            prop_assert_eq!(g.is_match(&lowered), expected);
         }
 
         #[test]

@@ -207,7 +207,7 @@ impl<'a> FrameView<'a> {
 }
 
 /// At most [`MAX_MATCHED_VALUE_BYTES`] of a value are matched.
-fn capped(s: &str) -> &str {
+pub(crate) fn capped(s: &str) -> &str {
     if s.len() <= MAX_MATCHED_VALUE_BYTES {
         return s;
     }
@@ -219,14 +219,39 @@ fn capped(s: &str) -> &str {
 }
 
 fn path_matches(glob: &Glob, value: &str) -> bool {
+    /// Paths shorter than this are rewritten on the stack.
+    const ON_STACK: usize = 256;
     let value = capped(value);
-    let value: Cow<'_, str> = if value.contains('\\') {
-        Cow::Owned(value.replace('\\', "/"))
+    // The path with `\` read as `/`, after a `/`: a relative path also
+    // matches as if it started with `/` (Sentry: it still matches a pattern
+    // starting with `**/`). An ASCII path is lowercased too (path globs
+    // ignore case), for plain comparisons.
+    let ascii = value.is_ascii();
+    let mut stack = [0u8; ON_STACK];
+    let mut heap = Vec::new();
+    let bytes: &mut [u8] = if value.len() < ON_STACK {
+        &mut stack[..=value.len()]
     } else {
-        Cow::Borrowed(value)
+        heap.resize(value.len() + 1, 0);
+        &mut heap
     };
-    // Sentry: a relative path still matches a pattern starting with `**/`.
-    glob.is_match(&value) || (!value.starts_with('/') && glob.is_match(&format!("/{value}")))
+    bytes[0] = b'/';
+    for (to, &from) in bytes[1..].iter_mut().zip(value.as_bytes()) {
+        *to = match from {
+            b'\\' => b'/',
+            b if ascii => b.to_ascii_lowercase(),
+            b => b,
+        };
+    }
+    // ASCII bytes replaced by others: still UTF-8.
+    let Ok(slashed) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    if ascii {
+        return glob.is_path_match_lower_ascii(slashed);
+    }
+    let value = &slashed[1..];
+    glob.is_match(value) || (!value.starts_with('/') && glob.is_match(slashed))
 }
 
 impl Matcher {
@@ -244,6 +269,14 @@ impl Matcher {
     pub fn pattern(&self) -> Option<&str> {
         match &self.value {
             MatchValue::Glob(g) => Some(g.source()),
+            _ => None,
+        }
+    }
+
+    /// The compiled glob, for the matchers that take one.
+    pub(crate) fn glob(&self) -> Option<&Glob> {
+        match &self.value {
+            MatchValue::Glob(g) => Some(g),
             _ => None,
         }
     }
@@ -431,5 +464,45 @@ impl fmt::Display for Matcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `path_matches` as first written: a new string per rewrite.
+    fn path_matches_reference(glob: &Glob, value: &str) -> bool {
+        let value = capped(value);
+        let value: Cow<'_, str> = if value.contains('\\') {
+            Cow::Owned(value.replace('\\', "/"))
+        } else {
+            Cow::Borrowed(value)
+        };
+        glob.is_match(&value) || (!value.starts_with('/') && glob.is_match(&format!("/{value}")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn path_matching_agrees_with_the_reference(
+            pattern in "(a|B|/|k|é|ab/|\\*|\\*\\*|\\?|\\[a-b\\]|\\[!A\\]|\\[K\\]){0,6}",
+            value in "(a|A|b|B|/|\\\\|k|K|é|É|\u{212a}|ab/){0,8}",
+        ) {
+            let g = Glob::new(&pattern, GlobMode::Path).unwrap();
+            prop_assert_eq!(path_matches(&g, &value), path_matches_reference(&g, &value));
+        }
+    }
+
+    #[test]
+    fn long_paths_match_as_short_ones() {
+        let g = Glob::new("**/vendor/**", GlobMode::Path).unwrap();
+        let long = format!("{}/Vendor/x.c", "a".repeat(300));
+        assert!(path_matches(&g, &long));
+        assert!(path_matches(&g, "vendor/x.c"));
+        assert!(!path_matches(&g, &"a".repeat(MAX_MATCHED_VALUE_BYTES + 10)));
     }
 }

@@ -1,13 +1,14 @@
 //! Stack-trace rules: `[ caller ] | matchers | [ callee ] actions`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use periscope_sentry_envelope::Frame;
 
 use super::MAX_MATCHERS_PER_RULE;
 use super::error::{RuleError, RuleErrorKind};
-use super::matcher::{Family, FrameView, Matcher, MatcherField};
+use super::index::{RuleIndex, Scratch, bit};
+use super::matcher::{FrameView, Matcher, MatcherField};
 use super::parse::{Cursor, rule_lines};
 
 /// A flag a stack-trace rule sets on frames.
@@ -325,16 +326,14 @@ impl StacktraceRule {
     }
 
     fn frame_matches(&self, views: &[FrameView<'_>], j: usize) -> bool {
-        let all = |ms: &[Matcher], view: Option<&FrameView<'_>>| match view {
-            Some(v) => ms
-                .iter()
-                .filter(|m| !m.field().is_exception_field())
-                .all(|m| m.matches_frame(v)),
-            None => false,
-        };
-        all(&self.matchers, views.get(j))
-            && (self.caller.is_empty() || j > 0 && all(&self.caller, views.get(j - 1)))
-            && (self.callee.is_empty() || all(&self.callee, views.get(j + 1)))
+        all_match(&self.matchers, views.get(j)) && self.neighbours_match(views, j)
+    }
+
+    /// Whether the caller and callee matchers hold for the frames around
+    /// frame `j` (true when the rule has none).
+    fn neighbours_match(&self, views: &[FrameView<'_>], j: usize) -> bool {
+        (self.caller.is_empty() || j > 0 && all_match(&self.caller, views.get(j - 1)))
+            && (self.callee.is_empty() || all_match(&self.callee, views.get(j + 1)))
     }
 
     fn context_matches(&self, ctx: &StacktraceContext<'_>) -> bool {
@@ -353,6 +352,18 @@ impl StacktraceRule {
             } if *f == flag && *d == direction => Some(*value),
             _ => None,
         })
+    }
+}
+
+/// Whether the frame matchers of `ms` all hold for a frame (false without a
+/// frame).
+fn all_match(ms: &[Matcher], view: Option<&FrameView<'_>>) -> bool {
+    match view {
+        Some(v) => ms
+            .iter()
+            .filter(|m| !m.field().is_exception_field())
+            .all(|m| m.matches_frame(v)),
+        None => false,
     }
 }
 
@@ -525,10 +536,21 @@ pub struct StacktraceDecision {
 ///
 /// Cheap to clone and share between threads (behind `Arc`s). Equality
 /// compares the rules, not where they were written nor their origin.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct StacktraceRules {
     rules: Arc<[StacktraceRule]>,
     origins: Arc<[Option<Arc<str>>]>,
+    /// Built on first use, shared by the clones.
+    index: Arc<OnceLock<RuleIndex>>,
+}
+
+impl fmt::Debug for StacktraceRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StacktraceRules")
+            .field("rules", &self.rules)
+            .field("origins", &self.origins)
+            .finish()
+    }
 }
 
 impl PartialEq for StacktraceRules {
@@ -555,6 +577,7 @@ impl StacktraceRules {
         Ok(StacktraceRules {
             rules: rules.into(),
             origins,
+            index: Arc::default(),
         })
     }
 
@@ -565,6 +588,7 @@ impl StacktraceRules {
         StacktraceRules {
             origins: vec![Some(origin); self.rules.len()].into(),
             rules: self.rules,
+            index: self.index,
         }
     }
 
@@ -584,6 +608,7 @@ impl StacktraceRules {
                 .chain(second.origins.iter())
                 .cloned()
                 .collect(),
+            index: Arc::default(),
         }
     }
 
@@ -632,6 +657,7 @@ impl StacktraceRules {
     /// a `^` from a frame before it. Cost: linear in frames × matchers per
     /// rule.
     pub fn apply_in(&self, ctx: &StacktraceContext<'_>, frames: &[Frame]) -> StacktraceDecision {
+        let index = self.index.get_or_init(|| RuleIndex::new(&self.rules));
         let mut views: Vec<FrameView<'_>> = frames
             .iter()
             .map(|f| FrameView::new(f, ctx.platform))
@@ -640,21 +666,135 @@ impl StacktraceRules {
         let mut matched = vec![false; frames.len()];
         let mut max_frames = None;
         let mut min_frames = None;
-        // The families of the frames: a rule that requires another family
-        // (most built-in rules say `family:native`) is skipped as a whole.
-        let mut families: Vec<Family> = Vec::with_capacity(3);
-        for v in &views {
-            if !families.contains(&v.family) {
-                families.push(v.family);
+        // The rules each frame could match (see the `index` module), and
+        // those some frame could match: the others are skipped as a whole,
+        // and a rule is evaluated only on its candidate frames.
+        let words = index.words();
+        let mut candidates = vec![0u64; frames.len() * words];
+        let mut any = vec![0u64; words];
+        let mut scratch = Scratch::default();
+        for (view, bits) in views.iter().zip(candidates.chunks_exact_mut(words.max(1))) {
+            index.candidates(view, &mut scratch, bits);
+            for (a, b) in any.iter_mut().zip(bits.iter()) {
+                *a |= *b;
             }
         }
+        let mut any_category = false;
+        for (wi, &word) in any.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let ri = wi * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let rule = &self.rules[ri];
+                if (index.needs_category(ri) && !any_category) || !rule.context_matches(ctx) {
+                    continue;
+                }
+                let decided = index.decided(ri);
+                let (mut first, mut last) = (usize::MAX, 0);
+                for (j, m) in matched.iter_mut().enumerate() {
+                    *m = bit(&candidates[j * words..(j + 1) * words], ri)
+                        && if decided {
+                            rule.neighbours_match(&views, j)
+                        } else {
+                            rule.frame_matches(&views, j)
+                        };
+                    if *m {
+                        first = first.min(j);
+                        last = j;
+                    }
+                }
+                if first == usize::MAX {
+                    continue;
+                }
+                for flag in [FrameFlag::App, FrameFlag::Group] {
+                    let own = rule.flag_action(flag, Direction::Frame);
+                    let up = rule.flag_action(flag, Direction::Up);
+                    let down = rule.flag_action(flag, Direction::Down);
+                    if own.is_none() && up.is_none() && down.is_none() {
+                        continue;
+                    }
+                    for j in 0..frames.len() {
+                        let value = match (down, own, up) {
+                            (Some(v), _, _) if j < last => v,
+                            (_, Some(v), _) if matched[j] => v,
+                            (_, _, Some(v)) if j > first => v,
+                            _ => continue,
+                        };
+                        match flag {
+                            FrameFlag::App => {
+                                set[j].in_app = Some((value, ri));
+                                views[j].in_app = value;
+                            }
+                            FrameFlag::Group => set[j].group = Some((value, ri)),
+                        }
+                    }
+                }
+                for action in &rule.actions {
+                    match action {
+                        Action::Category(name) => {
+                            for j in (0..frames.len()).filter(|&j| matched[j]) {
+                                set[j].category = Some(ri);
+                                views[j].category = Some(name);
+                                any_category = true;
+                            }
+                        }
+                        Action::MaxFrames(n) => max_frames = Some((*n, ri)),
+                        Action::MinFrames(n) => min_frames = Some((*n, ri)),
+                        Action::Flag { .. } => {}
+                    }
+                }
+            }
+        }
+        self.decision(&set, &views, max_frames, min_frames)
+    }
+
+    /// The decision from the state the rules left.
+    fn decision(
+        &self,
+        set: &[Set],
+        views: &[FrameView<'_>],
+        max_frames: Option<(u32, usize)>,
+        min_frames: Option<(u32, usize)>,
+    ) -> StacktraceDecision {
+        let frames = set
+            .iter()
+            .zip(views)
+            .map(|(s, v)| FrameDecision {
+                in_app: s.in_app.map(|(v, _)| v),
+                contributes: s.group.map(|(v, _)| v),
+                category: s.category.and(v.category.map(str::to_owned)),
+                in_app_rule: s.in_app.map(|(_, r)| self.rule_ref(r)),
+                contributes_rule: s.group.map(|(_, r)| self.rule_ref(r)),
+                category_rule: s.category.map(|r| self.rule_ref(r)),
+            })
+            .collect();
+        let limit = |x: Option<(u32, usize)>| {
+            x.map(|(value, r)| FrameLimit {
+                value,
+                rule: self.rule_ref(r),
+            })
+        };
+        StacktraceDecision {
+            frames,
+            max_frames: limit(max_frames),
+            min_frames: limit(min_frames),
+        }
+    }
+
+    /// [`apply_in`](Self::apply_in) the obvious way, for the tests: every
+    /// rule evaluated on every frame, no index.
+    #[cfg(test)]
+    fn apply_in_naive(&self, ctx: &StacktraceContext<'_>, frames: &[Frame]) -> StacktraceDecision {
+        let mut views: Vec<FrameView<'_>> = frames
+            .iter()
+            .map(|f| FrameView::new(f, ctx.platform))
+            .collect();
+        let mut set = vec![Set::default(); frames.len()];
+        let mut matched = vec![false; frames.len()];
+        let mut max_frames = None;
+        let mut min_frames = None;
         for (ri, rule) in self.rules.iter().enumerate() {
-            let family_possible = rule
-                .matchers
-                .iter()
-                .filter(|m| *m.field() == MatcherField::Family && !m.is_negated())
-                .all(|m| families.iter().any(|f| m.family_matches(*f)));
-            if !family_possible || !rule.context_matches(ctx) {
+            if !rule.context_matches(ctx) {
                 continue;
             }
             let (mut first, mut last) = (usize::MAX, 0);
@@ -672,9 +812,6 @@ impl StacktraceRules {
                 let own = rule.flag_action(flag, Direction::Frame);
                 let up = rule.flag_action(flag, Direction::Up);
                 let down = rule.flag_action(flag, Direction::Down);
-                if own.is_none() && up.is_none() && down.is_none() {
-                    continue;
-                }
                 for j in 0..frames.len() {
                     let value = match (down, own, up) {
                         (Some(v), _, _) if j < last => v,
@@ -705,29 +842,7 @@ impl StacktraceRules {
                 }
             }
         }
-        let frames = set
-            .iter()
-            .zip(&views)
-            .map(|(s, v)| FrameDecision {
-                in_app: s.in_app.map(|(v, _)| v),
-                contributes: s.group.map(|(v, _)| v),
-                category: s.category.and(v.category.map(str::to_owned)),
-                in_app_rule: s.in_app.map(|(_, r)| self.rule_ref(r)),
-                contributes_rule: s.group.map(|(_, r)| self.rule_ref(r)),
-                category_rule: s.category.map(|r| self.rule_ref(r)),
-            })
-            .collect();
-        let limit = |x: Option<(u32, usize)>| {
-            x.map(|(value, r)| FrameLimit {
-                value,
-                rule: self.rule_ref(r),
-            })
-        };
-        StacktraceDecision {
-            frames,
-            max_frames: limit(max_frames),
-            min_frames: limit(min_frames),
-        }
+        self.decision(&set, &views, max_frames, min_frames)
     }
 }
 
@@ -783,5 +898,187 @@ mod tests {
         let d = rules.apply(None, &frames(&["x", "y", "x", "z"]));
         let got: Vec<_> = d.iter().map(|d| d.contributes).collect();
         assert_eq!(got, vec![Some(false), Some(false), Some(true), None]);
+    }
+
+    #[test]
+    fn indexed_application_equals_the_naive_one_on_the_builtin_rules() {
+        let rules = crate::rules::builtin::periscope_2026_12();
+        let functions = [
+            "std::rt::lang_start",
+            "core::panicking::panic_fmt",
+            "abort",
+            "raise",
+            "malloc",
+            "start",
+            "__cxa_throw",
+            "-[SentryClient capture]",
+            "main",
+        ];
+        let frames: Vec<Frame> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Frame {
+                function: Some((*f).to_owned()),
+                package: (i % 3 == 0).then(|| "/usr/lib/system/libdyld.dylib".to_owned()),
+                abs_path: [
+                    "C:\\App\\node_modules\\x.js",
+                    "node_modules/@babel/runtime/helpers.js",
+                    "/usr/lib/python3/dist-packages/x.py",
+                    "Internal/Timers",
+                ]
+                .get(i % 5)
+                .map(|p| (*p).to_owned()),
+                ..Frame::default()
+            })
+            .collect();
+        for platform in [None, Some("native"), Some("javascript"), Some("python")] {
+            let ctx = StacktraceContext::new(platform);
+            let indexed = rules.apply_in(&ctx, &frames);
+            assert_eq!(indexed, rules.apply_in_naive(&ctx, &frames), "{platform:?}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn glob_value() -> impl Strategy<Value = String> {
+            "(a|b|B|x|/|:|_|/ab/|\\*|\\*\\*|\\?|\\[a-b\\]|\\[!a\\]|\\\\\\\\){0,5}"
+        }
+
+        fn matcher() -> impl Strategy<Value = String> {
+            let glob = (
+                prop_oneof![
+                    Just("function"),
+                    Just("module"),
+                    Just("path"),
+                    Just("package"),
+                    Just("category"),
+                    Just("error.type"),
+                ],
+                glob_value(),
+            )
+                .prop_map(|(field, value)| format!("{field}:\"{value}\""));
+            let fixed = prop_oneof![
+                Just("family:native".to_owned()),
+                Just("family:javascript".to_owned()),
+                Just("family:other".to_owned()),
+                Just("family:native,javascript".to_owned()),
+                Just("family:all".to_owned()),
+                Just("app:yes".to_owned()),
+                Just("app:no".to_owned()),
+                Just("category:c1".to_owned()),
+                Just("category:c*".to_owned()),
+                Just("error.type:E1".to_owned()),
+            ];
+            (any::<bool>(), prop_oneof![3 => glob, 2 => fixed])
+                .prop_map(|(negated, m)| if negated { format!("!{m}") } else { m })
+        }
+
+        fn action() -> impl Strategy<Value = &'static str> {
+            prop_oneof![
+                Just("+app"),
+                Just("-app"),
+                Just("^+app"),
+                Just("v-app"),
+                Just("+group"),
+                Just("-group"),
+                Just("^-group"),
+                Just("v+group"),
+                Just("category=c1"),
+                Just("category=c2"),
+                Just("max-frames=3"),
+                Just("min-frames=1"),
+            ]
+        }
+
+        fn rule() -> impl Strategy<Value = String> {
+            (
+                proptest::option::weighted(0.15, matcher()),
+                proptest::collection::vec(matcher(), 1..4),
+                proptest::option::weighted(0.15, matcher()),
+                proptest::collection::vec(action(), 1..4),
+            )
+                .prop_map(|(caller, own, callee, actions)| {
+                    let mut text = String::new();
+                    if let Some(m) = caller {
+                        text.push_str(&format!("[ {m} ] | "));
+                    }
+                    text.push_str(&own.join(" "));
+                    if let Some(m) = callee {
+                        text.push_str(&format!(" | [ {m} ]"));
+                    }
+                    text.push(' ');
+                    text.push_str(&actions.join(" "));
+                    text
+                })
+        }
+
+        /// Random rules, those that parse.
+        fn rules() -> impl Strategy<Value = StacktraceRules> {
+            proptest::collection::vec(rule(), 0..80).prop_map(|lines| {
+                let text = lines
+                    .into_iter()
+                    .filter(|l| StacktraceRules::parse(l).is_ok())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                StacktraceRules::parse(&text).unwrap()
+            })
+        }
+
+        fn value() -> impl Strategy<Value = Option<String>> {
+            proptest::option::weighted(0.8, "(a|b|B|A|x|/|:|_|Ab/|\\\\|\u{212a}){0,5}")
+        }
+
+        fn frame() -> impl Strategy<Value = Frame> {
+            (
+                (value(), value(), value(), value(), value()),
+                proptest::option::of(prop_oneof![
+                    Just("native"),
+                    Just("c"),
+                    Just("javascript"),
+                    Just("python"),
+                ]),
+                proptest::option::of(any::<bool>()),
+            )
+                .prop_map(
+                    |((function, module, abs_path, filename, package), platform, in_app)| Frame {
+                        function,
+                        module,
+                        abs_path,
+                        filename,
+                        package,
+                        platform: platform.map(str::to_owned),
+                        in_app,
+                        ..Frame::default()
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn indexed_application_equals_the_naive_one(
+                rules in rules(),
+                frames in proptest::collection::vec(frame(), 0..12),
+                platform in proptest::option::of(prop_oneof![Just("native"), Just("javascript"), Just("go")]),
+                ty in proptest::option::of(prop_oneof![Just("E1"), Just("E2"), Just("xab")]),
+            ) {
+                let ctx = StacktraceContext::new(platform).with_exception(ty, None);
+                prop_assert_eq!(rules.apply_in(&ctx, &frames), rules.apply_in_naive(&ctx, &frames));
+            }
+
+            #[test]
+            fn indexed_application_equals_the_naive_one_after_the_builtin_rules(
+                rules in rules(),
+                frames in proptest::collection::vec(frame(), 0..12),
+                platform in proptest::option::of(prop_oneof![Just("native"), Just("javascript")]),
+            ) {
+                let rules = StacktraceRules::concat(crate::rules::builtin::periscope_2026_12(), &rules);
+                let ctx = StacktraceContext::new(platform);
+                prop_assert_eq!(rules.apply_in(&ctx, &frames), rules.apply_in_naive(&ctx, &frames));
+            }
+        }
     }
 }
