@@ -814,4 +814,93 @@ mod tests {
         assert!(context_line_platform("python"));
         assert!(!context_line_platform("java"));
     }
+
+    // The tests below pin conditions that `cargo mutants` found unpinned.
+
+    #[test]
+    fn a_single_overlong_line_of_a_multi_line_message_is_cut_with_a_mark() {
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        let one = format!("{long}\n\n");
+        let cut = first_lines(&one);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 3);
+        assert!(cut.ends_with("..."));
+        let text = format!("{long}\nsecond");
+        let two = first_lines(&text);
+        // The first line's first characters, not a shorter line and its break.
+        assert_eq!(two, format!("{}...", "x".repeat(MAX_MESSAGE_CHARS)));
+    }
+
+    #[test]
+    fn blank_edges_are_trimmed_on_either_side() {
+        assert_eq!(non_empty(Some(" abc")), Some("abc"));
+        assert_eq!(non_empty(Some("abc ")), Some("abc"));
+        assert_eq!(non_empty(Some("abc")), Some("abc"));
+        assert_eq!(non_empty(Some("  ")), None);
+        assert_eq!(non_empty(None), None);
+    }
+
+    #[test]
+    fn generated_names_without_a_dollar_sign() {
+        assert!(is_generated_name("UserServiceEnhancerByCGLIB"));
+        assert!(is_generated_name("OrderHibernateProxy"));
+        assert!(is_generated_name("GeneratedMethodAccessor12"));
+        assert!(!is_generated_name("Enhancer"));
+        assert!(!is_generated_name("Hibernate"));
+    }
+
+    #[test]
+    fn lambdas_and_ruby_blocks() {
+        assert_eq!(
+            normalize_function("com.example.Foo.lambda$run$0"),
+            FunctionName::Ignored("ignored Java lambda")
+        );
+        assert_eq!(
+            normalize_function("lambda$run$0"),
+            FunctionName::Ignored("ignored Java lambda")
+        );
+        assert_eq!(
+            normalize_function("block (2 levels) in render"),
+            FunctionName::Normalized("block".to_owned(), "Ruby block name normalized")
+        );
+        // `block (` without ` in `, and ` in ` without `block`: kept.
+        assert_eq!(
+            normalize_function("block (2 levels)"),
+            FunctionName::Keep("block (2 levels)".to_owned())
+        );
+        assert_eq!(
+            normalize_function("render in template"),
+            FunctionName::Keep("render in template".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_native_name_that_is_only_noise_is_not_normalized_to_nothing() {
+        assert_eq!(normalize_native_function(".cold.1"), None);
+        assert_eq!(normalize_native_function(".cold"), None);
+        assert_eq!(
+            normalize_native_function("compute.cold.1"),
+            Some("compute".to_owned())
+        );
+    }
+
+    #[test]
+    fn schemes_are_two_characters_or_more_of_scheme_characters() {
+        // A one-letter "scheme" is a Windows drive, even before `//`.
+        assert!(!is_url_or_pseudo_path("c://x"));
+        assert!(!is_url_or_pseudo_path("C://x"));
+        // Characters a scheme cannot hold.
+        assert!(!is_url_or_pseudo_path("my app://x"));
+        assert!(!is_url_or_pseudo_path(":/x"));
+        // A scheme without `//` counts only for http, https, file and blob.
+        assert!(!is_url_or_pseudo_path("module:function"));
+        assert!(is_url_or_pseudo_path("blob:abc"));
+        assert!(is_url_or_pseudo_path("app://bundle/main.js"));
+    }
+
+    #[test]
+    fn file_names_without_ascii_letters_are_lowercased_too() {
+        assert_eq!(normalize_filename("ÄÖ"), "äö");
+        assert_eq!(normalize_filename("/x/ÜBER.py"), "über.py");
+        assert_eq!(normalize_filename("main.py"), "main.py");
+    }
 }
