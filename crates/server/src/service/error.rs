@@ -68,10 +68,18 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(m) => ServiceError::NotFound(m),
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::InvalidInput(m) => ServiceError::Invalid(m),
+            // What names something that is not there (an issue, one of its
+            // keys, an issue of this project) is a 404; what the issues' state
+            // forbids (a tombstone, itself, all of its keys) a 409; only a
+            // request naming nothing is a 400.
             StoreError::Grouping(g) => match g {
-                GroupingError::UnknownIssue(_) => ServiceError::NotFound(g.to_string()),
-                GroupingError::Tombstone { .. } => ServiceError::Conflict(g.to_string()),
-                _ => ServiceError::Invalid(g.to_string()),
+                GroupingError::UnknownIssue(_)
+                | GroupingError::UnknownKey { .. }
+                | GroupingError::OtherProject { .. } => ServiceError::NotFound(g.to_string()),
+                GroupingError::NoSources | GroupingError::NoKeys => {
+                    ServiceError::Invalid(g.to_string())
+                }
+                _ => ServiceError::Conflict(g.to_string()),
             },
             other if other.class() == ErrorClass::Unavailable => ServiceError::Unavailable(other),
             other => ServiceError::Internal(other.to_string()),

@@ -228,18 +228,20 @@ impl GroupingSettingsView {
     }
 }
 
-/// Trying grouping on an event: the event (JSON as an SDK sends it) or a
-/// stored event's id, and optionally draft settings to try instead of the
-/// saved ones.
+/// Trying grouping on an event: the event (JSON as an SDK sends it), else a
+/// stored event's id, else the project's latest stored event; and optionally
+/// draft settings to try instead of the saved ones.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupingTest {
-    /// The event, as an SDK sends it.
+    /// The event, as an SDK sends it (takes precedence over `event_id`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub event: Option<serde_json::Value>,
-    /// Or a stored event of the project (32 hex).
+    /// Or a stored event of the project (32 hex, dashes and case ignored);
+    /// with neither, the project's latest stored event (409 when it has none).
     #[serde(default)]
+    #[schema(pattern = "^-*([0-9a-fA-F]-*){32}$")]
     pub event_id: Option<String>,
     /// A configuration to try (default: the project's).
     #[serde(default)]
@@ -268,6 +270,7 @@ pub struct GroupingTestView {
     /// What decided: `app`, `system`, `custom-fingerprint`, ...
     pub variant: String,
     /// The values that made the key, as `[component, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub values: Vec<(String, String)>,
     /// The explanation tree (every component, whether it counted and why not,
     /// naming the rule that changed it).
@@ -283,7 +286,29 @@ pub struct GroupingTestView {
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
     /// The issues to merge into this one (same project).
+    #[schema(min_items = 1, max_items = 100)]
+    #[serde(deserialize_with = "whole_ids")]
     pub issues: Vec<i64>,
+}
+
+/// Issue ids that JSON may write as `12` or `12.0`.
+fn whole_ids<'de, D>(d: D) -> std::result::Result<Vec<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let numbers: Vec<serde_json::Number> = Vec::deserialize(d)?;
+    numbers
+        .into_iter()
+        .map(|n| {
+            if let Some(i) = n.as_i64() {
+                return Ok(i);
+            }
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= 9.0e15 => Ok(f as i64),
+                _ => Err(serde::de::Error::custom(format!("{n} is not an issue id"))),
+            }
+        })
+        .collect()
 }
 
 /// Moving grouping keys of an issue to a new issue.
@@ -291,6 +316,7 @@ pub struct MergeRequest {
 #[serde(deny_unknown_fields)]
 pub struct UnmergeRequest {
     /// The keys to move (some, not all, of the issue's).
+    #[schema(min_items = 1, max_items = 1000)]
     pub keys: Vec<String>,
 }
 
@@ -339,13 +365,28 @@ impl Service {
     pub fn test_grouping(&self, project: i64, test: GroupingTest) -> Result<GroupingTestView> {
         let p = self.require_project(project)?;
         let payload = match (&test.event, &test.event_id) {
-            (Some(event), None) => serde_json::to_vec(event)
+            (Some(event), _) => serde_json::to_vec(event)
                 .map_err(|e| ServiceError::field("event", format!("event: {e}")))?,
             (None, Some(id)) => self.event(project, id)?.payload,
-            _ => {
-                return Err(ServiceError::invalid(
-                    "name exactly one of event (the event JSON) and event_id",
-                ));
+            (None, None) => {
+                // The latest event of the issue seen last.
+                let none = || {
+                    ServiceError::Conflict(format!(
+                        "project {project} has no stored event to try: send one, or name an event"
+                    ))
+                };
+                let issues = self.list_issues(
+                    project,
+                    super::IssueQuery {
+                        status: Some("all".to_owned()),
+                        limit: Some(1),
+                        ..super::IssueQuery::default()
+                    },
+                )?;
+                let issue = issues.items.first().ok_or_else(none)?;
+                let page = self.db.list_events(IssueId(issue.id), None, 1, None)?;
+                let latest = page.items.first().ok_or_else(none)?;
+                self.event(project, &latest.event_id)?.payload
             }
         };
         let event = Event::from_slice(&payload)
@@ -558,6 +599,14 @@ mod tests {
         let later = g.group(&e, now + chrono::Duration::seconds(61));
         assert_eq!(later.keys.len(), 1);
         assert_eq!(later.keys[0].key, new.key);
+    }
+
+    #[test]
+    fn merge_requests_take_whole_numbers_written_either_way() {
+        let r: MergeRequest = serde_json::from_str(r#"{"issues": [12, 13.0, -1]}"#).unwrap();
+        assert_eq!(r.issues, vec![12, 13, -1]);
+        assert!(serde_json::from_str::<MergeRequest>(r#"{"issues": [1.5]}"#).is_err());
+        assert!(serde_json::from_str::<MergeRequest>(r#"{"issues": ["1"]}"#).is_err());
     }
 
     #[test]

@@ -407,10 +407,17 @@ impl Service {
             Ok(event_id)
         } else {
             let text = answer.text().await.unwrap_or_default();
-            Err(ServiceError::Internal(format!(
+            let detail = format!(
                 "the server refused the test event ({status}): {}",
                 crate::text::shorten(&text, 300)
-            )))
+            );
+            // A quota is the project's state, not a failure of the server:
+            // a conflict the admin resolves by waiting or raising it.
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                Err(ServiceError::Conflict(detail))
+            } else {
+                Err(ServiceError::Internal(detail))
+            }
         }
     }
 }

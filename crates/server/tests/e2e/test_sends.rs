@@ -158,7 +158,7 @@ async fn a_test_event_goes_to_the_servers_own_listener_and_a_refusal_is_a_502() 
     let path = format!("/api/admin/projects/{p}/test-event");
 
     let got = call(&app, "POST", &path, "").await;
-    assert_error(got, 502, "refused the test event (429");
+    assert_error(got, 409, "refused the test event (429");
     let got = call(&app, "POST", &path, "").await;
     assert_eq!(got.0, StatusCode::ACCEPTED, "{}", got.1);
     let event_id = got.1["event_id"].as_str().unwrap().to_owned();
@@ -194,7 +194,7 @@ async fn a_test_event_goes_to_the_servers_own_listener_and_a_refusal_is_a_502() 
     let (_, doc) = call(&app, "GET", "/api/admin/openapi.json", "").await;
     let op = &doc["paths"]["/api/admin/projects/{id}/test-event"]["post"];
     let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
-    assert_eq!(codes, ["202", "400", "401", "404", "502"], "{op}");
+    assert_eq!(codes, ["202", "400", "401", "404", "409", "502"], "{op}");
     let op = &doc["paths"]["/api/admin/projects/{id}/destinations/{destination_id}/test"]["post"];
     let codes: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
     assert_eq!(codes, ["200", "400", "401", "404"], "{op}");
@@ -426,7 +426,7 @@ fn a_test_event_arrives_from_the_api_and_the_cli() {
     if status == 202 {
         (status, v) = test_event();
     }
-    assert_eq!(status, 502, "{v}");
+    assert_eq!(status, 409, "{v}");
     let detail = v["detail"].as_str().unwrap();
     assert!(detail.contains("refused the test event (429"), "{detail}");
     let (ok, _, err) = s.cli_raw(&["project", "test-event", &p_arg]);

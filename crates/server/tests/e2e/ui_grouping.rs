@@ -162,7 +162,7 @@ fn merging_and_unmerging_through_the_issue_page() {
         (
             vec![("issues", elsewhere.to_string())],
             "merge",
-            400,
+            404,
             "belongs to project",
         ),
         (
@@ -174,7 +174,7 @@ fn merging_and_unmerging_through_the_issue_page() {
         (
             vec![("issues", a.to_string())],
             "merge",
-            400,
+            409,
             "cannot be merged into itself",
         ),
         (
@@ -186,13 +186,13 @@ fn merging_and_unmerging_through_the_issue_page() {
         (
             keys.iter().map(|k| ("key", k.clone())).collect(),
             "unmerge",
-            400,
+            409,
             "would keep no grouping key",
         ),
         (
             vec![("key", "<script>alert(1)</script>".to_owned())],
             "unmerge",
-            400,
+            404,
             "&lt;script&gt;alert(1)&lt;/script&gt;",
         ),
         (vec![], "unmerge", 400, "Check at least one grouping key"),

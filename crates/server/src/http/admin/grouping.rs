@@ -36,7 +36,7 @@ use crate::state::AppState;
 
 /// `{"keys": [...]}`.
 #[derive(Serialize, ToSchema)]
-pub(crate) struct KeysAnswer {
+pub(crate) struct IssueKeysAnswer {
     /// The issue's grouping keys, the busiest first.
     pub(crate) keys: Vec<IssueKeyView>,
 }
@@ -69,7 +69,7 @@ pub(crate) async fn get_grouping(
 #[utoipa::path(post, path = "/api/admin/projects/{id}/grouping/test", tag = "grouping",
     params(("id" = i64, Path, description = "The project id.")),
     request_body = GroupingTest,
-    responses((status = 200, body = GroupingTestView), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = GroupingTestView), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, description = "Neither event nor event_id, and the project has no stored event yet.", body = ErrorAnswer)))]
 pub(crate) async fn test_grouping(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
@@ -83,14 +83,14 @@ pub(crate) async fn test_grouping(
 /// An issue's grouping keys with their own counts.
 #[utoipa::path(get, path = "/api/admin/issues/{id}/keys", tag = "grouping",
     params(("id" = i64, Path, description = "The issue id (unique across projects)."), ProjectScope),
-    responses((status = 200, body = KeysAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = IssueKeysAnswer), (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub(crate) async fn issue_keys(
     State(state): State<AppState>,
     PathParams(id): PathParams<i64>,
     Params(scope): Params<ProjectScope>,
-) -> Result<axum::Json<KeysAnswer>, ApiError> {
+) -> Result<axum::Json<IssueKeysAnswer>, ApiError> {
     let keys = call(&state, move |s| s.issue_keys(id, scope.project)).await?;
-    Ok(axum::Json(KeysAnswer { keys }))
+    Ok(axum::Json(IssueKeysAnswer { keys }))
 }
 
 /// Merge issues of the same project into this one: their keys, events,

@@ -43,13 +43,14 @@ pub(crate) struct TestEventAnswer {
 /// Send a test event to a project, as the project setup page does: through the
 /// Sentry protocol to this server's own listener, with the project's first
 /// active key. 202 once the ingest endpoint acknowledged it (it is stored and
-/// grouped shortly after, and may alert like any event); 502 when the ingest
-/// endpoint refused it (a quota, the project's event cap) or could not be
-/// reached, with its answer in `detail`.
+/// grouped shortly after, and may alert like any event); 409 when the
+/// project's quota refused it; 502 when the ingest endpoint refused it
+/// otherwise or could not be reached, with its answer in `detail`.
 #[utoipa::path(post, path = "/api/admin/projects/{id}/test-event", tag = "projects",
     params(("id" = i64, Path, description = "The project id.")),
     responses((status = 202, description = "Acknowledged by the ingest endpoint.", body = TestEventAnswer),
               (status = 400, body = ErrorAnswer), (status = 401, body = ErrorAnswer), (status = 404, body = ErrorAnswer),
+              (status = 409, description = "The project's quota refused the test event (the ingest endpoint answered 429); `detail` says so. Retry later or raise the quota.", body = ErrorAnswer),
               (status = 502, description = "This server's ingest endpoint refused the test event or could not be reached; `detail` says what it answered.", body = ErrorAnswer)))]
 pub(crate) async fn send_test_event(
     State(state): State<AppState>,
