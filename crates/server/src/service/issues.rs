@@ -258,9 +258,7 @@ pub struct IssueDetail {
     pub issue: periscope_store::Issue,
     /// Its latest stored event, with the payload.
     pub latest: Option<StoredEvent>,
-    /// Its project's grouping configuration name (as stored).
-    pub strategy: String,
-    /// Its project's settings (the grouping rules with them).
+    /// Its project's settings (the grouping configuration and rules with them).
     pub settings: periscope_store::ProjectSettings,
 }
 
@@ -282,7 +280,7 @@ impl IssueDetail {
         IssueDetailView {
             issue: IssueView::from(&self.issue),
             grouping: GroupingView {
-                strategy: self.strategy.clone(),
+                strategy: self.settings.grouping_strategy.clone(),
                 key: grouping.as_ref().map(|g| g.key.clone()),
                 variant: grouping.as_ref().map(|g| g.variant.clone()),
                 explanation: grouping
@@ -344,7 +342,6 @@ impl Service {
             .get_project(issue.project_id)?
             .map(|p| p.settings)
             .unwrap_or_default();
-        let strategy = settings.grouping_strategy.clone();
         let latest = match self
             .db
             .list_events(IssueId(id), None, 1, None)?
@@ -357,7 +354,6 @@ impl Service {
         Ok(IssueDetail {
             issue,
             latest,
-            strategy,
             settings,
         })
     }

@@ -146,7 +146,8 @@ async fn a_test_alert_answers_its_outcome_and_unknown_ids_are_404() {
 }
 
 #[tokio::test]
-async fn a_test_event_goes_to_the_servers_own_listener_and_a_refusal_is_a_502() {
+async fn a_test_event_goes_to_the_servers_own_listener_a_quota_refusal_is_a_409_and_no_listener_a_502()
+ {
     // The server's "own listener" is a recorder: first it refuses, then accepts.
     let listener = HttpRecorder::start(vec![Reply::Status(
         429,
@@ -405,7 +406,7 @@ fn a_test_event_arrives_from_the_api_and_the_cli() {
     assert!(err.contains("no project 987654"), "{err}");
 
     // Refused by the server (a daily quota of 1: counted from when it is set,
-    // so the first test event may still pass): a 502 with the server's answer,
+    // so the first test event may still pass): a 409 with the server's answer,
     // and a CLI failure saying the same.
     let (status, v) = api(
         &s,
